@@ -1,0 +1,448 @@
+//! The agent's configuration: TOML, every key overridable from the environment as
+//! `AISLE_<SECTION>__<KEY>` (array items by index: `AISLE_CAMERAS__0__URI`), and a validation
+//! pass that reports every problem at once with its field path.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::source::{CameraSettings, GstOptions, SourceSpec};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub agent: AgentSection,
+    #[serde(default)]
+    pub runtime: RuntimeSection,
+    #[serde(default)]
+    pub detector: DetectorSection,
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    #[serde(default)]
+    pub log: LogSection,
+    #[serde(default)]
+    pub cameras: Vec<CameraSection>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// Unique per gateway; appears in every published event.
+    pub device_id: String,
+    pub site: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Path of `libonnxruntime.so`; searched for when absent.
+    pub ort_library: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads; 0 = one per core.
+    #[serde(default)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorSection {
+    /// Model manifest; the bundled default person model when absent.
+    pub model: Option<PathBuf>,
+    /// Overrides the manifest's score threshold.
+    pub score: Option<f32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Frames buffered per camera between decoding and inference.
+    #[serde(default = "default_queue")]
+    pub queue_capacity: usize,
+    /// Seconds between camera health lines in the log.
+    #[serde(default = "default_health_interval")]
+    pub health_interval_s: f64,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        Self { queue_capacity: default_queue(), health_interval_s: default_health_interval() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `aisle=debug`.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: default_level() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraSection {
+    pub id: String,
+    /// `file://`, `rtsp://`, `v4l2:///dev/videoN`, `test://`, `pipeline:…` or a file path
+    /// (relative paths are taken from the config file's folder).
+    pub uri: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Live sources only: drop frames inside GStreamer down to this rate.
+    pub fps: Option<f64>,
+    /// Process every n-th delivered frame.
+    #[serde(default = "one")]
+    pub every: u64,
+    #[serde(default = "default_stall")]
+    pub stall_timeout_s: f64,
+    #[serde(default = "default_reconnect_min")]
+    pub reconnect_min_s: f64,
+    #[serde(default = "default_reconnect_max")]
+    pub reconnect_max_s: f64,
+}
+
+fn default_queue() -> usize {
+    2
+}
+fn default_health_interval() -> f64 {
+    30.0
+}
+fn default_level() -> String {
+    "info".into()
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> u64 {
+    1
+}
+fn default_stall() -> f64 {
+    5.0
+}
+fn default_reconnect_min() -> f64 {
+    0.5
+}
+fn default_reconnect_max() -> f64 {
+    30.0
+}
+
+/// One thing wrong with a config, located by its dotted field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path} has {} problem(s):\n  {}", problems.len(), problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+const ENV_PREFIX: &str = "AISLE_";
+
+impl Config {
+    /// Reads, applies environment overrides, resolves relative paths and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let invalid = |problems| ConfigError::Invalid { path: path.into(), problems };
+        let mut cfg = Self::parse(&text, &env).map_err(invalid)?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        let problems = cfg.validate();
+        if problems.is_empty() { Ok(cfg) } else { Err(invalid(problems)) }
+    }
+
+    /// Parses TOML text with `AISLE_…` overrides applied; syntax and type errors become problems.
+    pub fn parse(text: &str, env: &[(String, String)]) -> Result<Self, Vec<Problem>> {
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![toml_problem(&e)])?;
+        let mut problems = Vec::new();
+        for (key, value) in env {
+            if let Err(reason) = apply_override(&mut doc, key, value) {
+                problems.push(Problem { field: key.clone(), reason });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| vec![toml_problem(&e)])
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(m) = self.detector.model.as_mut() {
+            resolve(m);
+        }
+        if let Some(l) = self.runtime.ort_library.as_mut() {
+            resolve(l);
+        }
+        for cam in &mut self.cameras {
+            let plain_path = !cam.uri.contains("://") && !cam.uri.starts_with("pipeline:");
+            if plain_path && Path::new(&cam.uri).is_relative() {
+                cam.uri = base.join(&cam.uri).display().to_string();
+            }
+        }
+    }
+
+    /// Every semantic problem at once.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut bad = |field: String, reason: String| p.push(Problem { field, reason });
+        if !is_name(&self.agent.device_id) {
+            bad("agent.device_id".into(), "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into());
+        }
+        if !is_name(&self.agent.site) {
+            bad("agent.site".into(), "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into());
+        }
+        if self.runtime.threads > 64 {
+            bad("runtime.threads".into(), format!("{} is more than 64", self.runtime.threads));
+        }
+        if let Some(lib) = &self.runtime.ort_library
+            && !lib.is_file()
+        {
+            bad("runtime.ort_library".into(), format!("{} does not exist", lib.display()));
+        }
+        if let Some(model) = &self.detector.model
+            && !model.is_file()
+        {
+            bad("detector.model".into(), format!("manifest {} does not exist", model.display()));
+        }
+        if let Some(s) = self.detector.score
+            && !(0.0..=1.0).contains(&s)
+        {
+            bad("detector.score".into(), format!("{s} is outside 0..=1"));
+        }
+        if !(1..=64).contains(&self.pipeline.queue_capacity) {
+            bad("pipeline.queue_capacity".into(), format!("{} is outside 1..=64", self.pipeline.queue_capacity));
+        }
+        if !(self.pipeline.health_interval_s > 0.0) {
+            bad("pipeline.health_interval_s".into(), "must be above 0".into());
+        }
+        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            bad("log.level".into(), format!("{:?} is not a tracing filter", self.log.level));
+        }
+        if self.cameras.iter().all(|c| !c.enabled) {
+            bad("cameras".into(), "no enabled camera".into());
+        }
+        let mut ids = HashSet::new();
+        for (i, c) in self.cameras.iter().enumerate() {
+            let f = |k: &str| format!("cameras[{i}].{k}");
+            if !is_name(&c.id) {
+                bad(f("id"), format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", c.id));
+            } else if !ids.insert(c.id.as_str()) {
+                bad(f("id"), format!("{:?} is used by another camera", c.id));
+            }
+            if let Err(e) = SourceSpec::parse(&c.uri) {
+                bad(f("uri"), e.to_string());
+            }
+            if let Some(fps) = c.fps
+                && !(fps > 0.0 && fps <= 120.0)
+            {
+                bad(f("fps"), format!("{fps} is outside (0, 120]"));
+            }
+            if c.every == 0 {
+                bad(f("every"), "must be at least 1".into());
+            }
+            if !(c.stall_timeout_s > 0.0 && c.stall_timeout_s <= 3600.0) {
+                bad(f("stall_timeout_s"), format!("{} is outside (0, 3600]", c.stall_timeout_s));
+            }
+            if !(c.reconnect_min_s > 0.0 && c.reconnect_min_s <= c.reconnect_max_s && c.reconnect_max_s <= 3600.0) {
+                bad(f("reconnect_min_s"), "need 0 < reconnect_min_s <= reconnect_max_s <= 3600".into());
+            }
+        }
+        p
+    }
+
+    /// The enabled cameras as the pipeline runs them. Call on a validated config.
+    pub fn camera_inputs(&self) -> Result<Vec<crate::pipeline::CameraInput>, crate::source::SpecError> {
+        let secs = Duration::from_secs_f64;
+        self.cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| {
+                let spec = SourceSpec::parse(&c.uri)?;
+                let settings = CameraSettings {
+                    id: c.id.clone(),
+                    live: spec.is_live(),
+                    stall_timeout: secs(c.stall_timeout_s),
+                    backoff_base: secs(c.reconnect_min_s),
+                    backoff_max: secs(c.reconnect_max_s),
+                    every: c.every,
+                };
+                Ok(crate::pipeline::CameraInput { spec, settings, gst: GstOptions { max_fps: c.fps } })
+            })
+            .collect()
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn toml_problem(e: &toml::de::Error) -> Problem {
+    let message = e.message().to_string();
+    let field = match e.span() {
+        Some(span) => format!("toml (bytes {}..{})", span.start, span.end),
+        None => "toml".to_string(),
+    };
+    Problem { field, reason: message }
+}
+
+/// Sets `AISLE_A__B__0__C=v` as `a.b[0].c = v`. The value is read as a TOML literal when it parses
+/// as one (numbers, booleans, arrays), else as a string.
+fn apply_override(doc: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
+    let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
+    if path.iter().any(String::is_empty) {
+        return Err("expected AISLE_<SECTION>__<KEY>".into());
+    }
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut root = toml::Value::Table(std::mem::take(doc));
+    let result = parents.iter().try_fold(&mut root, |node, seg| step(node, seg)).and_then(|parent| match parent {
+        toml::Value::Table(t) => {
+            t.insert(last.clone(), value);
+            Ok(())
+        }
+        array @ toml::Value::Array(_) => step(array, last).map(|slot| *slot = value),
+        _ => Err(format!("cannot set {last:?} inside a plain value")),
+    });
+    if let toml::Value::Table(t) = root {
+        *doc = t;
+    }
+    result
+}
+
+fn step<'a>(node: &'a mut toml::Value, seg: &str) -> Result<&'a mut toml::Value, String> {
+    match node {
+        toml::Value::Table(t) => Ok(t.entry(seg.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()))),
+        toml::Value::Array(a) => {
+            let len = a.len();
+            let i: usize = seg.parse().map_err(|_| format!("{seg:?} is not an array index"))?;
+            a.get_mut(i).ok_or(format!("index {i} is past the {len} configured item(s)"))
+        }
+        _ => Err(format!("cannot descend into {seg:?}: not a table")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[agent]
+device_id = "gw-1"
+site = "store-7"
+
+[[cameras]]
+id = "door"
+uri = "test://"
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn minimal_config_is_valid_with_defaults() {
+        let c = Config::parse(MINIMAL, &[]).unwrap();
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert_eq!(c.pipeline.queue_capacity, 2);
+        assert_eq!(c.cameras[0].every, 1);
+    }
+
+    #[test]
+    fn environment_overrides_sections_and_array_items() {
+        let e = env(&[("AISLE_RUNTIME__THREADS", "3"), ("AISLE_CAMERAS__0__URI", "test://ball"), ("AISLE_LOG__FORMAT", "json")]);
+        let c = Config::parse(MINIMAL, &e).unwrap();
+        assert_eq!(c.runtime.threads, 3);
+        assert_eq!(c.cameras[0].uri, "test://ball");
+        assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_overrides_are_named() {
+        let e = env(&[("AISLE_CAMERAS__5__URI", "x"), ("AISLE_AGENT__", "x")]);
+        let p = Config::parse(MINIMAL, &e).unwrap_err();
+        assert_eq!(p.len(), 2);
+        assert!(p[0].field == "AISLE_CAMERAS__5__URI" && p[0].reason.contains("past"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let p = Config::parse(&MINIMAL.replace("site =", "colour = 1\nsite ="), &[]).unwrap_err();
+        assert!(p[0].reason.contains("colour"), "{p:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+[agent]
+device_id = "gw 1"
+site = ""
+[runtime]
+threads = 100
+[detector]
+score = 2.0
+[pipeline]
+queue_capacity = 0
+[[cameras]]
+id = "a"
+uri = "ftp://x"
+every = 0
+fps = -1.0
+[[cameras]]
+id = "a"
+uri = "test://"
+reconnect_min_s = 10.0
+reconnect_max_s = 1.0
+"#;
+        let c = Config::parse(text, &[]).unwrap();
+        let fields: Vec<String> = c.validate().into_iter().map(|p| p.field).collect();
+        for f in [
+            "agent.device_id",
+            "agent.site",
+            "runtime.threads",
+            "detector.score",
+            "pipeline.queue_capacity",
+            "cameras[0].uri",
+            "cameras[0].every",
+            "cameras[0].fps",
+            "cameras[1].id",
+            "cameras[1].reconnect_min_s",
+        ] {
+            assert!(fields.contains(&f.to_string()), "{f} not in {fields:?}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The person detector: one ONNX Runtime session per model, fed by the preprocessor and read by
+//! the planned decoder. Input tensor, candidate list and decoder plan are built once at load.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::{Session, builder::GraphOptimizationLevel};
+use ort::value::Tensor;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::boxes::{Detection, nms};
+use super::decode::{Decoder, DecoderError};
+use super::manifest::{Manifest, ManifestError};
+use super::preprocess::{FrameView, PreprocessError, Preprocessor};
+use super::runtime::{self, RuntimeError};
+
+/// Outputs a decoder may read; no supported head has more.
+const MAX_OUTPUTS: usize = 16;
+
+#[derive(Debug, Error)]
+pub enum DetectorError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("cannot read model file {path}: {source}")]
+    ReadModel { path: PathBuf, source: std::io::Error },
+    #[error("model file {path} has sha256 {actual}, its manifest says {expected}")]
+    Checksum { path: PathBuf, expected: String, actual: String },
+    #[error("model file {path} is not a loadable ONNX model: {message}")]
+    NotOnnx { path: PathBuf, message: String },
+    #[error("model {path}: {message}")]
+    Contract { path: PathBuf, message: String },
+    #[error("model {path}: {source}")]
+    Decoder { path: PathBuf, source: DecoderError },
+    #[error(transparent)]
+    Preprocess(#[from] PreprocessError),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DetectorOptions {
+    /// ONNX Runtime intra-op threads; 0 lets ORT choose.
+    pub threads: usize,
+    /// Overrides the manifest's score threshold.
+    pub score: Option<f32>,
+    /// Overrides where the ONNX Runtime library is looked for first.
+    pub ort_library: Option<PathBuf>,
+}
+
+pub struct Detector {
+    manifest: Manifest,
+    session: Session,
+    input: Tensor<f32>,
+    pre: Preprocessor,
+    decoder: Decoder,
+    outputs: usize,
+    threshold: f32,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Detector {
+    /// Loads and checks a model: manifest, checksum, ONNX validity, input and output shapes.
+    pub fn load(manifest_path: &Path, opts: &DetectorOptions) -> Result<Self, DetectorError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let dir = manifest_path.parent().unwrap_or(Path::new("."));
+        let model_path = dir.join(&manifest.onnx);
+        let bytes = std::fs::read(&model_path).map_err(|source| DetectorError::ReadModel { path: model_path.clone(), source })?;
+        let actual = sha256_hex(&bytes);
+        if !actual.eq_ignore_ascii_case(&manifest.sha256) {
+            return Err(DetectorError::Checksum { path: model_path, expected: manifest.sha256.clone(), actual });
+        }
+        let env = runtime::environment(opts.ort_library.as_deref())?;
+        let not_onnx = |message: String| DetectorError::NotOnnx { path: model_path.clone(), message };
+        let mut builder = Session::builder(env)
+            .map_err(|e| not_onnx(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .and_then(|b| b.with_intra_op_spinning(false))
+            .and_then(|b| b.with_inter_op_spinning(false))
+            .and_then(|b| b.with_intra_threads(opts.threads))
+            .map_err(|e| not_onnx(e.to_string()))?;
+        let session = builder.commit_from_memory(&bytes).map_err(|e| not_onnx(e.to_string()))?;
+
+        let contract = |message: String| DetectorError::Contract { path: model_path.clone(), message };
+        let spec = manifest.input_spec();
+        let want = [1i64, 3, spec.height as i64, spec.width as i64];
+        let inputs: Vec<String> = session.inputs().iter().map(|i| i.name().to_string()).collect();
+        if inputs.len() != 1 || inputs[0] != manifest.input.name {
+            return Err(contract(format!("manifest input.name is {:?}, the model's inputs are {inputs:?}", manifest.input.name)));
+        }
+        let declared: Vec<i64> = session.inputs()[0].dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+        let fits = declared.len() == 4 && declared.iter().zip(want).all(|(&d, w)| d < 0 || d == w);
+        if !fits {
+            return Err(contract(format!("manifest input is {want:?} (NCHW), the model declares {declared:?}")));
+        }
+        if session.outputs().len() > MAX_OUTPUTS {
+            return Err(contract(format!("{} outputs, at most {MAX_OUTPUTS} are supported", session.outputs().len())));
+        }
+        let mut input = Tensor::<f32>::new(session.allocator(), want.map(|d| d as usize)).map_err(|e| contract(e.to_string()))?;
+        input.extract_tensor_mut().1.fill(0.0);
+        let mut session = session;
+        let shapes = output_shapes(&mut session, &input).map_err(|e| contract(format!("warm-up run failed: {e}")))?;
+        let decoder = Decoder::new(manifest.decode_params(), &shapes)
+            .map_err(|source| DetectorError::Decoder { path: model_path.clone(), source })?;
+        Ok(Self {
+            threshold: opts.score.unwrap_or(manifest.output.score_threshold),
+            outputs: decoder.outputs_used(),
+            pre: Preprocessor::new(spec),
+            session,
+            input,
+            decoder,
+            manifest,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Detects objects in one frame; `out` is cleared and refilled (its capacity is reused).
+    pub fn detect(&mut self, frame: FrameView<'_>, out: &mut Vec<Detection>) -> Result<(), DetectorError> {
+        let geo = self.pre.run(frame, self.input.extract_tensor_mut().1)?;
+        let outputs = self.session.run(ort::inputs![&self.input]).map_err(|e| DetectorError::Inference(e.to_string()))?;
+        let mut slices: [&[f32]; MAX_OUTPUTS] = [&[]; MAX_OUTPUTS];
+        for (i, slot) in slices.iter_mut().enumerate().take(self.outputs) {
+            *slot = outputs[i].try_extract_tensor::<f32>().map_err(|e| DetectorError::Inference(e.to_string()))?.1;
+        }
+        out.clear();
+        self.decoder.decode(&slices[..self.outputs], &geo, self.threshold, out);
+        nms(out, self.manifest.output.nms_iou, self.manifest.output.max_detections);
+        Ok(())
+    }
+}
+
+/// Runs the model once on `input` and returns the shape of every output, in graph order.
+fn output_shapes(session: &mut Session, input: &Tensor<f32>) -> Result<Vec<Vec<i64>>, ort::Error> {
+    let outputs = session.run(ort::inputs![input])?;
+    let mut shapes = Vec::with_capacity(outputs.len());
+    for i in 0..outputs.len() {
+        shapes.push(outputs[i].try_extract_tensor::<f32>()?.0.to_vec());
+    }
+    Ok(shapes)
+}

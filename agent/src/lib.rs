@@ -1,0 +1,8 @@
+//! aisle: an edge computer-vision agent for physical stores. See ARCHITECTURE.md for the map.
+
+pub mod config;
+pub mod detect;
+pub mod install;
+pub mod output;
+pub mod pipeline;
+pub mod source;

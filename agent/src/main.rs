@@ -1,0 +1,197 @@
+//! The `aisle` command line: the daemon (`run`) and the tools installers and support use.
+
+use std::io::Write as _;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use aisle::config::{Config, LogFormat};
+use aisle::detect::{Detector, DetectorOptions};
+use aisle::pipeline::{self, CameraInput};
+use aisle::source::{CameraSettings, GstOptions, SourceSpec};
+use aisle::{install, output};
+
+#[derive(Parser)]
+#[command(name = "aisle", version, about = "Edge computer-vision agent for physical stores")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect people in a video or camera and print one JSON line per processed frame.
+    Detect {
+        /// A video file or a source URI (file://, rtsp://, v4l2:///dev/videoN, test://, pipeline:…).
+        source: String,
+        /// Model manifest; the bundled default person model when absent.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Process every n-th frame.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        every: u64,
+        /// ONNX Runtime intra-op threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Score threshold (default: the manifest's).
+        #[arg(long)]
+        score: Option<f32>,
+        /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then the installation).
+        #[arg(long)]
+        ort_library: Option<PathBuf>,
+    },
+    /// Check a config file and report every problem in it.
+    CheckConfig { file: PathBuf },
+    /// Run the agent daemon.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Detect { source, model, every, threads, score, ort_library } => {
+            init_logging(cli.log_format.unwrap_or_default(), "warn");
+            detect(&source, model, every, threads, score, ort_library)
+        }
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Run { config } => run(&config, cli.log_format),
+    };
+    if let Err(e) = result {
+        eprintln!("aisle: {}", one_line(&e));
+        std::process::exit(1);
+    }
+}
+
+/// The error and its causes on one line, for operators and log scrapers.
+fn one_line(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e.chain().map(ToString::to_string).collect();
+    parts.join(": ").replace('\n', " ")
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AISLE_LOG").unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
+    }
+    Ok(stop)
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn model_path(configured: Option<PathBuf>) -> Result<PathBuf> {
+    match configured {
+        Some(p) => Ok(p),
+        None => install::default_model().map_err(|tried| {
+            let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+            anyhow::anyhow!("default model not found; looked in: {}", tried.join(", "))
+        }),
+    }
+}
+
+fn detect(source: &str, model: Option<PathBuf>, every: u64, threads: Option<usize>, score: Option<f32>, ort_library: Option<PathBuf>) -> Result<()> {
+    let stop = stop_on_signals()?;
+    let spec = SourceSpec::parse(source)?;
+    let opts = DetectorOptions { threads: threads.unwrap_or_else(default_threads), score, ort_library };
+    let mut detector = Detector::load(&model_path(model)?, &opts)?;
+    let input = CameraInput {
+        settings: CameraSettings {
+            id: "cli".into(),
+            live: spec.is_live(),
+            stall_timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(10),
+            every,
+        },
+        spec,
+        gst: GstOptions::default(),
+    };
+    let labels = detector.manifest().output.labels.clone();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut line = String::with_capacity(1024);
+    let mut write_error = None;
+    let report = pipeline::run(std::slice::from_ref(&input), &mut detector, 2, &stop, |p| {
+        output::detections_line(&mut line, p.frame.index, p.frame.pts_ms, p.detections, &labels);
+        match writeln!(out, "{line}") {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        return Err(e).context("cannot write to stdout");
+    }
+    let secs = report.elapsed.as_secs_f64();
+    eprintln!("frames={} seconds={secs:.2} fps={:.1}", report.frames, report.frames as f64 / secs.max(1e-9));
+    Ok(())
+}
+
+fn check_config(file: &Path) -> Result<()> {
+    Config::load(file)?;
+    println!("{}: ok", file.display());
+    Ok(())
+}
+
+fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
+    let cfg = Config::load(config_path)?;
+    init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
+    let stop = stop_on_signals()?;
+    let inputs = cfg.camera_inputs()?;
+    let opts = DetectorOptions {
+        threads: if cfg.runtime.threads == 0 { default_threads() } else { cfg.runtime.threads },
+        score: cfg.detector.score,
+        ort_library: cfg.runtime.ort_library.clone(),
+    };
+    let model = model_path(cfg.detector.model.clone())?;
+    let mut detector = Detector::load(&model, &opts).with_context(|| format!("loading model {}", model.display()))?;
+    tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), "agent started");
+    let interval = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
+    let mut last_health = Instant::now();
+    let report = pipeline::run(&inputs, &mut detector, cfg.pipeline.queue_capacity, &stop, |p| {
+        let camera = inputs[p.camera].settings.id.as_str();
+        tracing::debug!(camera, frame = p.frame.index, people = p.detections.len(), inference_ms = p.inference.as_secs_f64() * 1e3, "frame");
+        if last_health.elapsed() >= interval {
+            last_health = Instant::now();
+            for (input, h) in inputs.iter().zip(p.health) {
+                let s = h.snapshot();
+                tracing::info!(camera = %input.settings.id, connected = s.connected, frames_in = s.frames_in, frames_out = s.frames_out, dropped = s.dropped, reconnects = s.reconnects, last_frame_age_s = s.last_frame_age_s, "camera health");
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match report {
+        Ok(r) => {
+            tracing::info!(frames = r.frames, seconds = r.elapsed.as_secs_f64(), "agent stopped");
+            Ok(())
+        }
+        Err(e) if stop.load(std::sync::atomic::Ordering::Relaxed) => {
+            tracing::warn!(error = %e, "stopped with errors");
+            Ok(())
+        }
+        Err(e) => bail!(e),
+    }
+}

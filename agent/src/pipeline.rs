@@ -1,0 +1,131 @@
+//! The vision pipeline: one supervised thread per camera feeding a bounded queue, and the
+//! detector on the calling thread taking frames round-robin. Decoding of the next frame overlaps
+//! inference of the current one; nothing but the frame queues sits between them.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Select, TryRecvError};
+use thiserror::Error;
+
+use crate::detect::{Detection, Detector, DetectorError};
+use crate::source::{self, CameraHealth, CameraSettings, Frame, GstOptions, SourceError, SourceSpec, frame_queue};
+
+/// One camera as the pipeline runs it.
+#[derive(Debug, Clone)]
+pub struct CameraInput {
+    pub spec: SourceSpec,
+    pub settings: CameraSettings,
+    pub gst: GstOptions,
+}
+
+/// What the sink sees for each processed frame.
+pub struct Processed<'a> {
+    /// Index into the pipeline's camera list.
+    pub camera: usize,
+    pub frame: &'a Frame,
+    pub detections: &'a [Detection],
+    pub inference: Duration,
+    pub health: &'a [Arc<CameraHealth>],
+}
+
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Detector(#[from] DetectorError),
+    #[error("{} camera(s) failed: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Sources(Vec<SourceError>),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineReport {
+    pub frames: u64,
+    pub elapsed: Duration,
+}
+
+/// Runs until every camera has ended (recordings), `stop` is set, or the sink breaks.
+pub fn run(
+    inputs: &[CameraInput],
+    detector: &mut Detector,
+    queue_capacity: usize,
+    stop: &Arc<AtomicBool>,
+    mut sink: impl FnMut(Processed<'_>) -> ControlFlow<()>,
+) -> Result<PipelineReport, PipelineError> {
+    let health: Vec<Arc<CameraHealth>> = inputs.iter().map(|_| Arc::default()).collect();
+    let started = Instant::now();
+    let mut frames = 0u64;
+    let outcome = std::thread::scope(|scope| {
+        let mut receivers = Vec::with_capacity(inputs.len());
+        let mut threads = Vec::with_capacity(inputs.len());
+        for (input, h) in inputs.iter().zip(&health) {
+            let (tx, rx) = frame_queue(queue_capacity, input.settings.live);
+            receivers.push(Some(rx));
+            let (h, stop) = (h.clone(), stop.clone());
+            threads.push(scope.spawn(move || {
+                let open = || source::open(&input.settings.id, &input.spec, &input.gst);
+                source::run_camera(&input.settings, open, &tx, &h, &stop)
+            }));
+        }
+        let mut detections = Vec::with_capacity(128);
+        let mut next = 0usize;
+        let result = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            let Some((camera, frame)) = take_frame(&mut receivers, &mut next) else {
+                if receivers.iter().all(Option::is_none) {
+                    break Ok(());
+                }
+                wait_ready(&receivers);
+                continue;
+            };
+            let t0 = Instant::now();
+            if let Err(e) = detector.detect(frame.view(), &mut detections) {
+                break Err(PipelineError::Detector(e));
+            }
+            frames += 1;
+            let processed = Processed { camera, frame: &frame, detections: &detections, inference: t0.elapsed(), health: &health };
+            if sink(processed).is_break() {
+                break Ok(());
+            }
+        };
+        // Dropping the receivers tells camera threads that nobody is listening any more.
+        drop(receivers);
+        let failures: Vec<SourceError> = threads.into_iter().filter_map(|t| t.join().ok().and_then(Result::err)).collect();
+        match result {
+            Ok(()) if !failures.is_empty() => Err(PipelineError::Sources(failures)),
+            other => other,
+        }
+    });
+    outcome.map(|()| PipelineReport { frames, elapsed: started.elapsed() })
+}
+
+/// The next queued frame, visiting cameras round-robin so a busy one cannot starve the rest.
+/// Queues whose camera has ended are retired.
+fn take_frame(receivers: &mut [Option<source::FrameReceiver>], next: &mut usize) -> Option<(usize, Frame)> {
+    let n = receivers.len();
+    for k in 0..n {
+        let i = (*next + k) % n;
+        let Some(rx) = &receivers[i] else { continue };
+        match rx.receiver().try_recv() {
+            Ok(frame) => {
+                *next = (i + 1) % n;
+                return Some((i, frame));
+            }
+            Err(TryRecvError::Disconnected) => receivers[i] = None,
+            Err(TryRecvError::Empty) => {}
+        }
+    }
+    None
+}
+
+/// Blocks until some queue has a frame or ends, or 100 ms pass (to notice `stop`).
+fn wait_ready(receivers: &[Option<source::FrameReceiver>]) {
+    let mut select = Select::new();
+    for rx in receivers.iter().flatten() {
+        select.recv(rx.receiver());
+    }
+    let _ = select.ready_timeout(Duration::from_millis(100));
+}

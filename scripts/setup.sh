@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs everything aisle needs on a fresh Debian 12 machine with Rust and Python present:
+# Debian packages, the ONNX Runtime shared library (from PyPI's onnxruntime wheel) into .deps/,
+# and the demo video. Idempotent: a second run checks and returns in about a second.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DEPS="$ROOT/.deps"
+# The ONNX Runtime release that ort 2.0.0-rc.15 targets.
+ORT_VERSION=1.31.1
+
+APT_PACKAGES=(
+  pkg-config unzip openssl
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-tools
+  mosquitto mosquitto-clients
+  libclang-dev
+)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mkdir -p "$DEPS/cache" "$DEPS/onnxruntime" "$DEPS/data"
+
+# fetch_ort ARCH_TAG DEST_DIR: the libonnxruntime.so of the pinned release for one platform.
+fetch_ort() {
+  local platform=$1 dest=$2
+  if [ "$(cat "$dest/VERSION" 2>/dev/null)" = "$ORT_VERSION" ] && [ -f "$dest/libonnxruntime.so" ]; then
+    return
+  fi
+  log "fetching onnxruntime $ORT_VERSION for $platform from PyPI"
+  local wheels="$DEPS/cache/ort-$platform"
+  mkdir -p "$wheels" "$dest"
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform "$platform" --python-version 3.11 -d "$wheels" "onnxruntime==$ORT_VERSION"
+  local wheel
+  wheel=$(ls "$wheels"/onnxruntime-"$ORT_VERSION"-*.whl | head -n1)
+  python3 - "$wheel" "$dest" "$ORT_VERSION" <<'PY'
+import sys, zipfile, os
+wheel, dest, version = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    data = z.read(f"onnxruntime/capi/libonnxruntime.so.{version}")
+tmp = os.path.join(dest, "libonnxruntime.so.tmp")
+with open(tmp, "wb") as f:
+    f.write(data)
+os.replace(tmp, os.path.join(dest, "libonnxruntime.so"))
+with open(os.path.join(dest, "VERSION"), "w") as f:
+    f.write(version + "\n")
+PY
+}
+
+fetch_ort manylinux_2_28_x86_64 "$DEPS/onnxruntime"
+
+# The demo video: OpenCV's pedestrian sequence, shipped by Debian's opencv-doc. Only that one file
+# is taken from the package, so the 270 MB of HTML docs are never installed.
+VIDEO="$DEPS/data/vtest.avi"
+if [ ! -s "$VIDEO" ]; then
+  if [ -s /usr/share/doc/opencv-doc/examples/data/vtest.avi ]; then
+    cp /usr/share/doc/opencv-doc/examples/data/vtest.avi "$VIDEO.tmp"
+  else
+    log "extracting vtest.avi from Debian's opencv-doc"
+    work=$(mktemp -d)
+    (cd "$work" && apt-get download opencv-doc >/dev/null 2>&1 || { as_root apt-get update -qq && apt-get download opencv-doc >/dev/null; })
+    dpkg-deb --fsys-tarfile "$work"/opencv-doc_*.deb | tar -xO ./usr/share/doc/opencv-doc/examples/data/vtest.avi > "$VIDEO.tmp"
+    rm -rf "$work"
+  fi
+  mv "$VIDEO.tmp" "$VIDEO"
+fi
+
+log "ready: $(cat "$DEPS/onnxruntime/VERSION" | tr -d '\n') onnxruntime, $(du -h "$VIDEO" | cut -f1) demo video"
