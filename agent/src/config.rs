@@ -67,7 +67,10 @@ pub struct PipelineSection {
 
 impl Default for PipelineSection {
     fn default() -> Self {
-        Self { queue_capacity: default_queue(), health_interval_s: default_health_interval() }
+        Self {
+            queue_capacity: default_queue(),
+            health_interval_s: default_health_interval(),
+        }
     }
 }
 
@@ -91,7 +94,10 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        Self { format: LogFormat::Text, level: default_level() }
+        Self {
+            format: LogFormat::Text,
+            level: default_level(),
+        }
     }
 }
 
@@ -158,9 +164,15 @@ impl std::fmt::Display for Problem {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path} has {} problem(s):\n  {}", problems.len(), problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 const ENV_PREFIX: &str = "AISLE_";
@@ -168,28 +180,45 @@ const ENV_PREFIX: &str = "AISLE_";
 impl Config {
     /// Reads, applies environment overrides, resolves relative paths and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-        let invalid = |problems| ConfigError::Invalid { path: path.into(), problems };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| is_override(k)).collect();
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.into(),
+            problems,
+        };
         let mut cfg = Self::parse(&text, &env).map_err(invalid)?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         let problems = cfg.validate();
-        if problems.is_empty() { Ok(cfg) } else { Err(invalid(problems)) }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(invalid(problems))
+        }
     }
 
     /// Parses TOML text with `AISLE_…` overrides applied; syntax and type errors become problems.
     pub fn parse(text: &str, env: &[(String, String)]) -> Result<Self, Vec<Problem>> {
-        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![toml_problem(&e)])?;
+        let mut doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| vec![toml_problem(&e)])?;
         let mut problems = Vec::new();
         for (key, value) in env {
             if let Err(reason) = apply_override(&mut doc, key, value) {
-                problems.push(Problem { field: key.clone(), reason });
+                problems.push(Problem {
+                    field: key.clone(),
+                    reason,
+                });
             }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| vec![toml_problem(&e)])
+        toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| vec![toml_problem(&e)])
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -217,23 +246,38 @@ impl Config {
         let mut p = Vec::new();
         let mut bad = |field: String, reason: String| p.push(Problem { field, reason });
         if !is_name(&self.agent.device_id) {
-            bad("agent.device_id".into(), "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into());
+            bad(
+                "agent.device_id".into(),
+                "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into(),
+            );
         }
         if !is_name(&self.agent.site) {
-            bad("agent.site".into(), "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into());
+            bad(
+                "agent.site".into(),
+                "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into(),
+            );
         }
         if self.runtime.threads > 64 {
-            bad("runtime.threads".into(), format!("{} is more than 64", self.runtime.threads));
+            bad(
+                "runtime.threads".into(),
+                format!("{} is more than 64", self.runtime.threads),
+            );
         }
         if let Some(lib) = &self.runtime.ort_library
             && !lib.is_file()
         {
-            bad("runtime.ort_library".into(), format!("{} does not exist", lib.display()));
+            bad(
+                "runtime.ort_library".into(),
+                format!("{} does not exist", lib.display()),
+            );
         }
         if let Some(model) = &self.detector.model
             && !model.is_file()
         {
-            bad("detector.model".into(), format!("manifest {} does not exist", model.display()));
+            bad(
+                "detector.model".into(),
+                format!("manifest {} does not exist", model.display()),
+            );
         }
         if let Some(s) = self.detector.score
             && !(0.0..=1.0).contains(&s)
@@ -241,13 +285,27 @@ impl Config {
             bad("detector.score".into(), format!("{s} is outside 0..=1"));
         }
         if !(1..=64).contains(&self.pipeline.queue_capacity) {
-            bad("pipeline.queue_capacity".into(), format!("{} is outside 1..=64", self.pipeline.queue_capacity));
+            bad(
+                "pipeline.queue_capacity".into(),
+                format!("{} is outside 1..=64", self.pipeline.queue_capacity),
+            );
         }
-        if !(self.pipeline.health_interval_s > 0.0) {
-            bad("pipeline.health_interval_s".into(), "must be above 0".into());
+        if !above_zero_at_most(self.pipeline.health_interval_s, 86_400.0) {
+            bad(
+                "pipeline.health_interval_s".into(),
+                "must be in (0, 86400]".into(),
+            );
         }
-        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
-            bad("log.level".into(), format!("{:?} is not a tracing filter", self.log.level));
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            bad(
+                "log.level".into(),
+                format!("{:?} is not a tracing filter", self.log.level),
+            );
         }
         if self.cameras.iter().all(|c| !c.enabled) {
             bad("cameras".into(), "no enabled camera".into());
@@ -256,7 +314,10 @@ impl Config {
         for (i, c) in self.cameras.iter().enumerate() {
             let f = |k: &str| format!("cameras[{i}].{k}");
             if !is_name(&c.id) {
-                bad(f("id"), format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", c.id));
+                bad(
+                    f("id"),
+                    format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", c.id),
+                );
             } else if !ids.insert(c.id.as_str()) {
                 bad(f("id"), format!("{:?} is used by another camera", c.id));
             }
@@ -264,25 +325,36 @@ impl Config {
                 bad(f("uri"), e.to_string());
             }
             if let Some(fps) = c.fps
-                && !(fps > 0.0 && fps <= 120.0)
+                && !above_zero_at_most(fps, 120.0)
             {
                 bad(f("fps"), format!("{fps} is outside (0, 120]"));
             }
             if c.every == 0 {
                 bad(f("every"), "must be at least 1".into());
             }
-            if !(c.stall_timeout_s > 0.0 && c.stall_timeout_s <= 3600.0) {
-                bad(f("stall_timeout_s"), format!("{} is outside (0, 3600]", c.stall_timeout_s));
+            if !above_zero_at_most(c.stall_timeout_s, 3600.0) {
+                bad(
+                    f("stall_timeout_s"),
+                    format!("{} is outside (0, 3600]", c.stall_timeout_s),
+                );
             }
-            if !(c.reconnect_min_s > 0.0 && c.reconnect_min_s <= c.reconnect_max_s && c.reconnect_max_s <= 3600.0) {
-                bad(f("reconnect_min_s"), "need 0 < reconnect_min_s <= reconnect_max_s <= 3600".into());
+            if !(c.reconnect_min_s > 0.0
+                && c.reconnect_min_s <= c.reconnect_max_s
+                && c.reconnect_max_s <= 3600.0)
+            {
+                bad(
+                    f("reconnect_min_s"),
+                    "need 0 < reconnect_min_s <= reconnect_max_s <= 3600".into(),
+                );
             }
         }
         p
     }
 
     /// The enabled cameras as the pipeline runs them. Call on a validated config.
-    pub fn camera_inputs(&self) -> Result<Vec<crate::pipeline::CameraInput>, crate::source::SpecError> {
+    pub fn camera_inputs(
+        &self,
+    ) -> Result<Vec<crate::pipeline::CameraInput>, crate::source::SpecError> {
         let secs = Duration::from_secs_f64;
         self.cameras
             .iter()
@@ -297,14 +369,30 @@ impl Config {
                     backoff_max: secs(c.reconnect_max_s),
                     every: c.every,
                 };
-                Ok(crate::pipeline::CameraInput { spec, settings, gst: GstOptions { max_fps: c.fps } })
+                Ok(crate::pipeline::CameraInput {
+                    spec,
+                    settings,
+                    gst: GstOptions { max_fps: c.fps },
+                })
             })
             .collect()
     }
 }
 
+/// `0 < v <= max`, false for NaN.
+fn above_zero_at_most(v: f64, max: f64) -> bool {
+    v > 0.0 && v <= max
+}
+
+/// `AISLE_<SECTION>__<KEY>`; other `AISLE_*` variables (such as `AISLE_LOG`) are not config.
+fn is_override(key: &str) -> bool {
+    key.starts_with(ENV_PREFIX) && key.contains("__")
+}
+
 fn is_name(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn toml_problem(e: &toml::de::Error) -> Problem {
@@ -313,13 +401,19 @@ fn toml_problem(e: &toml::de::Error) -> Problem {
         Some(span) => format!("toml (bytes {}..{})", span.start, span.end),
         None => "toml".to_string(),
     };
-    Problem { field, reason: message }
+    Problem {
+        field,
+        reason: message,
+    }
 }
 
 /// Sets `AISLE_A__B__0__C=v` as `a.b[0].c = v`. The value is read as a TOML literal when it parses
 /// as one (numbers, booleans, arrays), else as a string.
 fn apply_override(doc: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
-    let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
+    let path: Vec<String> = key[ENV_PREFIX.len()..]
+        .split("__")
+        .map(str::to_ascii_lowercase)
+        .collect();
     if path.iter().any(String::is_empty) {
         return Err("expected AISLE_<SECTION>__<KEY>".into());
     }
@@ -330,14 +424,17 @@ fn apply_override(doc: &mut toml::Table, key: &str, raw: &str) -> Result<(), Str
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     let (last, parents) = path.split_last().ok_or("empty key")?;
     let mut root = toml::Value::Table(std::mem::take(doc));
-    let result = parents.iter().try_fold(&mut root, |node, seg| step(node, seg)).and_then(|parent| match parent {
-        toml::Value::Table(t) => {
-            t.insert(last.clone(), value);
-            Ok(())
-        }
-        array @ toml::Value::Array(_) => step(array, last).map(|slot| *slot = value),
-        _ => Err(format!("cannot set {last:?} inside a plain value")),
-    });
+    let result = parents
+        .iter()
+        .try_fold(&mut root, |node, seg| step(node, seg))
+        .and_then(|parent| match parent {
+            toml::Value::Table(t) => {
+                t.insert(last.clone(), value);
+                Ok(())
+            }
+            array @ toml::Value::Array(_) => step(array, last).map(|slot| *slot = value),
+            _ => Err(format!("cannot set {last:?} inside a plain value")),
+        });
     if let toml::Value::Table(t) = root {
         *doc = t;
     }
@@ -346,11 +443,16 @@ fn apply_override(doc: &mut toml::Table, key: &str, raw: &str) -> Result<(), Str
 
 fn step<'a>(node: &'a mut toml::Value, seg: &str) -> Result<&'a mut toml::Value, String> {
     match node {
-        toml::Value::Table(t) => Ok(t.entry(seg.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()))),
+        toml::Value::Table(t) => Ok(t
+            .entry(seg.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))),
         toml::Value::Array(a) => {
             let len = a.len();
-            let i: usize = seg.parse().map_err(|_| format!("{seg:?} is not an array index"))?;
-            a.get_mut(i).ok_or(format!("index {i} is past the {len} configured item(s)"))
+            let i: usize = seg
+                .parse()
+                .map_err(|_| format!("{seg:?} is not an array index"))?;
+            a.get_mut(i)
+                .ok_or(format!("index {i} is past the {len} configured item(s)"))
         }
         _ => Err(format!("cannot descend into {seg:?}: not a table")),
     }
@@ -371,7 +473,10 @@ uri = "test://"
 "#;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -384,7 +489,11 @@ uri = "test://"
 
     #[test]
     fn environment_overrides_sections_and_array_items() {
-        let e = env(&[("AISLE_RUNTIME__THREADS", "3"), ("AISLE_CAMERAS__0__URI", "test://ball"), ("AISLE_LOG__FORMAT", "json")]);
+        let e = env(&[
+            ("AISLE_RUNTIME__THREADS", "3"),
+            ("AISLE_CAMERAS__0__URI", "test://ball"),
+            ("AISLE_LOG__FORMAT", "json"),
+        ]);
         let c = Config::parse(MINIMAL, &e).unwrap();
         assert_eq!(c.runtime.threads, 3);
         assert_eq!(c.cameras[0].uri, "test://ball");
@@ -393,6 +502,7 @@ uri = "test://"
 
     #[test]
     fn bad_overrides_are_named() {
+        assert!(!is_override("AISLE_LOG") && is_override("AISLE_LOG__LEVEL"));
         let e = env(&[("AISLE_CAMERAS__5__URI", "x"), ("AISLE_AGENT__", "x")]);
         let p = Config::parse(MINIMAL, &e).unwrap_err();
         assert_eq!(p.len(), 2);

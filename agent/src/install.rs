@@ -14,17 +14,24 @@ pub fn roots() -> Vec<PathBuf> {
     if let Ok(cwd) = std::env::current_dir() {
         roots.push(cwd);
     }
-    roots.dedup();
+    let mut seen = std::collections::HashSet::new();
+    roots.retain(|r| seen.insert(r.clone()));
     roots
 }
 
 /// Every place `relatives` could be under any root, in search order.
 pub fn candidates(relatives: &[&str]) -> Vec<PathBuf> {
-    roots().iter().flat_map(|r| relatives.iter().map(move |rel| r.join(rel))).collect()
+    roots()
+        .iter()
+        .flat_map(|r| relatives.iter().map(move |rel| r.join(rel)))
+        .collect()
 }
 
 /// The project's default person model manifest, if one is installed or checked out.
 pub fn default_model() -> Result<PathBuf, Vec<PathBuf>> {
-    let tried = candidates(&["models/nanodet-m-416/manifest.toml", "share/aisle/models/nanodet-m-416/manifest.toml"]);
+    let tried = candidates(&[
+        "models/nanodet-m-416/manifest.toml",
+        "share/aisle/models/nanodet-m-416/manifest.toml",
+    ]);
     tried.iter().find(|p| p.is_file()).cloned().ok_or(tried)
 }

@@ -10,14 +10,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use aisle::config::{Config, LogFormat};
+use aisle::config::{Config, ConfigError, LogFormat};
 use aisle::detect::{Detector, DetectorOptions};
 use aisle::pipeline::{self, CameraInput};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 use aisle::{install, output};
 
 #[derive(Parser)]
-#[command(name = "aisle", version, about = "Edge computer-vision agent for physical stores")]
+#[command(
+    name = "aisle",
+    version,
+    about = "Edge computer-vision agent for physical stores"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum)]
@@ -60,7 +64,14 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Detect { source, model, every, threads, score, ort_library } => {
+        Command::Detect {
+            source,
+            model,
+            every,
+            threads,
+            score,
+            ort_library,
+        } => {
             init_logging(cli.log_format.unwrap_or_default(), "warn");
             detect(&source, model, every, threads, score, ort_library)
         }
@@ -80,8 +91,11 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AISLE_LOG").unwrap_or_else(|_| default_level.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AISLE_LOG")
+        .unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -110,14 +124,25 @@ fn model_path(configured: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-fn detect(source: &str, model: Option<PathBuf>, every: u64, threads: Option<usize>, score: Option<f32>, ort_library: Option<PathBuf>) -> Result<()> {
+fn detect(
+    source: &str,
+    model: Option<PathBuf>,
+    every: u64,
+    threads: Option<usize>,
+    score: Option<f32>,
+    ort_library: Option<PathBuf>,
+) -> Result<()> {
     let stop = stop_on_signals()?;
     let spec = SourceSpec::parse(source)?;
-    let opts = DetectorOptions { threads: threads.unwrap_or_else(default_threads), score, ort_library };
+    let opts = DetectorOptions {
+        threads: threads.unwrap_or_else(default_threads),
+        score,
+        ort_library,
+    };
     let mut detector = Detector::load(&model_path(model)?, &opts)?;
     let input = CameraInput {
         settings: CameraSettings {
-            id: "cli".into(),
+            id: source.to_string(),
             live: spec.is_live(),
             stall_timeout: Duration::from_secs(10),
             backoff_base: Duration::from_millis(500),
@@ -133,7 +158,13 @@ fn detect(source: &str, model: Option<PathBuf>, every: u64, threads: Option<usiz
     let mut line = String::with_capacity(1024);
     let mut write_error = None;
     let report = pipeline::run(std::slice::from_ref(&input), &mut detector, 2, &stop, |p| {
-        output::detections_line(&mut line, p.frame.index, p.frame.pts_ms, p.detections, &labels);
+        output::detections_line(
+            &mut line,
+            p.frame.index,
+            p.frame.pts_ms,
+            p.detections,
+            &labels,
+        );
         match writeln!(out, "{line}") {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
@@ -146,14 +177,34 @@ fn detect(source: &str, model: Option<PathBuf>, every: u64, threads: Option<usiz
         return Err(e).context("cannot write to stdout");
     }
     let secs = report.elapsed.as_secs_f64();
-    eprintln!("frames={} seconds={secs:.2} fps={:.1}", report.frames, report.frames as f64 / secs.max(1e-9));
+    eprintln!(
+        "frames={} seconds={secs:.2} fps={:.1}",
+        report.frames,
+        report.frames as f64 / secs.max(1e-9)
+    );
     Ok(())
 }
 
+/// Prints one problem per line, so an installer sees the whole list at once.
 fn check_config(file: &Path) -> Result<()> {
-    Config::load(file)?;
-    println!("{}: ok", file.display());
-    Ok(())
+    match Config::load(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+        Err(ConfigError::Invalid { path, problems }) => {
+            eprintln!(
+                "aisle: config {} has {} problem(s):",
+                path.display(),
+                problems.len()
+            );
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            std::process::exit(1);
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
@@ -162,30 +213,51 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
     let stop = stop_on_signals()?;
     let inputs = cfg.camera_inputs()?;
     let opts = DetectorOptions {
-        threads: if cfg.runtime.threads == 0 { default_threads() } else { cfg.runtime.threads },
+        threads: if cfg.runtime.threads == 0 {
+            default_threads()
+        } else {
+            cfg.runtime.threads
+        },
         score: cfg.detector.score,
         ort_library: cfg.runtime.ort_library.clone(),
     };
     let model = model_path(cfg.detector.model.clone())?;
-    let mut detector = Detector::load(&model, &opts).with_context(|| format!("loading model {}", model.display()))?;
+    let mut detector = Detector::load(&model, &opts)
+        .with_context(|| format!("loading model {}", model.display()))?;
     tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), "agent started");
     let interval = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
     let mut last_health = Instant::now();
-    let report = pipeline::run(&inputs, &mut detector, cfg.pipeline.queue_capacity, &stop, |p| {
-        let camera = inputs[p.camera].settings.id.as_str();
-        tracing::debug!(camera, frame = p.frame.index, people = p.detections.len(), inference_ms = p.inference.as_secs_f64() * 1e3, "frame");
-        if last_health.elapsed() >= interval {
-            last_health = Instant::now();
-            for (input, h) in inputs.iter().zip(p.health) {
-                let s = h.snapshot();
-                tracing::info!(camera = %input.settings.id, connected = s.connected, frames_in = s.frames_in, frames_out = s.frames_out, dropped = s.dropped, reconnects = s.reconnects, last_frame_age_s = s.last_frame_age_s, "camera health");
+    let report = pipeline::run(
+        &inputs,
+        &mut detector,
+        cfg.pipeline.queue_capacity,
+        &stop,
+        |p| {
+            let camera = inputs[p.camera].settings.id.as_str();
+            tracing::debug!(
+                camera,
+                frame = p.frame.index,
+                people = p.detections.len(),
+                inference_ms = p.inference.as_secs_f64() * 1e3,
+                "frame"
+            );
+            if last_health.elapsed() >= interval {
+                last_health = Instant::now();
+                for (input, h) in inputs.iter().zip(p.health) {
+                    let s = h.snapshot();
+                    tracing::info!(camera = %input.settings.id, connected = s.connected, frames_in = s.frames_in, frames_out = s.frames_out, dropped = s.dropped, reconnects = s.reconnects, last_frame_age_s = s.last_frame_age_s, "camera health");
+                }
             }
-        }
-        ControlFlow::Continue(())
-    });
+            ControlFlow::Continue(())
+        },
+    );
     match report {
         Ok(r) => {
-            tracing::info!(frames = r.frames, seconds = r.elapsed.as_secs_f64(), "agent stopped");
+            tracing::info!(
+                frames = r.frames,
+                seconds = r.elapsed.as_secs_f64(),
+                "agent stopped"
+            );
             Ok(())
         }
         Err(e) if stop.load(std::sync::atomic::Ordering::Relaxed) => {

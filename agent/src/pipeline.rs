@@ -11,7 +11,9 @@ use crossbeam_channel::{Select, TryRecvError};
 use thiserror::Error;
 
 use crate::detect::{Detection, Detector, DetectorError};
-use crate::source::{self, CameraHealth, CameraSettings, Frame, GstOptions, SourceError, SourceSpec, frame_queue};
+use crate::source::{
+    self, CameraHealth, CameraSettings, Frame, GstOptions, SourceError, SourceSpec, frame_queue,
+};
 
 /// One camera as the pipeline runs it.
 #[derive(Debug, Clone)]
@@ -86,25 +88,40 @@ pub fn run(
                 break Err(PipelineError::Detector(e));
             }
             frames += 1;
-            let processed = Processed { camera, frame: &frame, detections: &detections, inference: t0.elapsed(), health: &health };
+            let processed = Processed {
+                camera,
+                frame: &frame,
+                detections: &detections,
+                inference: t0.elapsed(),
+                health: &health,
+            };
             if sink(processed).is_break() {
                 break Ok(());
             }
         };
         // Dropping the receivers tells camera threads that nobody is listening any more.
         drop(receivers);
-        let failures: Vec<SourceError> = threads.into_iter().filter_map(|t| t.join().ok().and_then(Result::err)).collect();
+        let failures: Vec<SourceError> = threads
+            .into_iter()
+            .filter_map(|t| t.join().ok().and_then(Result::err))
+            .collect();
         match result {
             Ok(()) if !failures.is_empty() => Err(PipelineError::Sources(failures)),
             other => other,
         }
     });
-    outcome.map(|()| PipelineReport { frames, elapsed: started.elapsed() })
+    outcome.map(|()| PipelineReport {
+        frames,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// The next queued frame, visiting cameras round-robin so a busy one cannot starve the rest.
 /// Queues whose camera has ended are retired.
-fn take_frame(receivers: &mut [Option<source::FrameReceiver>], next: &mut usize) -> Option<(usize, Frame)> {
+fn take_frame(
+    receivers: &mut [Option<source::FrameReceiver>],
+    next: &mut usize,
+) -> Option<(usize, Frame)> {
     let n = receivers.len();
     for k in 0..n {
         let i = (*next + k) % n;

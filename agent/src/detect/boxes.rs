@@ -84,7 +84,11 @@ mod tests {
     use super::*;
 
     fn det(class: u16, score: f32, x0: f32) -> Detection {
-        Detection { class, score, bbox: BBox::new(x0, 0.0, x0 + 10.0, 10.0) }
+        Detection {
+            class,
+            score,
+            bbox: BBox::new(x0, 0.0, x0 + 10.0, 10.0),
+        }
     }
 
     #[test]
@@ -99,7 +103,12 @@ mod tests {
 
     #[test]
     fn nms_suppresses_overlaps_within_a_class_only() {
-        let mut d = vec![det(0, 0.5, 1.0), det(0, 0.9, 0.0), det(1, 0.8, 0.0), det(0, 0.7, 50.0)];
+        let mut d = vec![
+            det(0, 0.5, 1.0),
+            det(0, 0.9, 0.0),
+            det(1, 0.8, 0.0),
+            det(0, 0.7, 50.0),
+        ];
         nms(&mut d, 0.5, 100);
         let got: Vec<(u16, f32)> = d.iter().map(|d| (d.class, d.score)).collect();
         assert_eq!(got, vec![(0, 0.9), (1, 0.8), (0, 0.7)]);
@@ -107,7 +116,9 @@ mod tests {
 
     #[test]
     fn nms_caps_the_number_kept() {
-        let mut d: Vec<Detection> = (0..10).map(|i| det(0, 0.1 * i as f32, 100.0 * i as f32)).collect();
+        let mut d: Vec<Detection> = (0..10)
+            .map(|i| det(0, 0.1 * i as f32, 100.0 * i as f32))
+            .collect();
         nms(&mut d, 0.5, 3);
         assert_eq!(d.len(), 3);
         assert!(d[0].score > d[1].score && d[1].score > d[2].score);

@@ -54,7 +54,11 @@ pub struct DecodeParams {
 #[derive(Debug, Error, PartialEq)]
 pub enum DecoderError {
     #[error("decoder {decoder}: {what}; the model's outputs are {actual}")]
-    Shape { decoder: &'static str, what: String, actual: String },
+    Shape {
+        decoder: &'static str,
+        what: String,
+        actual: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -69,9 +73,19 @@ struct Level {
 #[derive(Debug, Clone)]
 enum Plan {
     Nanodet(Vec<Level>),
-    Rows { output: usize, rows: usize, width: usize },
-    Yolov8 { output: usize, anchors: usize },
-    Yolox { output: usize, grid: Vec<(f32, f32, f32)> },
+    Rows {
+        output: usize,
+        rows: usize,
+        width: usize,
+    },
+    Yolov8 {
+        output: usize,
+        anchors: usize,
+    },
+    Yolox {
+        output: usize,
+        grid: Vec<(f32, f32, f32)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -88,7 +102,11 @@ fn show(shapes: &[Vec<i64>]) -> String {
 impl Decoder {
     /// Plans decoding for outputs of the given shapes, or says which expectation they break.
     pub fn new(params: DecodeParams, shapes: &[Vec<i64>]) -> Result<Self, DecoderError> {
-        let err = |what: String| DecoderError::Shape { decoder: params.kind.name(), what, actual: show(shapes) };
+        let err = |what: String| DecoderError::Shape {
+            decoder: params.kind.name(),
+            what,
+            actual: show(shapes),
+        };
         let nc = params.num_classes as i64;
         let plan = match params.kind {
             DecoderKind::NanodetGfl => {
@@ -97,25 +115,53 @@ impl Decoder {
                 for &stride in &params.strides {
                     let cols = params.input_w.div_ceil(stride) as usize;
                     let cells = cols * params.input_h.div_ceil(stride) as usize;
-                    let find = |width: i64| shapes.iter().position(|s| s.len() == 3 && s[1] == cells as i64 && s[2] == width);
-                    let scores = find(nc).ok_or_else(|| err(format!("stride {stride} needs a [1,{cells},{nc}] score output")))?;
-                    let dists = find(dist_w).ok_or_else(|| err(format!("stride {stride} needs a [1,{cells},{dist_w}] box output")))?;
-                    levels.push(Level { stride, cols, cells, scores, dists });
+                    let find = |width: i64| {
+                        shapes
+                            .iter()
+                            .position(|s| s.len() == 3 && s[1] == cells as i64 && s[2] == width)
+                    };
+                    let scores = find(nc).ok_or_else(|| {
+                        err(format!(
+                            "stride {stride} needs a [1,{cells},{nc}] score output"
+                        ))
+                    })?;
+                    let dists = find(dist_w).ok_or_else(|| {
+                        err(format!(
+                            "stride {stride} needs a [1,{cells},{dist_w}] box output"
+                        ))
+                    })?;
+                    levels.push(Level {
+                        stride,
+                        cols,
+                        cells,
+                        scores,
+                        dists,
+                    });
                 }
                 Plan::Nanodet(levels)
             }
             DecoderKind::Yolov8 => match shapes {
-                [s] if s.len() == 3 && s[1] == 4 + nc => Plan::Yolov8 { output: 0, anchors: s[2] as usize },
+                [s] if s.len() == 3 && s[1] == 4 + nc => Plan::Yolov8 {
+                    output: 0,
+                    anchors: s[2] as usize,
+                },
                 _ => return Err(err(format!("expected one [1,{},N] output", 4 + nc))),
             },
             DecoderKind::Yolov5 => match shapes {
-                [s] if s.len() == 3 && s[2] == 5 + nc => Plan::Rows { output: 0, rows: s[1] as usize, width: s[2] as usize },
+                [s] if s.len() == 3 && s[2] == 5 + nc => Plan::Rows {
+                    output: 0,
+                    rows: s[1] as usize,
+                    width: s[2] as usize,
+                },
                 _ => return Err(err(format!("expected one [1,N,{}] output", 5 + nc))),
             },
             DecoderKind::Yolox => {
                 let mut grid = Vec::new();
                 for &stride in &params.strides {
-                    let (gw, gh) = (params.input_w.div_ceil(stride), params.input_h.div_ceil(stride));
+                    let (gw, gh) = (
+                        params.input_w.div_ceil(stride),
+                        params.input_h.div_ceil(stride),
+                    );
                     for gy in 0..gh {
                         for gx in 0..gw {
                             grid.push((gx as f32, gy as f32, stride as f32));
@@ -123,16 +169,33 @@ impl Decoder {
                     }
                 }
                 match shapes {
-                    [s] if s.len() == 3 && s[1] == grid.len() as i64 && s[2] == 5 + nc => Plan::Yolox { output: 0, grid },
-                    _ => return Err(err(format!("expected one [1,{},{}] output for strides {:?}", grid.len(), 5 + nc, params.strides))),
+                    [s] if s.len() == 3 && s[1] == grid.len() as i64 && s[2] == 5 + nc => {
+                        Plan::Yolox { output: 0, grid }
+                    }
+                    _ => {
+                        return Err(err(format!(
+                            "expected one [1,{},{}] output for strides {:?}",
+                            grid.len(),
+                            5 + nc,
+                            params.strides
+                        )));
+                    }
                 }
             }
             DecoderKind::Boxes => match shapes {
                 [s] if s.len() >= 2 && s[s.len() - 1] == 6 => {
                     let rows = s[..s.len() - 1].iter().product::<i64>() as usize;
-                    Plan::Rows { output: 0, rows, width: 6 }
+                    Plan::Rows {
+                        output: 0,
+                        rows,
+                        width: 6,
+                    }
                 }
-                _ => return Err(err("expected one [..,N,6] output of x0,y0,x1,y1,score,class".into())),
+                _ => {
+                    return Err(err(
+                        "expected one [..,N,6] output of x0,y0,x1,y1,score,class".into(),
+                    ));
+                }
             },
         };
         Ok(Self { params, plan })
@@ -141,18 +204,34 @@ impl Decoder {
     /// Number of output tensors decoding reads.
     pub fn outputs_used(&self) -> usize {
         match &self.plan {
-            Plan::Nanodet(levels) => levels.iter().map(|l| l.scores.max(l.dists) + 1).max().unwrap_or(0),
-            Plan::Rows { output, .. } | Plan::Yolov8 { output, .. } | Plan::Yolox { output, .. } => output + 1,
+            Plan::Nanodet(levels) => levels
+                .iter()
+                .map(|l| l.scores.max(l.dists) + 1)
+                .max()
+                .unwrap_or(0),
+            Plan::Rows { output, .. }
+            | Plan::Yolov8 { output, .. }
+            | Plan::Yolox { output, .. } => output + 1,
         }
     }
 
     /// Appends every candidate with a kept class scoring at least `threshold` to `out`.
-    pub fn decode(&self, outputs: &[&[f32]], geo: &Geometry, threshold: f32, out: &mut Vec<Detection>) {
+    pub fn decode(
+        &self,
+        outputs: &[&[f32]],
+        geo: &Geometry,
+        threshold: f32,
+        out: &mut Vec<Detection>,
+    ) {
         let nc = self.params.num_classes;
         let keep = &self.params.keep;
         let mut push = |class: u16, score: f32, b: BBox| {
             if score.is_finite() && b.x0.is_finite() && b.y1.is_finite() {
-                out.push(Detection { class, score, bbox: geo.to_source(b) });
+                out.push(Detection {
+                    class,
+                    score,
+                    bbox: geo.to_source(b),
+                });
             }
         };
         match &self.plan {
@@ -167,10 +246,15 @@ impl Decoder {
                                 continue;
                             }
                             let d = &dists[cell * 4 * bins..][..4 * bins];
-                            let side = |j: usize| expectation(&d[j * bins..][..bins]) * l.stride as f32;
+                            let side =
+                                |j: usize| expectation(&d[j * bins..][..bins]) * l.stride as f32;
                             let cx = (cell % l.cols) as f32 * l.stride as f32;
                             let cy = (cell / l.cols) as f32 * l.stride as f32;
-                            push(k, s, BBox::new(cx - side(0), cy - side(1), cx + side(2), cy + side(3)));
+                            push(
+                                k,
+                                s,
+                                BBox::new(cx - side(0), cy - side(1), cx + side(2), cy + side(3)),
+                            );
                         }
                     }
                 }
@@ -182,12 +266,20 @@ impl Decoder {
                     for &k in keep {
                         let s = at(4 + k as usize, n);
                         if s >= threshold {
-                            push(k, s, BBox::from_center(at(0, n), at(1, n), at(2, n), at(3, n)));
+                            push(
+                                k,
+                                s,
+                                BBox::from_center(at(0, n), at(1, n), at(2, n), at(3, n)),
+                            );
                         }
                     }
                 }
             }
-            Plan::Rows { output, rows, width } => {
+            Plan::Rows {
+                output,
+                rows,
+                width,
+            } => {
                 let t = outputs[*output];
                 for r in t.chunks_exact(*width).take(*rows) {
                     if self.params.kind == DecoderKind::Boxes {
@@ -211,7 +303,12 @@ impl Decoder {
                     for &k in keep {
                         let score = r[4] * r[5 + k as usize];
                         if score >= threshold {
-                            let b = BBox::from_center((r[0] + gx) * s, (r[1] + gy) * s, r[2].exp() * s, r[3].exp() * s);
+                            let b = BBox::from_center(
+                                (r[0] + gx) * s,
+                                (r[1] + gy) * s,
+                                r[2].exp() * s,
+                                r[3].exp() * s,
+                            );
                             push(k, score, b);
                         }
                     }
@@ -239,7 +336,15 @@ mod tests {
     use crate::detect::geometry::ResizeMode;
 
     fn params(kind: DecoderKind, nc: usize, strides: Vec<u32>, w: u32, h: u32) -> DecodeParams {
-        DecodeParams { kind, num_classes: nc, keep: vec![0], strides, reg_max: 3, input_w: w, input_h: h }
+        DecodeParams {
+            kind,
+            num_classes: nc,
+            keep: vec![0],
+            strides,
+            reg_max: 3,
+            input_w: w,
+            input_h: h,
+        }
     }
 
     fn identity(w: u32, h: u32) -> Geometry {
@@ -280,7 +385,10 @@ mod tests {
         let p = params(DecoderKind::NanodetGfl, 80, vec![8, 16], 416, 416);
         let e = Decoder::new(p, &[vec![1, 2704, 80], vec![1, 2704, 16]]).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("stride 16") && msg.contains("[1, 2704, 80]"), "{msg}");
+        assert!(
+            msg.contains("stride 16") && msg.contains("[1, 2704, 80]"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -299,7 +407,9 @@ mod tests {
     fn yolov5_multiplies_objectness_and_class() {
         let p = params(DecoderKind::Yolov5, 2, vec![], 100, 100);
         let dec = Decoder::new(p, &[vec![1, 2, 7]]).unwrap();
-        let t = [50.0, 50.0, 10.0, 10.0, 0.9, 0.9, 0.1, 50.0, 50.0, 10.0, 10.0, 0.5, 0.9, 0.1];
+        let t = [
+            50.0, 50.0, 10.0, 10.0, 0.9, 0.9, 0.1, 50.0, 50.0, 10.0, 10.0, 0.5, 0.9, 0.1,
+        ];
         let mut out = Vec::new();
         dec.decode(&[&t], &identity(100, 100), 0.6, &mut out);
         assert_eq!(out.len(), 1);
@@ -322,7 +432,10 @@ mod tests {
     fn boxes_keeps_rows_of_kept_classes_above_threshold() {
         let p = params(DecoderKind::Boxes, 2, vec![], 100, 100);
         let dec = Decoder::new(p, &[vec![1, 3, 6]]).unwrap();
-        let t = [1.0, 2.0, 3.0, 4.0, 0.9, 0.0, 1.0, 2.0, 3.0, 4.0, 0.9, 1.0, 1.0, 2.0, 3.0, 4.0, 0.2, 0.0];
+        let t = [
+            1.0, 2.0, 3.0, 4.0, 0.9, 0.0, 1.0, 2.0, 3.0, 4.0, 0.9, 1.0, 1.0, 2.0, 3.0, 4.0, 0.2,
+            0.0,
+        ];
         let mut out = Vec::new();
         dec.decode(&[&t], &identity(100, 100), 0.5, &mut out);
         assert_eq!(out.len(), 1);

@@ -24,9 +24,16 @@ pub enum DetectorError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("cannot read model file {path}: {source}")]
-    ReadModel { path: PathBuf, source: std::io::Error },
+    ReadModel {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("model file {path} has sha256 {actual}, its manifest says {expected}")]
-    Checksum { path: PathBuf, expected: String, actual: String },
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("model file {path} is not a loadable ONNX model: {message}")]
     NotOnnx { path: PathBuf, message: String },
     #[error("model {path}: {message}")]
@@ -69,43 +76,85 @@ impl Detector {
         let manifest = Manifest::load(manifest_path)?;
         let dir = manifest_path.parent().unwrap_or(Path::new("."));
         let model_path = dir.join(&manifest.onnx);
-        let bytes = std::fs::read(&model_path).map_err(|source| DetectorError::ReadModel { path: model_path.clone(), source })?;
+        let bytes = std::fs::read(&model_path).map_err(|source| DetectorError::ReadModel {
+            path: model_path.clone(),
+            source,
+        })?;
         let actual = sha256_hex(&bytes);
         if !actual.eq_ignore_ascii_case(&manifest.sha256) {
-            return Err(DetectorError::Checksum { path: model_path, expected: manifest.sha256.clone(), actual });
+            return Err(DetectorError::Checksum {
+                path: model_path,
+                expected: manifest.sha256.clone(),
+                actual,
+            });
         }
         let env = runtime::environment(opts.ort_library.as_deref())?;
-        let not_onnx = |message: String| DetectorError::NotOnnx { path: model_path.clone(), message };
+        let not_onnx = |message: String| DetectorError::NotOnnx {
+            path: model_path.clone(),
+            message,
+        };
+        let setup = |e: ort::Error<_>| not_onnx(e.to_string());
+        // Spinning off: idle ORT threads would otherwise burn the cores the decoders need.
         let mut builder = Session::builder(env)
             .map_err(|e| not_onnx(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
-            .and_then(|b| b.with_intra_op_spinning(false))
-            .and_then(|b| b.with_inter_op_spinning(false))
-            .and_then(|b| b.with_intra_threads(opts.threads))
+            .map_err(setup)?
+            .with_intra_op_spinning(false)
+            .map_err(setup)?
+            .with_inter_op_spinning(false)
+            .map_err(setup)?
+            .with_intra_threads(opts.threads)
+            .map_err(setup)?;
+        let session = builder
+            .commit_from_memory(&bytes)
             .map_err(|e| not_onnx(e.to_string()))?;
-        let session = builder.commit_from_memory(&bytes).map_err(|e| not_onnx(e.to_string()))?;
 
-        let contract = |message: String| DetectorError::Contract { path: model_path.clone(), message };
+        let contract = |message: String| DetectorError::Contract {
+            path: model_path.clone(),
+            message,
+        };
         let spec = manifest.input_spec();
         let want = [1i64, 3, spec.height as i64, spec.width as i64];
-        let inputs: Vec<String> = session.inputs().iter().map(|i| i.name().to_string()).collect();
+        let inputs: Vec<String> = session
+            .inputs()
+            .iter()
+            .map(|i| i.name().to_string())
+            .collect();
         if inputs.len() != 1 || inputs[0] != manifest.input.name {
-            return Err(contract(format!("manifest input.name is {:?}, the model's inputs are {inputs:?}", manifest.input.name)));
+            return Err(contract(format!(
+                "manifest input.name is {:?}, the model's inputs are {inputs:?}",
+                manifest.input.name
+            )));
         }
-        let declared: Vec<i64> = session.inputs()[0].dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+        let declared: Vec<i64> = session.inputs()[0]
+            .dtype()
+            .tensor_shape()
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
         let fits = declared.len() == 4 && declared.iter().zip(want).all(|(&d, w)| d < 0 || d == w);
         if !fits {
-            return Err(contract(format!("manifest input is {want:?} (NCHW), the model declares {declared:?}")));
+            return Err(contract(format!(
+                "manifest input is {want:?} (NCHW), the model declares {declared:?}"
+            )));
         }
         if session.outputs().len() > MAX_OUTPUTS {
-            return Err(contract(format!("{} outputs, at most {MAX_OUTPUTS} are supported", session.outputs().len())));
+            return Err(contract(format!(
+                "{} outputs, at most {MAX_OUTPUTS} are supported",
+                session.outputs().len()
+            )));
         }
-        let mut input = Tensor::<f32>::new(session.allocator(), want.map(|d| d as usize)).map_err(|e| contract(e.to_string()))?;
+        let mut input = Tensor::<f32>::new(session.allocator(), want.map(|d| d as usize))
+            .map_err(|e| contract(e.to_string()))?;
         input.extract_tensor_mut().1.fill(0.0);
         let mut session = session;
-        let shapes = output_shapes(&mut session, &input).map_err(|e| contract(format!("warm-up run failed: {e}")))?;
-        let decoder = Decoder::new(manifest.decode_params(), &shapes)
-            .map_err(|source| DetectorError::Decoder { path: model_path.clone(), source })?;
+        let shapes = output_shapes(&mut session, &input)
+            .map_err(|e| contract(format!("warm-up run failed: {e}")))?;
+        let decoder = Decoder::new(manifest.decode_params(), &shapes).map_err(|source| {
+            DetectorError::Decoder {
+                path: model_path.clone(),
+                source,
+            }
+        })?;
         Ok(Self {
             threshold: opts.score.unwrap_or(manifest.output.score_threshold),
             outputs: decoder.outputs_used(),
@@ -122,16 +171,31 @@ impl Detector {
     }
 
     /// Detects objects in one frame; `out` is cleared and refilled (its capacity is reused).
-    pub fn detect(&mut self, frame: FrameView<'_>, out: &mut Vec<Detection>) -> Result<(), DetectorError> {
+    pub fn detect(
+        &mut self,
+        frame: FrameView<'_>,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), DetectorError> {
         let geo = self.pre.run(frame, self.input.extract_tensor_mut().1)?;
-        let outputs = self.session.run(ort::inputs![&self.input]).map_err(|e| DetectorError::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![&self.input])
+            .map_err(|e| DetectorError::Inference(e.to_string()))?;
         let mut slices: [&[f32]; MAX_OUTPUTS] = [&[]; MAX_OUTPUTS];
         for (i, slot) in slices.iter_mut().enumerate().take(self.outputs) {
-            *slot = outputs[i].try_extract_tensor::<f32>().map_err(|e| DetectorError::Inference(e.to_string()))?.1;
+            *slot = outputs[i]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| DetectorError::Inference(e.to_string()))?
+                .1;
         }
         out.clear();
-        self.decoder.decode(&slices[..self.outputs], &geo, self.threshold, out);
-        nms(out, self.manifest.output.nms_iou, self.manifest.output.max_detections);
+        self.decoder
+            .decode(&slices[..self.outputs], &geo, self.threshold, out);
+        nms(
+            out,
+            self.manifest.output.nms_iou,
+            self.manifest.output.max_detections,
+        );
         Ok(())
     }
 }

@@ -71,19 +71,38 @@ fn default_max_detections() -> usize {
 #[derive(Debug, Error)]
 pub enum ManifestError {
     #[error("cannot read model manifest {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("model manifest {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("model manifest {path}: {}", problems.join("; "))]
-    Invalid { path: PathBuf, problems: Vec<String> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.into(), source })?;
-        let m: Manifest = toml::from_str(&text).map_err(|e| ManifestError::Parse { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let m: Manifest = toml::from_str(&text).map_err(|e| ManifestError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         let problems = m.problems();
-        if problems.is_empty() { Ok(m) } else { Err(ManifestError::Invalid { path: path.into(), problems }) }
+        if problems.is_empty() {
+            Ok(m)
+        } else {
+            Err(ManifestError::Invalid {
+                path: path.into(),
+                problems,
+            })
+        }
     }
 
     /// Every inconsistency at once, each naming its field.
@@ -94,9 +113,14 @@ impl Manifest {
             p.push("sha256: must be 64 hex digits".to_string());
         }
         if i.width == 0 || i.height == 0 || i.width > 4096 || i.height > 4096 {
-            p.push(format!("input.width/height: {}x{} is outside 1..=4096", i.width, i.height));
+            p.push(format!(
+                "input.width/height: {}x{} is outside 1..=4096",
+                i.width, i.height
+            ));
         }
-        if i.std.iter().any(|s| !s.is_finite() || *s == 0.0) || i.mean.iter().any(|m| !m.is_finite()) {
+        if i.std.iter().any(|s| !s.is_finite() || *s == 0.0)
+            || i.mean.iter().any(|m| !m.is_finite())
+        {
             p.push("input.mean/std: must be finite, std non-zero".to_string());
         }
         if o.labels.is_empty() || o.labels.len() > u16::MAX as usize {
@@ -108,14 +132,20 @@ impl Manifest {
             }
         }
         if !(0.0..=1.0).contains(&o.score_threshold) {
-            p.push(format!("output.score_threshold: {} is outside 0..=1", o.score_threshold));
+            p.push(format!(
+                "output.score_threshold: {} is outside 0..=1",
+                o.score_threshold
+            ));
         }
         if !(0.0..=1.0).contains(&o.nms_iou) {
             p.push(format!("output.nms_iou: {} is outside 0..=1", o.nms_iou));
         }
         let needs_strides = matches!(o.decoder, DecoderKind::NanodetGfl | DecoderKind::Yolox);
         if needs_strides && (o.strides.is_empty() || o.strides.contains(&0)) {
-            p.push(format!("output.strides: decoder {} needs non-zero strides", o.decoder.name()));
+            p.push(format!(
+                "output.strides: decoder {} needs non-zero strides",
+                o.decoder.name()
+            ));
         }
         if o.decoder == DecoderKind::NanodetGfl && o.reg_max == 0 {
             p.push("output.reg_max: decoder nanodet-gfl needs reg_max (bins - 1)".to_string());
@@ -125,7 +155,15 @@ impl Manifest {
 
     pub fn input_spec(&self) -> InputSpec {
         let i = &self.input;
-        InputSpec { width: i.width, height: i.height, color: i.color, mean: i.mean, std: i.std, resize: i.resize, pad_value: i.pad_value }
+        InputSpec {
+            width: i.width,
+            height: i.height,
+            color: i.color,
+            mean: i.mean,
+            std: i.std,
+            resize: i.resize,
+            pad_value: i.pad_value,
+        }
     }
 
     pub fn decode_params(&self) -> DecodeParams {
@@ -133,7 +171,12 @@ impl Manifest {
         let keep = if o.keep.is_empty() {
             (0..o.labels.len() as u16).collect()
         } else {
-            o.labels.iter().enumerate().filter(|(_, l)| o.keep.contains(l)).map(|(i, _)| i as u16).collect()
+            o.labels
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| o.keep.contains(l))
+                .map(|(i, _)| i as u16)
+                .collect()
         };
         DecodeParams {
             kind: o.decoder,
@@ -199,6 +242,9 @@ reg_max = 10
     #[test]
     fn unknown_decoder_and_unknown_fields_are_rejected() {
         assert!(toml::from_str::<Manifest>(&GOOD.replace("nanodet-gfl", "ssd")).is_err());
-        assert!(toml::from_str::<Manifest>(&GOOD.replace("version = 1", "version = 1\nextra = 2")).is_err());
+        assert!(
+            toml::from_str::<Manifest>(&GOOD.replace("version = 1", "version = 1\nextra = 2"))
+                .is_err()
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! normalises, reorders channels and writes planar NCHW floats. All buffers are reused, so the
 //! steady state allocates nothing per frame.
 
-use fast_image_resize::{self as fir, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image, images::ImageRef};
+use fast_image_resize::{
+    self as fir, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image, images::ImageRef,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -41,7 +43,13 @@ pub struct FrameView<'a> {
 #[derive(Debug, Error)]
 pub enum PreprocessError {
     #[error("frame of {width}x{height} with stride {stride} needs {needed} bytes, got {got}")]
-    ShortFrame { width: u32, height: u32, stride: usize, needed: usize, got: usize },
+    ShortFrame {
+        width: u32,
+        height: u32,
+        stride: usize,
+        needed: usize,
+        got: usize,
+    },
     #[error("empty frame ({width}x{height})")]
     Empty { width: u32, height: u32 },
     #[error("output tensor holds {got} floats, the model input needs {needed}")]
@@ -77,7 +85,8 @@ impl Preprocessor {
         };
         Self {
             resizer: Resizer::new(),
-            options: ResizeOptions::new().resize_alg(ResizeAlg::Convolution(fir::FilterType::Bilinear)),
+            options: ResizeOptions::new()
+                .resize_alg(ResizeAlg::Convolution(fir::FilterType::Bilinear)),
             packed: Vec::new(),
             resized: Vec::new(),
             lut,
@@ -91,25 +100,45 @@ impl Preprocessor {
     }
 
     /// Writes `frame` into `out` (NCHW, batch 1) and returns the geometry that maps boxes back.
-    pub fn run(&mut self, frame: FrameView<'_>, out: &mut [f32]) -> Result<Geometry, PreprocessError> {
+    pub fn run(
+        &mut self,
+        frame: FrameView<'_>,
+        out: &mut [f32],
+    ) -> Result<Geometry, PreprocessError> {
         let (w, h) = (frame.width, frame.height);
         if w == 0 || h == 0 {
-            return Err(PreprocessError::Empty { width: w, height: h });
+            return Err(PreprocessError::Empty {
+                width: w,
+                height: h,
+            });
         }
         let row = w as usize * 3;
         let needed = frame.stride * (h as usize - 1) + row;
         if frame.stride < row || frame.bgr.len() < needed {
-            return Err(PreprocessError::ShortFrame { width: w, height: h, stride: frame.stride, needed, got: frame.bgr.len() });
+            return Err(PreprocessError::ShortFrame {
+                width: w,
+                height: h,
+                stride: frame.stride,
+                needed,
+                got: frame.bgr.len(),
+            });
         }
         if out.len() != self.tensor_len() {
-            return Err(PreprocessError::TensorSize { needed: self.tensor_len(), got: out.len() });
+            return Err(PreprocessError::TensorSize {
+                needed: self.tensor_len(),
+                got: out.len(),
+            });
         }
         let geo = Geometry::new(self.spec.resize, w, h, self.spec.width, self.spec.height);
         let src: &[u8] = if frame.stride == row {
             &frame.bgr[..row * h as usize]
         } else {
             self.packed.resize(row * h as usize, 0);
-            for (dst, src) in self.packed.chunks_exact_mut(row).zip(frame.bgr.chunks(frame.stride)) {
+            for (dst, src) in self
+                .packed
+                .chunks_exact_mut(row)
+                .zip(frame.bgr.chunks(frame.stride))
+            {
                 dst.copy_from_slice(&src[..row]);
             }
             &self.packed
@@ -117,10 +146,13 @@ impl Preprocessor {
         let inner = if (geo.inner_w, geo.inner_h) == (w, h) {
             src
         } else {
-            self.resized.resize(geo.inner_w as usize * geo.inner_h as usize * 3, 0);
-            let src_img = ImageRef::new(w, h, src, PixelType::U8x3).map_err(|e| PreprocessError::Resize(e.to_string()))?;
-            let mut dst_img = Image::from_slice_u8(geo.inner_w, geo.inner_h, &mut self.resized, PixelType::U8x3)
+            self.resized
+                .resize(geo.inner_w as usize * geo.inner_h as usize * 3, 0);
+            let src_img = ImageRef::new(w, h, src, PixelType::U8x3)
                 .map_err(|e| PreprocessError::Resize(e.to_string()))?;
+            let mut dst_img =
+                Image::from_slice_u8(geo.inner_w, geo.inner_h, &mut self.resized, PixelType::U8x3)
+                    .map_err(|e| PreprocessError::Resize(e.to_string()))?;
             self.resizer
                 .resize(&src_img, &mut dst_img, &self.options)
                 .map_err(|e| PreprocessError::Resize(e.to_string()))?;
@@ -160,7 +192,15 @@ mod tests {
     use super::*;
 
     fn spec(resize: ResizeMode, color: ColorOrder) -> InputSpec {
-        InputSpec { width: 4, height: 4, color, mean: [0.0, 10.0, 20.0], std: [1.0, 2.0, 4.0], resize, pad_value: 0 }
+        InputSpec {
+            width: 4,
+            height: 4,
+            color,
+            mean: [0.0, 10.0, 20.0],
+            std: [1.0, 2.0, 4.0],
+            resize,
+            pad_value: 0,
+        }
     }
 
     #[test]
@@ -168,7 +208,17 @@ mod tests {
         let mut p = Preprocessor::new(spec(ResizeMode::Stretch, ColorOrder::Rgb));
         let bgr: Vec<u8> = (0..16).flat_map(|_| [100u8, 50, 40]).collect();
         let mut out = vec![0.0; 48];
-        let geo = p.run(FrameView { width: 4, height: 4, stride: 12, bgr: &bgr }, &mut out).unwrap();
+        let geo = p
+            .run(
+                FrameView {
+                    width: 4,
+                    height: 4,
+                    stride: 12,
+                    bgr: &bgr,
+                },
+                &mut out,
+            )
+            .unwrap();
         assert_eq!((geo.pad_x, geo.pad_y), (0, 0));
         // RGB order: R=40 on channel 0, G=50 on 1, B=100 on 2.
         assert_eq!(out[0], 40.0);
@@ -186,21 +236,56 @@ mod tests {
             bgr.extend([0xEE; 4]);
         }
         let mut out = vec![-1.0; 48];
-        let geo = p.run(FrameView { width: 4, height: 2, stride: 16, bgr: &bgr }, &mut out).unwrap();
+        let geo = p
+            .run(
+                FrameView {
+                    width: 4,
+                    height: 2,
+                    stride: 16,
+                    bgr: &bgr,
+                },
+                &mut out,
+            )
+            .unwrap();
         assert_eq!((geo.inner_w, geo.inner_h, geo.pad_y), (4, 2, 1));
-        assert!(out[..4].iter().all(|&v| v == 0.0), "top padding row holds the pad value");
-        assert!(out[4..12].iter().all(|&v| v == 7.0), "frame rows hold the frame");
-        assert!(out[12..16].iter().all(|&v| v == 0.0), "bottom padding row holds the pad value");
+        assert!(
+            out[..4].iter().all(|&v| v == 0.0),
+            "top padding row holds the pad value"
+        );
+        assert!(
+            out[4..12].iter().all(|&v| v == 7.0),
+            "frame rows hold the frame"
+        );
+        assert!(
+            out[12..16].iter().all(|&v| v == 0.0),
+            "bottom padding row holds the pad value"
+        );
     }
 
     #[test]
     fn short_frame_and_wrong_tensor_are_errors() {
         let mut p = Preprocessor::new(spec(ResizeMode::Stretch, ColorOrder::Bgr));
         let mut out = vec![0.0; 48];
-        let short = p.run(FrameView { width: 4, height: 4, stride: 12, bgr: &[0; 20] }, &mut out);
+        let short = p.run(
+            FrameView {
+                width: 4,
+                height: 4,
+                stride: 12,
+                bgr: &[0; 20],
+            },
+            &mut out,
+        );
         assert!(matches!(short, Err(PreprocessError::ShortFrame { .. })));
         let mut small = vec![0.0; 10];
-        let wrong = p.run(FrameView { width: 4, height: 4, stride: 12, bgr: &[0; 48] }, &mut small);
+        let wrong = p.run(
+            FrameView {
+                width: 4,
+                height: 4,
+                stride: 12,
+                bgr: &[0; 48],
+            },
+            &mut small,
+        );
         assert!(matches!(wrong, Err(PreprocessError::TensorSize { .. })));
     }
 
@@ -209,7 +294,16 @@ mod tests {
         let mut p = Preprocessor::new(spec(ResizeMode::Stretch, ColorOrder::Bgr));
         let bgr = vec![9u8; 16 * 16 * 3];
         let mut out = vec![0.0; 48];
-        p.run(FrameView { width: 16, height: 16, stride: 48, bgr: &bgr }, &mut out).unwrap();
+        p.run(
+            FrameView {
+                width: 16,
+                height: 16,
+                stride: 48,
+                bgr: &bgr,
+            },
+            &mut out,
+        )
+        .unwrap();
         assert!(out[..16].iter().all(|&v| v == 9.0));
     }
 }

@@ -31,7 +31,10 @@ pub fn search_path(configured: Option<&Path>) -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         paths.push(PathBuf::from(p));
     }
-    paths.extend(install::candidates(&[".deps/onnxruntime/libonnxruntime.so", "lib/aisle/libonnxruntime.so"]));
+    paths.extend(install::candidates(&[
+        ".deps/onnxruntime/libonnxruntime.so",
+        "lib/aisle/libonnxruntime.so",
+    ]));
     paths
 }
 
@@ -45,8 +48,18 @@ pub fn environment(configured: Option<&Path>) -> Result<&'static Environment, Ru
         return Ok(env);
     }
     let tried = search_path(configured);
-    let path = tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| RuntimeError::NotFound { tried: tried.clone() })?;
-    let load = |message: String| RuntimeError::Load { path: path.clone(), message };
+    let path =
+        tried
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| RuntimeError::NotFound {
+                tried: tried.clone(),
+            })?;
+    let load = |message: String| RuntimeError::Load {
+        path: path.clone(),
+        message,
+    };
     let env = ort::init_from(&path)
         .map_err(|e| load(e.to_string()))?
         .with_name("aisle")

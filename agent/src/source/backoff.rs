@@ -14,7 +14,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, max: Duration) -> Self {
-        Self { base, max, attempt: 0 }
+        Self {
+            base,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The next delay: `base * 2^attempt`, capped at `max`, scaled by a factor in `[0.5, 1.0]`
@@ -47,7 +51,10 @@ mod tests {
         let delays: Vec<Duration> = (0..8).map(|_| b.next_delay(&mut rng)).collect();
         for (i, d) in delays.iter().enumerate() {
             let ceiling = Duration::from_millis(100 * (1 << i)).min(Duration::from_secs(2));
-            assert!(*d <= ceiling && *d >= ceiling / 2, "attempt {i}: {d:?} vs {ceiling:?}");
+            assert!(
+                *d <= ceiling && *d >= ceiling / 2,
+                "attempt {i}: {d:?} vs {ceiling:?}"
+            );
         }
         b.reset();
         assert!(b.next_delay(&mut rng) <= Duration::from_millis(100));

@@ -129,10 +129,17 @@ pub fn run_camera(
             Ended::Eos if !settings.live => return Ok(()),
             Ended::Failed(e) if !settings.live => return Err(e),
             Ended::Eos => tracing::warn!(camera = id, "stream ended, reconnecting"),
-            Ended::Failed(e) => tracing::warn!(camera = id, error = %e, "camera failed, reconnecting"),
+            Ended::Failed(e) => {
+                tracing::warn!(camera = id, error = %e, "camera failed, reconnecting")
+            }
         }
         let delay = backoff.next_delay(&mut rng);
-        tracing::info!(camera = id, attempt = backoff.attempts(), delay_ms = delay.as_millis() as u64, "waiting before reconnect");
+        tracing::info!(
+            camera = id,
+            attempt = backoff.attempts(),
+            delay_ms = delay.as_millis() as u64,
+            "waiting before reconnect"
+        );
         if sleep_unless_stopped(delay, stop) {
             return Ok(());
         }
@@ -176,7 +183,10 @@ fn deliver(
             Ok(Pulled::Timeout) => {
                 let idle = last_frame.elapsed();
                 if idle >= settings.stall_timeout {
-                    return Ended::Failed(SourceError::Stalled { camera: settings.id.clone(), seconds: idle.as_secs_f64() });
+                    return Ended::Failed(SourceError::Stalled {
+                        camera: settings.id.clone(),
+                        seconds: idle.as_secs_f64(),
+                    });
                 }
             }
             Err(e) => return Ended::Failed(e),
@@ -212,10 +222,20 @@ mod tests {
                 Some(Step::Frame) => {
                     self.index += 1;
                     let data = FrameData::Owned(vec![0; 3]);
-                    Ok(Pulled::Frame(Frame { index: self.index - 1, pts_ms: 0, width: 1, height: 1, stride: 3, data }))
+                    Ok(Pulled::Frame(Frame {
+                        index: self.index - 1,
+                        pts_ms: 0,
+                        width: 1,
+                        height: 1,
+                        stride: 3,
+                        data,
+                    }))
                 }
                 Some(Step::Eos) => Ok(Pulled::Eos),
-                Some(Step::Fail) => Err(SourceError::Stream { camera: "t".into(), message: "boom".into() }),
+                Some(Step::Fail) => Err(SourceError::Stream {
+                    camera: "t".into(),
+                    message: "boom".into(),
+                }),
                 Some(Step::Silence) | None => {
                     std::thread::sleep(timeout);
                     Ok(Pulled::Timeout)
@@ -235,11 +255,19 @@ mod tests {
         }
     }
 
-    fn opener(scripts: Vec<Vec<Step>>) -> impl FnMut() -> Result<Box<dyn FrameSource>, SourceError> {
+    fn opener(
+        scripts: Vec<Vec<Step>>,
+    ) -> impl FnMut() -> Result<Box<dyn FrameSource>, SourceError> {
         let scripts = Mutex::new(VecDeque::from(scripts));
         move || match scripts.lock().unwrap().pop_front() {
-            Some(steps) => Ok(Box::new(Scripted { steps: steps.into(), index: 0 }) as Box<dyn FrameSource>),
-            None => Err(SourceError::Open { camera: "t".into(), message: "gone".into() }),
+            Some(steps) => Ok(Box::new(Scripted {
+                steps: steps.into(),
+                index: 0,
+            }) as Box<dyn FrameSource>),
+            None => Err(SourceError::Open {
+                camera: "t".into(),
+                message: "gone".into(),
+            }),
         }
     }
 
@@ -259,7 +287,8 @@ mod tests {
         let (tx, _rx) = frame_queue(8, false);
         let stop = AtomicBool::new(false);
         let open = opener(vec![vec![Step::Frame, Step::Fail]]);
-        let e = run_camera(&settings(false), open, &tx, &CameraHealth::default(), &stop).unwrap_err();
+        let e =
+            run_camera(&settings(false), open, &tx, &CameraHealth::default(), &stop).unwrap_err();
         assert!(e.to_string().contains("boom"));
     }
 
@@ -302,8 +331,13 @@ mod tests {
     fn every_nth_frame_is_forwarded() {
         let (tx, rx) = frame_queue(8, false);
         let stop = AtomicBool::new(false);
-        let open = opener(vec![(0..7).map(|_| Step::Frame).chain([Step::Eos]).collect()]);
-        let s = CameraSettings { every: 3, ..settings(false) };
+        let open = opener(vec![
+            (0..7).map(|_| Step::Frame).chain([Step::Eos]).collect(),
+        ]);
+        let s = CameraSettings {
+            every: 3,
+            ..settings(false)
+        };
         run_camera(&s, open, &tx, &CameraHealth::default(), &stop).unwrap();
         let got: Vec<u64> = rx.receiver().try_iter().map(|f| f.index).collect();
         assert_eq!(got, vec![0, 3, 6]);

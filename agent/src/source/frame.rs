@@ -26,6 +26,11 @@ impl Frame {
             FrameData::Gst(m) => m.as_slice(),
             FrameData::Owned(v) => v.as_slice(),
         };
-        FrameView { width: self.width, height: self.height, stride: self.stride, bgr }
+        FrameView {
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+            bgr,
+        }
     }
 }

@@ -44,7 +44,7 @@ pub enum Pulled {
 
 /// A producer of frames. GStreamer and nokhwa implement it; tests drive the camera supervisor with
 /// scripted ones.
-pub trait FrameSource: Send {
+pub trait FrameSource {
     fn pull(&mut self, timeout: Duration) -> Result<Pulled, SourceError>;
 }
 
@@ -55,7 +55,11 @@ impl FrameSource for GstSource {
 }
 
 /// Opens the source a spec names.
-pub fn open(name: &str, spec: &SourceSpec, opts: &GstOptions) -> Result<Box<dyn FrameSource>, SourceError> {
+pub fn open(
+    name: &str,
+    spec: &SourceSpec,
+    opts: &GstOptions,
+) -> Result<Box<dyn FrameSource>, SourceError> {
     match spec {
         #[cfg(feature = "nokhwa")]
         SourceSpec::Nokhwa(index) => Ok(Box::new(nokhwa::NokhwaSource::open(name, *index)?)),

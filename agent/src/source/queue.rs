@@ -42,7 +42,13 @@ impl Drop for FrameReceiver {
 pub fn frame_queue(capacity: usize, drop_oldest: bool) -> (FrameSender, FrameReceiver) {
     let (tx, rx) = bounded(capacity.max(1));
     let closed = Arc::new(AtomicBool::new(false));
-    let sender = FrameSender { tx, oldest: rx.clone(), drop_oldest, dropped: Arc::default(), closed: closed.clone() };
+    let sender = FrameSender {
+        tx,
+        oldest: rx.clone(),
+        drop_oldest,
+        dropped: Arc::default(),
+        closed: closed.clone(),
+    };
     (sender, FrameReceiver { rx, closed })
 }
 
@@ -114,7 +120,14 @@ mod tests {
     use super::*;
 
     fn frame(index: u64) -> Frame {
-        Frame { index, pts_ms: index, width: 1, height: 1, stride: 3, data: FrameData::Owned(vec![0; 3]) }
+        Frame {
+            index,
+            pts_ms: index,
+            width: 1,
+            height: 1,
+            stride: 3,
+            data: FrameData::Owned(vec![0; 3]),
+        }
     }
 
     #[test]

@@ -1,0 +1,238 @@
+//! `aisle detect` end to end: the real binary, GStreamer decoding the real demo video, ONNX
+//! Runtime running the bundled model.
+
+mod common;
+
+use common::*;
+
+fn detect(args: &[&str]) -> std::process::Output {
+    aisle()
+        .arg("detect")
+        .args(args)
+        .output()
+        .expect("run aisle")
+}
+
+#[test]
+fn finds_the_people_a_person_would_count_on_vtest() {
+    let video = vtest();
+    let o = detect(&[video.to_str().unwrap(), "--every", "100", "--threads", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 8, "frames 0,100,…,700 of 795");
+    // Counted by hand on the frames (people fully or mostly visible).
+    for (frame, truth) in [(0u64, 3usize), (100, 7), (300, 6), (600, 6)] {
+        let line = lines
+            .iter()
+            .find(|l| l["frame"] == frame)
+            .expect("frame present");
+        let n = people(line, 0.5);
+        assert!(
+            n + 2 >= truth && n <= truth + 1,
+            "frame {frame}: {n} people detected, {truth} counted by hand"
+        );
+        assert_eq!(line["pts_ms"], frame * 100, "10 fps video");
+    }
+    for line in &lines {
+        for d in line["detections"].as_array().unwrap() {
+            let b: Vec<f64> = d["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(
+                b[0] >= 0.0
+                    && b[1] >= 0.0
+                    && b[2] <= 768.0
+                    && b[3] <= 576.0
+                    && b[0] < b[2]
+                    && b[1] < b[3],
+                "{b:?}"
+            );
+        }
+    }
+    let summary = stderr(&o);
+    assert!(
+        summary.contains("frames=8") && summary.contains("fps="),
+        "{summary}"
+    );
+}
+
+#[test]
+fn two_runs_give_byte_identical_output() {
+    let video = vtest();
+    let args = [video.to_str().unwrap(), "--every", "25", "--threads", "2"];
+    let (a, b) = (detect(&args), detect(&args));
+    assert!(a.status.success() && b.status.success());
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn a_finite_test_source_replays_every_frame() {
+    let o = detect(&[
+        "test://ball?width=320&height=240&frames=12",
+        "--threads",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 12);
+}
+
+#[test]
+fn missing_video_is_named() {
+    let o = detect(&["/no/such/video.avi"]);
+    assert_clean_failure(&o, &["/no/such/video.avi", "does not exist"]);
+}
+
+#[test]
+fn video_cut_inside_its_header_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(vtest()).unwrap();
+    let cut = write(dir.path(), "cut.avi", &bytes[..2000]);
+    let o = detect(&[cut.to_str().unwrap()]);
+    assert_clean_failure(&o, &["cut.avi", "demultiplex"]);
+}
+
+#[test]
+fn video_cut_mid_stream_yields_the_frames_it_holds() {
+    // AVI demuxing indexes what is there, so a cut file is a shorter video, not an error.
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(vtest()).unwrap();
+    let cut = write(dir.path(), "cut.avi", &bytes[..bytes.len() / 10]);
+    let o = detect(&[cut.to_str().unwrap(), "--every", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let n = stdout(&o).lines().count();
+    assert!((1..80).contains(&n), "{n} frames from a tenth of the file");
+}
+
+#[test]
+fn a_file_that_is_not_video_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "notes.avi",
+        "these are not frames\n".repeat(100),
+    );
+    let o = detect(&[p.to_str().unwrap()]);
+    assert_clean_failure(&o, &["notes.avi", "text file"]);
+}
+
+#[test]
+fn unknown_uri_scheme_is_named() {
+    let o = detect(&["gopher://camera/1"]);
+    assert_clean_failure(&o, &["gopher://camera/1", "unknown source scheme"]);
+}
+
+#[test]
+fn model_that_is_not_onnx_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = b"definitely not a protobuf";
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(junk))
+    };
+    let m = model_variant(dir.path(), Some(junk), |t| {
+        let old = t
+            .lines()
+            .find(|l| l.starts_with("sha256"))
+            .unwrap()
+            .to_string();
+        t.replace(&old, &format!("sha256 = \"{sha}\""))
+    });
+    let o = detect(&["test://?frames=1", "--model", m.to_str().unwrap()]);
+    assert_clean_failure(&o, &["nanodet-m-416.onnx", "not a loadable ONNX model"]);
+}
+
+#[test]
+fn checksum_mismatch_names_both_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_variant(dir.path(), None, |t| {
+        t.replace("sha256 = \"833ea7", "sha256 = \"000000")
+    });
+    let o = detect(&["test://?frames=1", "--model", m.to_str().unwrap()]);
+    assert_clean_failure(&o, &["sha256 833ea7", "manifest says 000000"]);
+}
+
+#[test]
+fn input_shape_mismatch_names_both_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_variant(dir.path(), None, |t| {
+        t.replace("width = 416", "width = 320")
+    });
+    let o = detect(&["test://?frames=1", "--model", m.to_str().unwrap()]);
+    assert_clean_failure(&o, &["[1, 3, 416, 320]", "[1, 3, 416, 416]"]);
+}
+
+#[test]
+fn output_shape_mismatch_names_the_decoder_and_the_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_variant(dir.path(), None, |t| {
+        t.replace("reg_max = 10", "reg_max = 7")
+    });
+    let o = detect(&["test://?frames=1", "--model", m.to_str().unwrap()]);
+    assert_clean_failure(&o, &["nanodet-gfl", "[1, 2704, 80]"]);
+}
+
+#[test]
+fn unknown_decoder_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_variant(dir.path(), None, |t| {
+        t.replace("\"nanodet-gfl\"", "\"ssd-mobilenet\"")
+    });
+    let o = detect(&["test://?frames=1", "--model", m.to_str().unwrap()]);
+    assert_clean_failure(&o, &["manifest.toml", "ssd-mobilenet"]);
+}
+
+#[test]
+fn missing_onnx_runtime_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("aisle");
+    std::fs::copy(env!("CARGO_BIN_EXE_aisle"), &exe).unwrap();
+    let o = std::process::Command::new(&exe)
+        .args([
+            "detect",
+            "test://?frames=1",
+            "--model",
+            default_manifest().to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    assert_clean_failure(
+        &o,
+        &[
+            "ONNX Runtime library not found",
+            "lib/aisle/libonnxruntime.so",
+            "ORT_DYLIB_PATH",
+        ],
+    );
+}
+
+#[test]
+fn live_source_stops_cleanly_on_sigterm() {
+    let mut child = aisle()
+        .args([
+            "detect",
+            "test://ball?width=160&height=120&fps=5",
+            "--threads",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert!(first.starts_with("{\"frame\":0"), "{first}");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
