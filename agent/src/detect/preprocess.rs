@@ -162,6 +162,7 @@ impl Preprocessor {
         Ok(geo)
     }
 
+    /// One pass over the resized pixels writing all three planes; padding is filled first.
     fn normalise(&self, inner: &[u8], geo: &Geometry, out: &mut [f32]) {
         let (tw, th) = (self.spec.width as usize, self.spec.height as usize);
         let plane = tw * th;
@@ -169,19 +170,21 @@ impl Preprocessor {
         let (px, py) = (geo.pad_x as usize, geo.pad_y as usize);
         let (p0, rest) = out.split_at_mut(plane);
         let (p1, p2) = rest.split_at_mut(plane);
-        let planes: [&mut [f32]; 3] = [p0, p1, p2];
-        for (c, plane) in planes.into_iter().enumerate() {
-            let lut = &self.lut[c];
-            let sc = self.source_channel[c];
-            let pad = lut[self.spec.pad_value as usize];
-            if px > 0 || py > 0 {
-                plane.fill(pad);
-            }
-            for (y, src_row) in inner.chunks_exact(iw * 3).take(ih).enumerate() {
-                let dst = &mut plane[(y + py) * tw + px..][..iw];
-                for (d, pixel) in dst.iter_mut().zip(src_row.chunks_exact(3)) {
-                    *d = lut[pixel[sc] as usize];
-                }
+        if px > 0 || py > 0 {
+            let pad = self.spec.pad_value as usize;
+            p0.fill(self.lut[0][pad]);
+            p1.fill(self.lut[1][pad]);
+            p2.fill(self.lut[2][pad]);
+        }
+        let [l0, l1, l2] = &self.lut;
+        let [s0, s1, s2] = self.source_channel;
+        for (y, src_row) in inner.chunks_exact(iw * 3).take(ih).enumerate() {
+            let start = (y + py) * tw + px;
+            let rows = p0[start..start + iw].iter_mut().zip(&mut p1[start..start + iw]).zip(&mut p2[start..start + iw]);
+            for (((d0, d1), d2), px) in rows.zip(src_row.chunks_exact(3)) {
+                *d0 = l0[px[s0] as usize];
+                *d1 = l1[px[s1] as usize];
+                *d2 = l2[px[s2] as usize];
             }
         }
     }
