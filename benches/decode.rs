@@ -18,7 +18,9 @@ fn outputs(people: usize) -> (Vec<Vec<i64>>, Vec<Vec<f32>>) {
     for (level, cols) in [52usize, 26, 13].into_iter().enumerate() {
         let cells = cols * cols;
         let mut scores = vec![0.01f32; cells * CLASSES];
-        let mut dists: Vec<f32> = (0..cells * 4 * BINS).map(|i| ((i * 31) % 17) as f32 / 8.0).collect();
+        let mut dists: Vec<f32> = (0..cells * 4 * BINS)
+            .map(|i| ((i * 31) % 17) as f32 / 8.0)
+            .collect();
         if level == 0 {
             for p in 0..people {
                 let base = (p * 97) % (cells - 3);

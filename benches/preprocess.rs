@@ -29,18 +29,37 @@ fn bench(c: &mut Criterion) {
     let small = frame(416, 312);
     let mut pre = Preprocessor::new(spec(ResizeMode::Letterbox));
     let mut out = vec![0.0f32; pre.tensor_len()];
-    let view = FrameView { width: 416, height: 312, stride: 416 * 3, bgr: &small };
+    let view = FrameView {
+        width: 416,
+        height: 312,
+        stride: 416 * 3,
+        bgr: &small,
+    };
     c.bench_function("normalise only 416x312 -> 416 letterbox", |b| {
-        b.iter(|| pre.run(std::hint::black_box(view), &mut out).expect("preprocess"))
+        b.iter(|| {
+            pre.run(std::hint::black_box(view), &mut out)
+                .expect("preprocess")
+        })
     });
     for (w, h) in [(768u32, 576u32), (1920, 1080)] {
         let bgr = frame(w as usize, h as usize);
-        for (name, mode) in [("letterbox", ResizeMode::Letterbox), ("stretch", ResizeMode::Stretch)] {
+        for (name, mode) in [
+            ("letterbox", ResizeMode::Letterbox),
+            ("stretch", ResizeMode::Stretch),
+        ] {
             let mut pre = Preprocessor::new(spec(mode));
             let mut out = vec![0.0f32; pre.tensor_len()];
-            let view = FrameView { width: w, height: h, stride: w as usize * 3, bgr: &bgr };
+            let view = FrameView {
+                width: w,
+                height: h,
+                stride: w as usize * 3,
+                bgr: &bgr,
+            };
             c.bench_function(&format!("preprocess {w}x{h} -> 416 {name}"), |b| {
-                b.iter(|| pre.run(std::hint::black_box(view), &mut out).expect("preprocess"))
+                b.iter(|| {
+                    pre.run(std::hint::black_box(view), &mut out)
+                        .expect("preprocess")
+                })
             });
         }
     }

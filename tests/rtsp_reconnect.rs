@@ -23,7 +23,9 @@ const PORT_VAR: &str = "AISLE_TEST_RTSP_PORT";
 #[test]
 #[ignore = "helper process for rtsp_camera_that_restarts_is_resumed"]
 fn rtsp_server_process() {
-    let Ok(port) = std::env::var(PORT_VAR) else { return };
+    let Ok(port) = std::env::var(PORT_VAR) else {
+        return;
+    };
     gst::init().unwrap();
     let main_loop = gst::glib::MainLoop::new(None, false);
     let server = RTSPServer::new();
@@ -40,12 +42,22 @@ fn rtsp_server_process() {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_server(port: u16) -> Child {
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "rtsp_server_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "rtsp_server_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(PORT_VAR, port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -53,7 +65,10 @@ fn start_server(port: u16) -> Child {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "RTSP server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "RTSP server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     child
@@ -74,7 +89,12 @@ fn rtsp_camera_that_restarts_is_resumed() {
     let mut server = Killed(start_server(port));
     let mut agent = Killed(
         aisle()
-            .args(["detect", &format!("rtsp://127.0.0.1:{port}/cam"), "--threads", "1"])
+            .args([
+                "detect",
+                &format!("rtsp://127.0.0.1:{port}/cam"),
+                "--threads",
+                "1",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -90,9 +110,11 @@ fn rtsp_camera_that_restarts_is_resumed() {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("no frame from the RTSP camera");
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("no frame from the RTSP camera");
     for _ in 0..5 {
-        rx.recv_timeout(Duration::from_secs(10)).expect("stream stopped before the outage");
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("stream stopped before the outage");
     }
 
     server.0.kill().unwrap();
@@ -103,13 +125,18 @@ fn rtsp_camera_that_restarts_is_resumed() {
     let restarted = Instant::now();
 
     let resumed = loop {
-        let t = rx.recv_timeout(Duration::from_secs(30)).expect("agent never resumed after the camera came back");
+        let t = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("agent never resumed after the camera came back");
         if t > restarted {
             break t;
         }
     };
     let waited = resumed - restarted;
     eprintln!("first frame {:?} after the camera came back", waited);
-    assert!(waited <= Duration::from_secs(10), "resumed {waited:?} after the camera came back");
+    assert!(
+        waited <= Duration::from_secs(10),
+        "resumed {waited:?} after the camera came back"
+    );
     drop(server);
 }

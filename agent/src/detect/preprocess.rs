@@ -180,7 +180,10 @@ impl Preprocessor {
         let [s0, s1, s2] = self.source_channel;
         for (y, src_row) in inner.chunks_exact(iw * 3).take(ih).enumerate() {
             let start = (y + py) * tw + px;
-            let rows = p0[start..start + iw].iter_mut().zip(&mut p1[start..start + iw]).zip(&mut p2[start..start + iw]);
+            let rows = p0[start..start + iw]
+                .iter_mut()
+                .zip(&mut p1[start..start + iw])
+                .zip(&mut p2[start..start + iw]);
             for (((d0, d1), d2), px) in rows.zip(src_row.chunks_exact(3)) {
                 *d0 = l0[px[s0] as usize];
                 *d1 = l1[px[s1] as usize];
