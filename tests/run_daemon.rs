@@ -119,36 +119,58 @@ fn daemon_replays_a_recording_to_the_end_and_exits_cleanly() {
 #[test]
 fn daemon_stops_on_sigterm_while_a_live_camera_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(
-        dir.path(),
-        "live.toml",
-        format!(
-            "[agent]\ndevice_id = \"t\"\nsite = \"s\"\n[detector]\nmodel = \"{}\"\n[runtime]\nthreads = 1\n[[cameras]]\nid = \"pattern\"\nuri = \"test://ball?width=160&height=120&fps=5\"\n",
-            default_manifest().display()
-        ),
+    let cfg = live_config(dir.path(), "test://ball?width=160&height=120&fps=5", "");
+    let mut agent = Daemon::start(&cfg, &[("AISLE_LOG", "aisle=debug")]);
+    let frame = std::iter::from_fn(|| agent.next_event()).find(|e| e["message"] == "frame");
+    assert!(frame.is_some(), "no frame processed");
+    let (status, rest) = agent.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        rest.iter().any(|e| e["message"] == "agent stopped"),
+        "{rest:?}"
     );
-    let mut child = aisle()
-        .args([
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ])
-        .env("AISLE_LOG", "aisle=debug")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut lines = std::io::BufRead::lines(err);
-    let frame_seen = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("\"message\":\"frame\""));
-    assert!(frame_seen, "no frame processed");
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(child.wait().unwrap().success());
-    assert!(rest.iter().any(|l| l.contains("agent stopped")), "{rest:?}");
+}
+
+#[test]
+fn unreachable_camera_is_retried_with_growing_backoff_and_reported_until_stopped() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("rtsp://127.0.0.1:{port}/nothing");
+    let cfg = live_config(
+        dir.path(),
+        &uri,
+        "reconnect_min_s = 0.1\nreconnect_max_s = 0.8",
+    );
+    let mut agent = Daemon::start(&cfg, &[("AISLE_PIPELINE__HEALTH_INTERVAL_S", "0.5")]);
+    let mut delays = Vec::new();
+    let mut health = None;
+    while delays.len() < 5 || health.is_none() {
+        let event = agent
+            .next_event()
+            .expect("the agent exited on an unreachable camera");
+        if event["message"] == "waiting before reconnect" {
+            assert_eq!(event["camera"], "door");
+            delays.push(event["delay_ms"].as_u64().unwrap());
+        }
+        if event["message"] == "camera health" {
+            health = Some(event);
+        }
+    }
+    assert!(agent.is_running());
+    let health = health.unwrap();
+    assert_eq!(
+        (health["camera"].as_str(), health["connected"].as_bool()),
+        (Some("door"), Some(false))
+    );
+    // Doubling from 100 ms with jitter in [0.5, 1], capped at 800 ms.
+    assert!(
+        delays[0] <= 100 && delays[4] >= 400 && delays.iter().all(|&d| d <= 800),
+        "{delays:?}"
+    );
+    let (status, _) = agent.terminate();
+    assert!(status.success(), "{status:?}");
 }

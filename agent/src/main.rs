@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand};
 
 use aisle::config::{Config, ConfigError, LogFormat};
 use aisle::detect::{Detector, DetectorOptions};
-use aisle::pipeline::{self, CameraInput};
-use aisle::source::{CameraSettings, GstOptions, SourceSpec};
+use aisle::pipeline::{self, CameraInput, Event};
+use aisle::source::{CameraHealth, CameraSettings, GstOptions, HealthRates, SourceSpec};
 use aisle::{install, output};
 
 #[derive(Parser)]
@@ -93,9 +93,11 @@ fn one_line(e: &anyhow::Error) -> String {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AISLE_LOG")
         .unwrap_or_else(|_| default_level.into());
+    // A log reader that goes away (closed pipe) must not take the agent down with it.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -157,22 +159,33 @@ fn detect(
     let mut out = stdout.lock();
     let mut line = String::with_capacity(1024);
     let mut write_error = None;
-    let report = pipeline::run(std::slice::from_ref(&input), &mut detector, 2, &stop, |p| {
-        output::detections_line(
-            &mut line,
-            p.frame.index,
-            p.frame.pts_ms,
-            p.detections,
-            &labels,
-        );
-        match writeln!(out, "{line}") {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                write_error = Some(e);
-                ControlFlow::Break(())
+    let health = [Arc::default()];
+    let report = pipeline::run(
+        std::slice::from_ref(&input),
+        &mut detector,
+        2,
+        &stop,
+        &health,
+        |event| {
+            let Event::Frame(p) = event else {
+                return ControlFlow::Continue(());
+            };
+            output::detections_line(
+                &mut line,
+                p.frame.index,
+                p.frame.pts_ms,
+                p.detections,
+                &labels,
+            );
+            match writeln!(out, "{line}") {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    write_error = Some(e);
+                    ControlFlow::Break(())
+                }
             }
-        }
-    })?;
+        },
+    )?;
     if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
         return Err(e).context("cannot write to stdout");
     }
@@ -226,26 +239,43 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
         .with_context(|| format!("loading model {}", model.display()))?;
     tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), "agent started");
     let interval = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
+    let health: Vec<Arc<CameraHealth>> = inputs.iter().map(|_| Arc::default()).collect();
+    let mut rates: Vec<HealthRates> = inputs.iter().map(|_| HealthRates::default()).collect();
     let mut last_health = Instant::now();
     let report = pipeline::run(
         &inputs,
         &mut detector,
         cfg.pipeline.queue_capacity,
         &stop,
-        |p| {
-            let camera = inputs[p.camera].settings.id.as_str();
-            tracing::debug!(
-                camera,
-                frame = p.frame.index,
-                people = p.detections.len(),
-                inference_ms = p.inference.as_secs_f64() * 1e3,
-                "frame"
-            );
+        &health,
+        |event| {
+            if let Event::Frame(p) = &event {
+                let camera = inputs[p.camera].settings.id.as_str();
+                let inference_ms = p.inference.as_secs_f64() * 1e3;
+                tracing::debug!(
+                    camera,
+                    frame = p.frame.index,
+                    people = p.detections.len(),
+                    inference_ms,
+                    "frame"
+                );
+            }
             if last_health.elapsed() >= interval {
                 last_health = Instant::now();
-                for (input, h) in inputs.iter().zip(p.health) {
+                for ((input, h), r) in inputs.iter().zip(&health).zip(&mut rates) {
                     let s = h.snapshot();
-                    tracing::info!(camera = %input.settings.id, connected = s.connected, frames_in = s.frames_in, frames_out = s.frames_out, dropped = s.dropped, reconnects = s.reconnects, last_frame_age_s = s.last_frame_age_s, "camera health");
+                    let (fps_in, fps_out) = r.update(last_health, &s);
+                    tracing::info!(
+                        camera = %input.settings.id,
+                        connected = s.connected,
+                        fps_in,
+                        fps_out,
+                        frames_in = s.frames_in,
+                        dropped = s.dropped,
+                        reconnects = s.reconnects,
+                        last_frame_age_s = s.last_frame_age_s,
+                        "camera health"
+                    );
                 }
             }
             ControlFlow::Continue(())

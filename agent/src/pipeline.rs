@@ -30,7 +30,13 @@ pub struct Processed<'a> {
     pub frame: &'a Frame,
     pub detections: &'a [Detection],
     pub inference: Duration,
-    pub health: &'a [Arc<CameraHealth>],
+}
+
+/// What the pipeline hands its sink: a processed frame, or a tick while no frame is ready, so
+/// time-driven work (health, summaries) goes on while every camera is down.
+pub enum Event<'a> {
+    Frame(Processed<'a>),
+    Idle,
 }
 
 #[derive(Debug, Error)]
@@ -53,15 +59,16 @@ pub fn run(
     detector: &mut Detector,
     queue_capacity: usize,
     stop: &Arc<AtomicBool>,
-    mut sink: impl FnMut(Processed<'_>) -> ControlFlow<()>,
+    health: &[Arc<CameraHealth>],
+    mut sink: impl FnMut(Event<'_>) -> ControlFlow<()>,
 ) -> Result<PipelineReport, PipelineError> {
-    let health: Vec<Arc<CameraHealth>> = inputs.iter().map(|_| Arc::default()).collect();
+    assert_eq!(health.len(), inputs.len(), "one health record per camera");
     let started = Instant::now();
     let mut frames = 0u64;
     let outcome = std::thread::scope(|scope| {
         let mut receivers = Vec::with_capacity(inputs.len());
         let mut threads = Vec::with_capacity(inputs.len());
-        for (input, h) in inputs.iter().zip(&health) {
+        for (input, h) in inputs.iter().zip(health) {
             let (tx, rx) = frame_queue(queue_capacity, input.settings.live);
             receivers.push(Some(rx));
             let (h, stop) = (h.clone(), stop.clone());
@@ -80,7 +87,9 @@ pub fn run(
                 if receivers.iter().all(Option::is_none) {
                     break Ok(());
                 }
-                wait_ready(&receivers);
+                if !wait_ready(&receivers) && sink(Event::Idle).is_break() {
+                    break Ok(());
+                }
                 continue;
             };
             let t0 = Instant::now();
@@ -93,9 +102,8 @@ pub fn run(
                 frame: &frame,
                 detections: &detections,
                 inference: t0.elapsed(),
-                health: &health,
             };
-            if sink(processed).is_break() {
+            if sink(Event::Frame(processed)).is_break() {
                 break Ok(());
             }
         };
@@ -138,11 +146,11 @@ fn take_frame(
     None
 }
 
-/// Blocks until some queue has a frame or ends, or 100 ms pass (to notice `stop`).
-fn wait_ready(receivers: &[Option<source::FrameReceiver>]) {
+/// Blocks until some queue has a frame or ends (true), or 100 ms pass (false).
+fn wait_ready(receivers: &[Option<source::FrameReceiver>]) -> bool {
     let mut select = Select::new();
     for rx in receivers.iter().flatten() {
         select.recv(rx.receiver());
     }
-    let _ = select.ready_timeout(Duration::from_millis(100));
+    select.ready_timeout(Duration::from_millis(100)).is_ok()
 }

@@ -90,3 +90,67 @@ pub fn people(line: &serde_json::Value, min_score: f64) -> usize {
         .filter(|d| d["label"] == "person" && d["score"].as_f64().unwrap_or(0.0) >= min_score)
         .count()
 }
+
+/// A config for one live camera at `uri`, using the default model and one ORT thread.
+pub fn live_config(dir: &Path, uri: &str, extra_camera_keys: &str) -> PathBuf {
+    let text = format!(
+        "[agent]\ndevice_id = \"t\"\nsite = \"s\"\n[detector]\nmodel = \"{}\"\n[runtime]\nthreads = 1\n\
+         [[cameras]]\nid = \"door\"\nuri = \"{uri}\"\n{extra_camera_keys}\n",
+        default_manifest().display()
+    );
+    write(dir, "live.toml", text)
+}
+
+/// `aisle run` as a child process with JSON logs, killed if the test ends early.
+pub struct Daemon {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = aisle();
+        cmd.args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ]);
+        cmd.envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn aisle run");
+        let stderr = child.stderr.take().expect("piped stderr");
+        Self {
+            child,
+            lines: std::io::BufRead::lines(std::io::BufReader::new(stderr)),
+        }
+    }
+
+    /// The next JSON log event, or `None` once the agent closed its stderr.
+    pub fn next_event(&mut self) -> Option<serde_json::Value> {
+        self.lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| serde_json::from_str(&l).ok())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Sends SIGTERM and returns the exit status and every event logged after it.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<serde_json::Value>) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let rest: Vec<serde_json::Value> = std::iter::from_fn(|| self.next_event()).collect();
+        (self.child.wait().expect("wait"), rest)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

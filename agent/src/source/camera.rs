@@ -76,6 +76,30 @@ impl CameraHealth {
     }
 }
 
+/// Turns successive health snapshots into rates for the periodic health report.
+#[derive(Debug, Default)]
+pub struct HealthRates {
+    last: Option<(Instant, u64, u64)>,
+}
+
+impl HealthRates {
+    /// Frames per second in and out since the previous call (0 on the first).
+    pub fn update(&mut self, now: Instant, s: &HealthSnapshot) -> (f64, f64) {
+        let rates = match self.last {
+            Some((t, fin, fout)) => {
+                let secs = now.duration_since(t).as_secs_f64().max(1e-9);
+                (
+                    (s.frames_in - fin) as f64 / secs,
+                    (s.frames_out - fout) as f64 / secs,
+                )
+            }
+            None => (0.0, 0.0),
+        };
+        self.last = Some((now, s.frames_in, s.frames_out));
+        rates
+    }
+}
+
 /// Sleeps `total` in short steps, returning early (true) when `stop` is set.
 fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) -> bool {
     let deadline = Instant::now() + total;

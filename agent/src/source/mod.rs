@@ -15,7 +15,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use backoff::Backoff;
-pub use camera::{CameraHealth, CameraSettings, HealthSnapshot, run_camera};
+pub use camera::{CameraHealth, CameraSettings, HealthRates, HealthSnapshot, run_camera};
 pub use frame::Frame;
 pub use gst::{GstOptions, GstSource, describe};
 pub use queue::{FrameReceiver, FrameSender, frame_queue};
