@@ -1,5 +1,6 @@
 //! aisle: an edge computer-vision agent for physical stores. See ARCHITECTURE.md for the map.
 
+pub mod analytics;
 pub mod config;
 pub mod detect;
 pub mod install;
