@@ -9,6 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::analytics::camera::{AnalyticsConfig, CameraAnalytics};
+use crate::analytics::rules::{Condition, Rule, RuleConfig, clear_problem};
+use crate::analytics::zones::ZoneConfig;
 use crate::source::{CameraSettings, GstOptions, SourceSpec};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -24,7 +27,12 @@ pub struct Config {
     #[serde(default)]
     pub log: LogSection,
     #[serde(default)]
+    pub analytics: AnalyticsConfig,
+    #[serde(default)]
     pub cameras: Vec<CameraSection>,
+    /// Alert rules on zone metrics.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -121,6 +129,9 @@ pub struct CameraSection {
     pub reconnect_min_s: f64,
     #[serde(default = "default_reconnect_max")]
     pub reconnect_max_s: f64,
+    /// Areas, lines, queues and shelves on this camera's image.
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
 }
 
 fn default_queue() -> usize {
@@ -348,7 +359,126 @@ impl Config {
                 );
             }
         }
+        self.validate_analytics(&mut p);
         p
+    }
+
+    fn validate_analytics(&self, p: &mut Vec<Problem>) {
+        let mut bad = |field: String, reason: String| p.push(Problem { field, reason });
+        if !(self.analytics.summary_interval_s >= 1.0
+            && self.analytics.summary_interval_s <= 86_400.0)
+        {
+            bad(
+                "analytics.summary_interval_s".into(),
+                format!("{} is outside 1..=86400", self.analytics.summary_interval_s),
+            );
+        }
+        for (field, reason) in self.analytics.tracker.problems("analytics.tracker") {
+            bad(field, reason);
+        }
+        for (i, c) in self.cameras.iter().enumerate() {
+            let mut names = HashSet::new();
+            for (j, z) in c.zones.iter().enumerate() {
+                let f = |k: &str| format!("cameras[{i}].zones[{j}].{k}");
+                if !is_name(&z.name) {
+                    bad(
+                        f("name"),
+                        format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", z.name),
+                    );
+                } else if !names.insert(z.name.as_str()) {
+                    bad(
+                        f("name"),
+                        format!("{:?} is used by another zone of this camera", z.name),
+                    );
+                }
+                for (k, reason) in z.problems() {
+                    bad(f(&k), reason);
+                }
+            }
+        }
+        let mut rule_names = HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let f = |k: &str| format!("rules[{i}].{k}");
+            if !is_name(&r.name) {
+                bad(
+                    f("name"),
+                    format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", r.name),
+                );
+            } else if !rule_names.insert(r.name.as_str()) {
+                bad(f("name"), format!("{:?} is used by another rule", r.name));
+            }
+            if let Some(cam) = &r.camera
+                && !self.cameras.iter().any(|c| &c.id == cam)
+            {
+                bad(f("camera"), format!("no camera {cam:?}"));
+            }
+            let zones: Vec<&ZoneConfig> = self
+                .cameras
+                .iter()
+                .filter(|c| r.camera.as_ref().is_none_or(|cam| *cam == c.id))
+                .flat_map(|c| c.zones.iter().filter(|z| z.name == r.zone))
+                .collect();
+            if zones.is_empty() {
+                bad(
+                    f("zone"),
+                    format!(
+                        "no zone {:?} on {}",
+                        r.zone,
+                        r.camera
+                            .as_deref()
+                            .map_or("any camera".into(), |c| format!("camera {c:?}"))
+                    ),
+                );
+            }
+            let when = match Condition::parse(&r.when) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    bad(f("when"), e);
+                    None
+                }
+            };
+            if let Some(w) = &when {
+                for z in &zones {
+                    if let Some(why) = w.mismatch(z.kind, z.metrics()) {
+                        bad(f("when"), why);
+                        break;
+                    }
+                }
+            }
+            match r.clear.as_deref().map(Condition::parse) {
+                Some(Err(e)) => bad(f("clear"), e),
+                Some(Ok(c)) => {
+                    if let Some(why) = when.as_ref().and_then(|w| clear_problem(w, &c)) {
+                        bad(f("clear"), why);
+                    }
+                }
+                None => {}
+            }
+            if r.cooldown_s.is_nan() || r.cooldown_s < 0.0 {
+                bad(f("cooldown_s"), "must be 0 or more".into());
+            }
+        }
+    }
+
+    /// Per enabled camera, its analytics: zones and the rules that apply to it. Call on a
+    /// validated config.
+    pub fn camera_analytics(&self) -> Vec<CameraAnalytics> {
+        self.cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| {
+                let rules = self
+                    .rules
+                    .iter()
+                    .filter(|r| {
+                        r.camera.as_ref().is_none_or(|cam| *cam == c.id)
+                            && c.zones.iter().any(|z| z.name == r.zone)
+                    })
+                    .filter_map(|r| Rule::new(r.clone(), &c.id).ok())
+                    .collect();
+                CameraAnalytics::new(&c.id, c.zones.clone(), rules, &self.analytics)
+            })
+            .collect()
     }
 
     /// The enabled cameras as the pipeline runs them. Call on a validated config.

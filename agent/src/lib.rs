@@ -3,7 +3,9 @@
 pub mod analytics;
 pub mod config;
 pub mod detect;
+pub mod events;
 pub mod install;
 pub mod output;
 pub mod pipeline;
+pub mod replay;
 pub mod source;

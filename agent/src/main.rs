@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 
 use aisle::config::{Config, ConfigError, LogFormat};
 use aisle::detect::{Detector, DetectorOptions};
-use aisle::pipeline::{self, CameraInput, Event};
+use aisle::events::{CameraHealth as EventHealth, Event, Payload, SCHEMA_VERSION};
+use aisle::pipeline::{self, CameraInput, Event as PipelineEvent};
 use aisle::source::{CameraHealth, CameraSettings, GstOptions, HealthRates, SourceSpec};
 use aisle::{install, output};
 
@@ -59,6 +60,23 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run the whole pipeline on a recorded video and print every event (summaries, alerts) as
+    /// one JSON line: tune zones and rules on yesterday's video before deploying them.
+    Replay {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The recording; replaces the camera's source.
+        #[arg(long)]
+        input: PathBuf,
+        /// Which camera's zones and rules to use (default: the first enabled one).
+        #[arg(long)]
+        camera: Option<String>,
+        /// Pace frames to their timestamps instead of running as fast as possible.
+        #[arg(long)]
+        realtime: bool,
+    },
+    /// Print the JSON Schema of the events the agent produces.
+    EventsSchema,
 }
 
 fn main() {
@@ -77,6 +95,19 @@ fn main() {
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config } => run(&config, cli.log_format),
+        Command::Replay {
+            config,
+            input,
+            camera,
+            realtime,
+        } => {
+            init_logging(cli.log_format.unwrap_or_default(), "warn");
+            replay_cmd(&config, &input, camera.as_deref(), realtime)
+        }
+        Command::EventsSchema => {
+            print!("{}", aisle::events::schema_json());
+            Ok(())
+        }
     };
     if let Err(e) = result {
         eprintln!("aisle: {}", one_line(&e));
@@ -110,6 +141,13 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
     }
     Ok(stop)
+}
+
+/// The live clock: milliseconds since the Unix epoch.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn default_threads() -> usize {
@@ -167,7 +205,7 @@ fn detect(
         &stop,
         &health,
         |event| {
-            let Event::Frame(p) = event else {
+            let PipelineEvent::Frame(p) = event else {
                 return ControlFlow::Continue(());
             };
             output::detections_line(
@@ -199,6 +237,37 @@ fn detect(
 }
 
 /// Prints one problem per line, so an installer sees the whole list at once.
+fn detector_options(cfg: &Config) -> DetectorOptions {
+    DetectorOptions {
+        threads: if cfg.runtime.threads == 0 {
+            default_threads()
+        } else {
+            cfg.runtime.threads
+        },
+        score: cfg.detector.score,
+        ort_library: cfg.runtime.ort_library.clone(),
+    }
+}
+
+fn replay_cmd(config: &Path, input: &Path, camera: Option<&str>, realtime: bool) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let stop = stop_on_signals()?;
+    let model = model_path(cfg.detector.model.clone())?;
+    let mut detector = Detector::load(&model, &detector_options(&cfg))?;
+    let stdout = std::io::stdout();
+    let report = aisle::replay::replay(
+        &cfg,
+        camera,
+        input,
+        realtime,
+        &mut detector,
+        &stop,
+        stdout.lock(),
+    )?;
+    eprintln!("frames={} events={}", report.frames, report.events);
+    Ok(())
+}
+
 fn check_config(file: &Path) -> Result<()> {
     match Config::load(file) {
         Ok(_) => {
@@ -225,23 +294,34 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
     init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
     let stop = stop_on_signals()?;
     let inputs = cfg.camera_inputs()?;
-    let opts = DetectorOptions {
-        threads: if cfg.runtime.threads == 0 {
-            default_threads()
-        } else {
-            cfg.runtime.threads
-        },
-        score: cfg.detector.score,
-        ort_library: cfg.runtime.ort_library.clone(),
-    };
     let model = model_path(cfg.detector.model.clone())?;
-    let mut detector = Detector::load(&model, &opts)
+    let mut detector = Detector::load(&model, &detector_options(&cfg))
         .with_context(|| format!("loading model {}", model.display()))?;
     tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), "agent started");
     let interval = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
     let health: Vec<Arc<CameraHealth>> = inputs.iter().map(|_| Arc::default()).collect();
     let mut rates: Vec<HealthRates> = inputs.iter().map(|_| HealthRates::default()).collect();
+    let mut fps: Vec<(f64, f64)> = vec![(0.0, 0.0); inputs.len()];
     let mut last_health = Instant::now();
+    let started = Instant::now();
+    let mut analytics = cfg.camera_analytics();
+    let mut payloads = Vec::new();
+    let mut zone_error_logged = vec![false; inputs.len()];
+    // Until the outbox lands, events go to the log as JSON.
+    let emit = |camera: &str, payloads: &mut Vec<Payload>, ts_ms: u64| {
+        for payload in payloads.drain(..) {
+            let event = Event {
+                schema_version: SCHEMA_VERSION,
+                device_id: cfg.agent.device_id.clone(),
+                site: cfg.agent.site.clone(),
+                camera: camera.to_string(),
+                ts_ms,
+                payload,
+            };
+            let json = serde_json::to_string(&event).unwrap_or_default();
+            tracing::info!(camera, event = %json, "event");
+        }
+    };
     let report = pipeline::run(
         &inputs,
         &mut detector,
@@ -249,7 +329,8 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
         &stop,
         &health,
         |event| {
-            if let Event::Frame(p) = &event {
+            let now = wall_clock_ms();
+            if let PipelineEvent::Frame(p) = &event {
                 let camera = inputs[p.camera].settings.id.as_str();
                 let inference_ms = p.inference.as_secs_f64() * 1e3;
                 tracing::debug!(
@@ -259,17 +340,24 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
                     inference_ms,
                     "frame"
                 );
+                let (w, h) = (p.frame.width, p.frame.height);
+                if let Err(e) = analytics[p.camera].on_frame(now, w, h, p.detections, &mut payloads)
+                    && !std::mem::replace(&mut zone_error_logged[p.camera], true)
+                {
+                    tracing::error!(camera, error = %e, "zones do not fit this camera's frames; its zones are off");
+                }
+                emit(camera, &mut payloads, now);
             }
             if last_health.elapsed() >= interval {
                 last_health = Instant::now();
-                for ((input, h), r) in inputs.iter().zip(&health).zip(&mut rates) {
+                for (i, (input, h)) in inputs.iter().zip(&health).enumerate() {
                     let s = h.snapshot();
-                    let (fps_in, fps_out) = r.update(last_health, &s);
+                    fps[i] = rates[i].update(last_health, &s);
                     tracing::info!(
                         camera = %input.settings.id,
                         connected = s.connected,
-                        fps_in,
-                        fps_out,
+                        fps_in = fps[i].0,
+                        fps_out = fps[i].1,
                         frames_in = s.frames_in,
                         dropped = s.dropped,
                         reconnects = s.reconnects,
@@ -277,6 +365,24 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
                         "camera health"
                     );
                 }
+            }
+            for (i, a) in analytics.iter_mut().enumerate() {
+                let s = health[i].snapshot();
+                // Down means no frame for longer than the stall timeout (with the same grace at start),
+                // not a momentary reconnect.
+                let stall = inputs[i].settings.stall_timeout.as_secs_f64();
+                let up = s
+                    .last_frame_age_s
+                    .map_or(started.elapsed().as_secs_f64() < stall, |age| age < stall);
+                let camera_health = EventHealth {
+                    connected: s.connected,
+                    fps_in: fps[i].0,
+                    fps_out: fps[i].1,
+                    dropped: s.dropped,
+                    reconnects: s.reconnects,
+                };
+                a.on_tick(now, up, &camera_health, &mut payloads);
+                emit(&inputs[i].settings.id, &mut payloads, now);
             }
             ControlFlow::Continue(())
         },

@@ -1,0 +1,324 @@
+//! One camera's analytics: tracker → zones → rules, and the summary window. Pure: the caller
+//! passes time in (frame timestamps in replay, the wall clock live) and collects the payloads.
+
+use serde::{Deserialize, Serialize};
+
+use super::rules::{Rule, Severity, Transition};
+use super::tracker::{Tracker, TrackerConfig};
+use super::zones::{Foot, Zone, ZoneConfig};
+use crate::detect::Detection;
+use crate::events::{Alert, AlertState, CameraHealth, Payload, Summary, ZoneSummary};
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Seconds per summary window.
+    #[serde(default = "default_interval")]
+    pub summary_interval_s: f64,
+    #[serde(default)]
+    pub tracker: TrackerConfig,
+}
+
+fn default_interval() -> f64 {
+    60.0
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            summary_interval_s: default_interval(),
+            tracker: TrackerConfig::default(),
+        }
+    }
+}
+
+pub struct CameraAnalytics {
+    camera: String,
+    zone_configs: Vec<ZoneConfig>,
+    zones: Option<Vec<Zone>>,
+    rules: Vec<Rule>,
+    tracker: Tracker,
+    interval_ms: u64,
+    window_start: Option<u64>,
+    frames: u64,
+    down_alert: Option<String>,
+    feet: Vec<Foot>,
+}
+
+impl CameraAnalytics {
+    pub fn new(
+        camera: &str,
+        zones: Vec<ZoneConfig>,
+        rules: Vec<Rule>,
+        cfg: &AnalyticsConfig,
+    ) -> Self {
+        Self {
+            camera: camera.to_string(),
+            zone_configs: zones,
+            zones: None,
+            rules,
+            tracker: Tracker::new(cfg.tracker.clone()),
+            interval_ms: (cfg.summary_interval_s * 1000.0).max(1.0) as u64,
+            window_start: None,
+            frames: 0,
+            down_alert: None,
+            feet: Vec::new(),
+        }
+    }
+
+    /// One analysed frame at `t_ms`. Zones resolve to pixels on the first frame; a zone that does
+    /// not fit the frame is an error naming it.
+    pub fn on_frame(
+        &mut self,
+        t_ms: u64,
+        width: u32,
+        height: u32,
+        dets: &[Detection],
+        out: &mut Vec<Payload>,
+    ) -> Result<(), String> {
+        if self.zones.is_none() {
+            let zones: Result<Vec<Zone>, String> = self
+                .zone_configs
+                .iter()
+                .map(|z| Zone::new(z, width, height))
+                .collect();
+            self.zones = Some(zones.map_err(|e| format!("camera {}: {e}", self.camera))?);
+        }
+        self.window_start.get_or_insert(t_ms);
+        self.frames += 1;
+        self.tracker.update(dets);
+        self.feet.clear();
+        self.feet.extend(
+            self.tracker
+                .tracks()
+                .iter()
+                .filter(|t| t.confirmed)
+                .map(|t| Foot {
+                    id: t.id,
+                    at: t.foot(),
+                    seen: t.lost_frames == 0,
+                }),
+        );
+        let zones = self.zones.as_deref_mut().unwrap_or_default();
+        for z in zones.iter_mut() {
+            z.observe(t_ms, &self.feet);
+        }
+        if self.down_alert.is_none() {
+            for rule in &mut self.rules {
+                let Some(zone) = zones.iter().find(|z| z.name == rule.cfg.zone) else {
+                    continue;
+                };
+                let value = zone.metric(rule.metric());
+                if let Some(t) = rule.step(t_ms, value) {
+                    out.push(Payload::Alert(rule_alert(rule, t)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Time passes: emits the summary when a window has ended, and raises or clears the
+    /// camera-down alert (rule alerts are suppressed while the camera is down).
+    pub fn on_tick(
+        &mut self,
+        t_ms: u64,
+        camera_up: bool,
+        health: &CameraHealth,
+        out: &mut Vec<Payload>,
+    ) {
+        match (&self.down_alert, camera_up) {
+            (None, false) => {
+                let id = format!("{}/camera_down/{t_ms}", self.camera);
+                self.rules.iter_mut().for_each(Rule::suspend);
+                out.push(Payload::Alert(health_alert(&id, AlertState::Raised)));
+                self.down_alert = Some(id);
+            }
+            (Some(id), true) => {
+                out.push(Payload::Alert(health_alert(id, AlertState::Cleared)));
+                self.down_alert = None;
+            }
+            _ => {}
+        }
+        let start = *self.window_start.get_or_insert(t_ms);
+        if t_ms >= start + self.interval_ms {
+            out.push(Payload::Summary(self.summary(
+                start,
+                start + self.interval_ms,
+                health,
+            )));
+            // Windows stay aligned; a long gap (camera down) skips the empty windows.
+            let skipped = (t_ms - start) / self.interval_ms;
+            self.window_start = Some(start + skipped * self.interval_ms);
+        }
+    }
+
+    /// The last, partial window when a replay ends.
+    pub fn finish(&mut self, t_ms: u64, health: &CameraHealth, out: &mut Vec<Payload>) {
+        if let Some(start) = self.window_start
+            && self.frames > 0
+        {
+            out.push(Payload::Summary(self.summary(
+                start,
+                t_ms.max(start),
+                health,
+            )));
+        }
+    }
+
+    fn summary(&mut self, start: u64, end: u64, health: &CameraHealth) -> Summary {
+        let zones = self.zones.as_deref_mut().unwrap_or_default();
+        let summaries = zones
+            .iter()
+            .map(|z| ZoneSummary {
+                zone: z.name.clone(),
+                metrics: z.metrics(),
+            })
+            .collect();
+        zones.iter_mut().for_each(Zone::roll);
+        let frames = std::mem::take(&mut self.frames);
+        Summary {
+            window_start_ms: start,
+            window_end_ms: end,
+            frames,
+            zones: summaries,
+            health: health.clone(),
+        }
+    }
+}
+
+fn rule_alert(rule: &Rule, t: Transition) -> Alert {
+    let (alert_id, state, value) = match t {
+        Transition::Raised { id, value } => (
+            id,
+            AlertState::Raised,
+            Some(value).filter(|v| v.is_finite()),
+        ),
+        Transition::Cleared { id, value } => (id, AlertState::Cleared, value),
+    };
+    Alert {
+        alert_id,
+        rule: rule.cfg.name.clone(),
+        severity: rule.cfg.severity,
+        state,
+        zone: Some(rule.cfg.zone.clone()),
+        metric: Some(rule.metric().to_string()),
+        value,
+        threshold: Some(rule.threshold()),
+    }
+}
+
+fn health_alert(id: &str, state: AlertState) -> Alert {
+    Alert {
+        alert_id: id.to_string(),
+        rule: "camera_down".into(),
+        severity: Severity::Critical,
+        state,
+        zone: None,
+        metric: None,
+        value: None,
+        threshold: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::rules::RuleConfig;
+    use crate::detect::BBox;
+
+    fn analytics(interval_s: f64) -> CameraAnalytics {
+        let zone: ZoneConfig = toml::from_str("name = \"floor\"\nkind = \"area\"\npolygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]").unwrap();
+        let rule = RuleConfig {
+            name: "busy".into(),
+            zone: "floor".into(),
+            camera: None,
+            when: "area.occupancy >= 1 for 2s".into(),
+            clear: None,
+            cooldown_s: 0.0,
+            severity: Severity::Info,
+        };
+        let cfg = AnalyticsConfig {
+            summary_interval_s: interval_s,
+            tracker: TrackerConfig {
+                min_hits: 1,
+                ..TrackerConfig::default()
+            },
+        };
+        CameraAnalytics::new(
+            "cam",
+            vec![zone],
+            vec![Rule::new(rule, "cam").unwrap()],
+            &cfg,
+        )
+    }
+
+    fn person() -> Detection {
+        Detection {
+            class: 0,
+            score: 0.9,
+            bbox: BBox::new(40.0, 20.0, 60.0, 80.0),
+        }
+    }
+
+    fn alerts(out: &[Payload]) -> Vec<(String, AlertState)> {
+        out.iter()
+            .filter_map(|p| match p {
+                Payload::Alert(a) => Some((a.rule.clone(), a.state)),
+                Payload::Summary(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rules_are_suppressed_and_a_health_alert_raised_while_the_camera_is_down() {
+        let mut a = analytics(60.0);
+        let up = CameraHealth {
+            connected: true,
+            ..CameraHealth::default()
+        };
+        let mut out = Vec::new();
+        a.on_frame(0, 100, 100, &[person()], &mut out).unwrap();
+        a.on_tick(0, true, &up, &mut out);
+        a.on_frame(1000, 100, 100, &[person()], &mut out).unwrap();
+        a.on_tick(1000, false, &CameraHealth::default(), &mut out);
+        // Frames that still trickle in while the camera is flagged down do not feed rules.
+        a.on_frame(5000, 100, 100, &[person()], &mut out).unwrap();
+        assert_eq!(
+            alerts(&out),
+            vec![("camera_down".to_string(), AlertState::Raised)]
+        );
+        a.on_tick(6000, true, &up, &mut out);
+        a.on_frame(7000, 100, 100, &[person()], &mut out).unwrap();
+        a.on_frame(9000, 100, 100, &[person()], &mut out).unwrap();
+        let got = alerts(&out);
+        assert_eq!(got[1], ("camera_down".to_string(), AlertState::Cleared));
+        assert_eq!(
+            got[2],
+            ("busy".to_string(), AlertState::Raised),
+            "debounce restarts after the outage"
+        );
+    }
+
+    #[test]
+    fn summaries_come_once_per_window_with_the_window_counts() {
+        let mut a = analytics(10.0);
+        let mut out = Vec::new();
+        for s in 0..25u64 {
+            a.on_frame(s * 1000, 100, 100, &[person()], &mut out)
+                .unwrap();
+            a.on_tick(s * 1000, true, &CameraHealth::default(), &mut out);
+        }
+        a.finish(24_000, &CameraHealth::default(), &mut out);
+        let windows: Vec<(u64, u64, u64)> = out
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Summary(s) => Some((s.window_start_ms, s.window_end_ms, s.frames)),
+                Payload::Alert(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            windows,
+            vec![(0, 10_000, 11), (10_000, 20_000, 10), (20_000, 24_000, 4)]
+        );
+    }
+}

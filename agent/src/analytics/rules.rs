@@ -1,0 +1,390 @@
+//! Alert rules: `queue.length >= 4 for 60s`-style conditions on a zone metric, with debounce
+//! (the condition must hold `for` a while), a separate clear condition (hysteresis), a cooldown
+//! after clearing, and a severity.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::zones::{Level, ZoneKind};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    #[default]
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Names the alert; letters, digits, '-' and '_'.
+    pub name: String,
+    /// The zone whose metric is watched, on every camera that has a zone of that name.
+    pub zone: String,
+    /// Only this camera (default: every camera with the zone).
+    pub camera: Option<String>,
+    /// `<metric> <op> <value> [for <duration>]`, e.g. `queue.length >= 4 for 60s`.
+    pub when: String,
+    /// When the alert clears, e.g. `queue.length <= 2`; default: as soon as `when` is false.
+    pub clear: Option<String>,
+    /// Seconds after clearing before the rule may raise again.
+    #[serde(default)]
+    pub cooldown_s: f64,
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    fn holds(self, v: f64, threshold: f64) -> bool {
+        match self {
+            Op::Ge => v >= threshold,
+            Op::Gt => v > threshold,
+            Op::Le => v <= threshold,
+            Op::Lt => v < threshold,
+            Op::Eq => v == threshold,
+            Op::Ne => v != threshold,
+        }
+    }
+}
+
+/// A parsed condition. Time-valued thresholds are in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// `queue` in `queue.length`; absent in the `congestion == high` shorthand.
+    pub kind: Option<String>,
+    pub metric: String,
+    pub op: Op,
+    pub threshold: f64,
+    pub hold_ms: u64,
+}
+
+fn seconds(text: &str) -> Option<f64> {
+    let (num, mult) = match text.as_bytes().last()? {
+        b's' => (&text[..text.len() - 1], 1.0),
+        b'm' => (&text[..text.len() - 1], 60.0),
+        b'h' => (&text[..text.len() - 1], 3600.0),
+        _ => (text, 1.0),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(|v| v * mult)
+}
+
+impl Condition {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (metric, op, value, hold) = match words.as_slice() {
+            [m, o, v] => (*m, *o, *v, None),
+            [m, o, v, "for", d] => (*m, *o, *v, Some(*d)),
+            _ => {
+                return Err(format!(
+                    "{text:?}: expected `<metric> <op> <value> [for <duration>]`"
+                ));
+            }
+        };
+        let op = match op {
+            ">=" => Op::Ge,
+            ">" => Op::Gt,
+            "<=" => Op::Le,
+            "<" => Op::Lt,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            other => {
+                return Err(format!(
+                    "{text:?}: unknown operator {other:?} (>=, >, <=, <, ==, !=)"
+                ));
+            }
+        };
+        let threshold = match value {
+            "low" => Level::Low.value(),
+            "medium" => Level::Medium.value(),
+            "high" => Level::High.value(),
+            v => seconds(v)
+                .ok_or_else(|| format!("{text:?}: {v:?} is not a number, duration or level"))?,
+        };
+        let hold_ms = match hold {
+            Some(d) => {
+                (seconds(d)
+                    .filter(|s| *s >= 0.0)
+                    .ok_or_else(|| format!("{text:?}: bad duration {d:?}"))?
+                    * 1000.0) as u64
+            }
+            None => 0,
+        };
+        let (kind, metric) = match metric.split_once('.') {
+            Some((k, m)) => (Some(k.to_string()), m.to_string()),
+            None => (None, metric.to_string()),
+        };
+        Ok(Self {
+            kind,
+            metric,
+            op,
+            threshold,
+            hold_ms,
+        })
+    }
+
+    /// Why this condition cannot apply to a zone of `kind` offering `metrics`, if it cannot.
+    pub fn mismatch(&self, kind: ZoneKind, metrics: &[&str]) -> Option<String> {
+        let kind_name = serde_json::to_value(kind).ok()?.as_str()?.to_string();
+        match &self.kind {
+            Some(k) if *k != kind_name => {
+                return Some(format!(
+                    "the zone is a {kind_name} zone, the rule is about {k}"
+                ));
+            }
+            _ => {}
+        }
+        (!metrics.contains(&self.metric.as_str())).then(|| {
+            format!(
+                "unknown metric {:?} for a {kind_name} zone (one of: {})",
+                self.metric,
+                metrics.join(", ")
+            )
+        })
+    }
+
+    pub fn holds(&self, value: Option<f64>) -> bool {
+        value.is_some_and(|v| self.op.holds(v, self.threshold))
+    }
+}
+
+/// Checks that `clear` is on the far side of `when`: an alert raised above a threshold clears
+/// below it (at or under the raise threshold), and the other way round.
+pub fn clear_problem(when: &Condition, clear: &Condition) -> Option<String> {
+    if clear.metric != when.metric || clear.kind != when.kind {
+        return Some("clear must test the same metric as when".into());
+    }
+    let ok = match when.op {
+        Op::Ge | Op::Gt => matches!(clear.op, Op::Le | Op::Lt) && clear.threshold <= when.threshold,
+        Op::Le | Op::Lt => matches!(clear.op, Op::Ge | Op::Gt) && clear.threshold >= when.threshold,
+        Op::Eq => clear.op == Op::Ne && clear.threshold == when.threshold,
+        Op::Ne => clear.op == Op::Eq && clear.threshold == when.threshold,
+    };
+    (!ok).then(|| {
+        format!(
+            "clear threshold {} is on the wrong side of when's {}",
+            clear.threshold, when.threshold
+        )
+    })
+}
+
+/// What a rule did at one step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Raised { id: String, value: f64 },
+    Cleared { id: String, value: Option<f64> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Idle { quiet_until: u64 },
+    Pending { since: u64 },
+    Active { id: String },
+}
+
+/// One rule on one camera's zone.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub cfg: RuleConfig,
+    pub camera: String,
+    when: Condition,
+    clear: Option<Condition>,
+    state: State,
+}
+
+impl Rule {
+    /// Builds from a validated config (conditions already known to parse).
+    pub fn new(cfg: RuleConfig, camera: &str) -> Result<Self, String> {
+        let when = Condition::parse(&cfg.when)?;
+        let clear = cfg.clear.as_deref().map(Condition::parse).transpose()?;
+        Ok(Self {
+            cfg,
+            camera: camera.to_string(),
+            when,
+            clear,
+            state: State::Idle { quiet_until: 0 },
+        })
+    }
+
+    pub fn metric(&self) -> &str {
+        &self.when.metric
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.when.threshold
+    }
+
+    /// Advances the rule to `t_ms` with the metric's current value.
+    pub fn step(&mut self, t_ms: u64, value: Option<f64>) -> Option<Transition> {
+        let firing = self.when.holds(value);
+        match &self.state {
+            State::Idle { quiet_until } if firing && t_ms >= *quiet_until => {
+                self.state = State::Pending { since: t_ms };
+                self.step(t_ms, value)
+            }
+            State::Pending { .. } if !firing => {
+                self.state = State::Idle { quiet_until: 0 };
+                None
+            }
+            State::Pending { since } if t_ms.saturating_sub(*since) >= self.when.hold_ms => {
+                let id = format!("{}/{}/{}/{t_ms}", self.camera, self.cfg.zone, self.cfg.name);
+                self.state = State::Active { id: id.clone() };
+                Some(Transition::Raised {
+                    id,
+                    value: value.unwrap_or(f64::NAN),
+                })
+            }
+            State::Active { id } => {
+                let cleared = match &self.clear {
+                    Some(c) => c.holds(value),
+                    None => !firing,
+                };
+                if !cleared {
+                    return None;
+                }
+                let id = id.clone();
+                self.state = State::Idle {
+                    quiet_until: t_ms + (self.cfg.cooldown_s * 1000.0) as u64,
+                };
+                Some(Transition::Cleared { id, value })
+            }
+            _ => None,
+        }
+    }
+
+    /// Forgets a pending condition (the camera went down: what was building up is unknown).
+    pub fn suspend(&mut self) {
+        if matches!(self.state, State::Pending { .. }) {
+            self.state = State::Idle { quiet_until: 0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(when: &str, clear: Option<&str>, cooldown_s: f64) -> Rule {
+        let cfg = RuleConfig {
+            name: "r".into(),
+            zone: "z".into(),
+            camera: None,
+            when: when.into(),
+            clear: clear.map(Into::into),
+            cooldown_s,
+            severity: Severity::Warning,
+        };
+        Rule::new(cfg, "cam").unwrap()
+    }
+
+    #[test]
+    fn conditions_parse_units_levels_and_durations() {
+        let c = Condition::parse("queue.wait_p90 > 5m for 30s").unwrap();
+        assert_eq!(
+            (
+                c.kind.as_deref(),
+                c.metric.as_str(),
+                c.op,
+                c.threshold,
+                c.hold_ms
+            ),
+            (Some("queue"), "wait_p90", Op::Gt, 300.0, 30_000)
+        );
+        let c = Condition::parse("congestion == high for 2m").unwrap();
+        assert_eq!((c.kind, c.threshold, c.hold_ms), (None, 2.0, 120_000));
+        assert!(
+            Condition::parse("queue.length ~ 4")
+                .unwrap_err()
+                .contains("operator")
+        );
+        assert!(
+            Condition::parse("queue.length >= four")
+                .unwrap_err()
+                .contains("four")
+        );
+        assert!(Condition::parse("queue.length").is_err());
+    }
+
+    #[test]
+    fn unknown_metric_and_wrong_zone_kind_are_named() {
+        let c = Condition::parse("queue.lenght >= 4").unwrap();
+        assert!(
+            c.mismatch(ZoneKind::Queue, &["length"])
+                .unwrap()
+                .contains("lenght")
+        );
+        let c = Condition::parse("queue.length >= 4").unwrap();
+        assert!(
+            c.mismatch(ZoneKind::Area, &["occupancy"])
+                .unwrap()
+                .contains("area zone")
+        );
+    }
+
+    #[test]
+    fn clear_on_the_wrong_side_is_caught() {
+        let when = Condition::parse("queue.length >= 4").unwrap();
+        assert!(clear_problem(&when, &Condition::parse("queue.length <= 2").unwrap()).is_none());
+        assert!(
+            clear_problem(&when, &Condition::parse("queue.length <= 6").unwrap())
+                .unwrap()
+                .contains("wrong side")
+        );
+        assert!(clear_problem(&when, &Condition::parse("queue.length >= 1").unwrap()).is_some());
+    }
+
+    #[test]
+    fn debounce_hysteresis_and_cooldown() {
+        let mut r = rule(
+            "queue.length >= 4 for 60s",
+            Some("queue.length <= 2"),
+            120.0,
+        );
+        let mut events = Vec::new();
+        let series: Vec<(u64, f64)> = vec![
+            (0, 5.0),
+            (30, 5.0),
+            (40, 3.0), // dips before the debounce: nothing raised
+            (50, 4.0),
+            (100, 4.0),
+            (110, 4.0), // held 60 s since 50: raised
+            (120, 3.0), // above the clear threshold: still active
+            (130, 2.0), // cleared
+            (140, 9.0), // within the cooldown: ignored
+            (300, 9.0),
+            (360, 9.0), // raised again after cooldown and debounce
+        ];
+        for (s, v) in series {
+            if let Some(t) = r.step(s * 1000, Some(v)) {
+                events.push((s, matches!(t, Transition::Raised { .. })));
+            }
+        }
+        assert_eq!(events, vec![(110, true), (130, false), (360, true)]);
+    }
+
+    #[test]
+    fn flicker_around_the_threshold_does_not_flap() {
+        let mut r = rule("queue.length >= 4", Some("queue.length <= 1"), 0.0);
+        let transitions = (0..100u64)
+            .filter_map(|s| r.step(s * 1000, Some(if s % 2 == 0 { 4.0 } else { 3.0 })))
+            .count();
+        assert_eq!(
+            transitions, 1,
+            "raised once, never cleared while the count flickers 3↔4"
+        );
+    }
+}

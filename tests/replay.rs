@@ -1,0 +1,163 @@
+//! `aisle replay` end to end on the demo video: real decoding, the real model, the whole analytics
+//! chain, events as JSON lines.
+
+mod common;
+
+use common::*;
+
+fn replay(env: &[(&str, &str)]) -> std::process::Output {
+    let video = vtest();
+    aisle()
+        .args([
+            "replay",
+            "--config",
+            "firmware-config/vtest-store.toml",
+            "--input",
+            video.to_str().unwrap(),
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run aisle replay")
+}
+
+fn events(o: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event JSON"))
+        .collect()
+}
+
+#[test]
+fn full_frame_occupancy_stays_plausible_every_second() {
+    let o = replay(&[
+        ("AISLE_ANALYTICS__SUMMARY_INTERVAL_S", "1"),
+        ("AISLE_RUNTIME__THREADS", "2"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summaries: Vec<serde_json::Value> = events(&o)
+        .into_iter()
+        .filter(|e| e["payload"]["type"] == "summary")
+        .collect();
+    assert!(
+        (79..=81).contains(&summaries.len()),
+        "{} one-second summaries for 80 s of video",
+        summaries.len()
+    );
+    for s in &summaries {
+        let plaza = s["payload"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["zone"] == "plaza")
+            .unwrap();
+        let (mean, max) = (
+            plaza["occupancy_mean"].as_f64().unwrap(),
+            plaza["occupancy_max"].as_u64().unwrap(),
+        );
+        // The video shows 0 to about 10 people at a time.
+        assert!((0.0..=12.0).contains(&mean) && max <= 14, "{s}");
+        assert_eq!(s["device_id"], "demo-gw-01");
+        assert_eq!(s["schema_version"], 1);
+    }
+    let busy = summaries
+        .iter()
+        .filter(|s| s["payload"]["zones"][0]["occupancy_max"].as_u64().unwrap() >= 3)
+        .count();
+    assert!(
+        busy >= 60,
+        "people are on screen most of the video; {busy} of {} seconds",
+        summaries.len()
+    );
+}
+
+#[test]
+fn replay_is_deterministic_and_publishes_no_track_data() {
+    let env = [
+        ("AISLE_CAMERAS__0__EVERY", "3"),
+        ("AISLE_RUNTIME__THREADS", "2"),
+    ];
+    let (a, b) = (replay(&env), replay(&env));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(!a.stdout.is_empty());
+    assert_eq!(
+        a.stdout, b.stdout,
+        "same input, same config: byte-identical events"
+    );
+    for e in events(&a) {
+        let text = e.to_string();
+        for forbidden in ["\"id\"", "track", "box", "bbox"] {
+            assert!(!text.contains(forbidden), "{forbidden} in {text}");
+        }
+        assert!(text.len() < 4096, "event of {} bytes", text.len());
+    }
+}
+
+#[test]
+fn the_committed_event_schema_matches_the_types() {
+    let o = aisle().arg("events-schema").output().unwrap();
+    assert!(o.status.success());
+    let committed = std::fs::read_to_string(root().join("docs/events.schema.json")).unwrap();
+    assert_eq!(
+        stdout(&o),
+        committed,
+        "regenerate with: aisle events-schema > docs/events.schema.json"
+    );
+}
+
+#[test]
+fn bad_zones_and_rules_are_each_named_by_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "bad.toml",
+        r#"
+[agent]
+device_id = "gw"
+site = "s"
+[[cameras]]
+id = "cam"
+uri = "test://"
+[[cameras.zones]]
+name = "bowtie"
+kind = "area"
+polygon = [[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+[[cameras.zones]]
+name = "offscreen"
+kind = "area"
+polygon = [[0.5, 0.5], [1.5, 0.5], [1.0, 1.0]]
+[[cameras.zones]]
+name = "till"
+kind = "queue"
+polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]
+service_line = [[0.5, 0.0], [0.5, 0.5]]
+[[rules]]
+name = "typo"
+zone = "till"
+when = "queue.lenght >= 4 for 60s"
+[[rules]]
+name = "backwards"
+zone = "till"
+when = "queue.length >= 4"
+clear = "queue.length <= 6"
+[[rules]]
+name = "nowhere"
+zone = "missing"
+when = "area.occupancy > 3"
+"#,
+    );
+    let o = aisle()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    for needle in [
+        "cameras[0].zones[0].polygon: is self-intersecting",
+        "cameras[0].zones[1].polygon: lies outside the frame",
+        "rules[0].when: unknown metric \"lenght\"",
+        "rules[1].clear: clear threshold 6 is on the wrong side",
+        "rules[2].zone: no zone \"missing\"",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from {err}");
+    }
+}
