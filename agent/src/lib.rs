@@ -1,6 +1,7 @@
 //! aisle: an edge computer-vision agent for physical stores. See ARCHITECTURE.md for the map.
 
 pub mod analytics;
+pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod events;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+use aisle::clock::{Clock, SystemClock};
 use aisle::config::{Config, ConfigError, LogFormat};
 use aisle::detect::{Detector, DetectorOptions};
 use aisle::events::{CameraHealth as EventHealth, Event, Payload, SCHEMA_VERSION};
@@ -141,13 +142,6 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
     }
     Ok(stop)
-}
-
-/// The live clock: milliseconds since the Unix epoch.
-fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn default_threads() -> usize {
@@ -304,6 +298,7 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
     let mut fps: Vec<(f64, f64)> = vec![(0.0, 0.0); inputs.len()];
     let mut last_health = Instant::now();
     let started = Instant::now();
+    let clock = SystemClock;
     let mut analytics = cfg.camera_analytics();
     let mut payloads = Vec::new();
     let mut zone_error_logged = vec![false; inputs.len()];
@@ -329,7 +324,7 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
         &stop,
         &health,
         |event| {
-            let now = wall_clock_ms();
+            let now = clock.now_ms();
             if let PipelineEvent::Frame(p) = &event {
                 let camera = inputs[p.camera].settings.id.as_str();
                 let inference_ms = p.inference.as_secs_f64() * 1e3;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::clock::{Clock, StreamClock};
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::events::{CameraHealth, Event, Payload, SCHEMA_VERSION};
@@ -73,6 +74,7 @@ pub fn replay(
         payload,
     };
     let started = Instant::now();
+    let clock = StreamClock::default();
     let mut payloads = Vec::new();
     let (mut last_pts, mut frames_in, mut frames_out, mut events) = (0u64, 0u64, 0u64, 0u64);
     let mut failure: Option<ReplayError> = None;
@@ -113,7 +115,8 @@ pub fn replay(
                     std::thread::sleep(wait);
                 }
             }
-            last_pts = p.frame.pts_ms;
+            clock.advance_to(p.frame.pts_ms);
+            last_pts = clock.now_ms();
             frames_in = p.frame.index + 1;
             frames_out += 1;
             let step = analytics
