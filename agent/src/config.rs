@@ -324,13 +324,8 @@ impl Config {
         let mut ids = HashSet::new();
         for (i, c) in self.cameras.iter().enumerate() {
             let f = |k: &str| format!("cameras[{i}].{k}");
-            if !is_name(&c.id) {
-                bad(
-                    f("id"),
-                    format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", c.id),
-                );
-            } else if !ids.insert(c.id.as_str()) {
-                bad(f("id"), format!("{:?} is used by another camera", c.id));
+            if let Some(reason) = name_problem(&mut ids, &c.id, "camera") {
+                bad(f("id"), reason);
             }
             if let Err(e) = SourceSpec::parse(&c.uri) {
                 bad(f("uri"), e.to_string());
@@ -380,16 +375,8 @@ impl Config {
             let mut names = HashSet::new();
             for (j, z) in c.zones.iter().enumerate() {
                 let f = |k: &str| format!("cameras[{i}].zones[{j}].{k}");
-                if !is_name(&z.name) {
-                    bad(
-                        f("name"),
-                        format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", z.name),
-                    );
-                } else if !names.insert(z.name.as_str()) {
-                    bad(
-                        f("name"),
-                        format!("{:?} is used by another zone of this camera", z.name),
-                    );
+                if let Some(reason) = name_problem(&mut names, &z.name, "zone of this camera") {
+                    bad(f("name"), reason);
                 }
                 for (k, reason) in z.problems() {
                     bad(f(&k), reason);
@@ -399,13 +386,8 @@ impl Config {
         let mut rule_names = HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             let f = |k: &str| format!("rules[{i}].{k}");
-            if !is_name(&r.name) {
-                bad(
-                    f("name"),
-                    format!("{:?} must be 1-64 of A-Z a-z 0-9 - _", r.name),
-                );
-            } else if !rule_names.insert(r.name.as_str()) {
-                bad(f("name"), format!("{:?} is used by another rule", r.name));
+            if let Some(reason) = name_problem(&mut rule_names, &r.name, "rule") {
+                bad(f("name"), reason);
             }
             if let Some(cam) = &r.camera
                 && !self.cameras.iter().any(|c| &c.id == cam)
@@ -517,6 +499,17 @@ fn above_zero_at_most(v: f64, max: f64) -> bool {
 /// `AISLE_<SECTION>__<KEY>`; other `AISLE_*` variables (such as `AISLE_LOG`) are not config.
 fn is_override(key: &str) -> bool {
     key.starts_with(ENV_PREFIX) && key.contains("__")
+}
+
+/// Why `name` cannot name a `what` (bad characters, or taken), recording it as taken.
+fn name_problem<'a>(taken: &mut HashSet<&'a str>, name: &'a str, what: &str) -> Option<String> {
+    if !is_name(name) {
+        Some(format!("{name:?} must be 1-64 of A-Z a-z 0-9 - _"))
+    } else if !taken.insert(name) {
+        Some(format!("{name:?} is used by another {what}"))
+    } else {
+        None
+    }
 }
 
 fn is_name(s: &str) -> bool {

@@ -58,6 +58,19 @@ pub fn assert_clean_failure(o: &Output, needles: &[&str]) {
     }
 }
 
+/// Runs `aisle check-config` on `text`, expects it to reject it, and returns what it said.
+pub fn check_config_rejects(text: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(dir.path(), "bad.toml", text);
+    let o = aisle()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .expect("run aisle");
+    assert!(!o.status.success(), "accepted: {text}");
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    stderr(&o)
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);
