@@ -6,7 +6,7 @@
 //! `cargo bench --bench e2e -- --frames 100 --threads 2`.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ fn arg(name: &str) -> Option<usize> {
         .and_then(|v| v.parse().ok())
 }
 
-fn bare_ort(model: &PathBuf, threads: usize, frames: usize) -> f64 {
+fn bare_ort(model: &Path, threads: usize, frames: usize) -> f64 {
     let env = runtime::environment(None).expect("ONNX Runtime");
     let mut session = Session::builder(env)
         .expect("builder")
@@ -50,7 +50,7 @@ fn bare_ort(model: &PathBuf, threads: usize, frames: usize) -> f64 {
     frames as f64 / t0.elapsed().as_secs_f64()
 }
 
-fn pipeline_fps(manifest: &PathBuf, video: &PathBuf, threads: usize, frames: usize) -> f64 {
+fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) -> f64 {
     let opts = DetectorOptions {
         threads,
         score: None,
