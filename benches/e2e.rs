@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aisle::detect::{Detector, DetectorOptions, runtime};
 use aisle::pipeline::{self, CameraInput, Event};
@@ -59,14 +59,7 @@ fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) ->
     let mut detector = Detector::load(manifest, &opts).expect("detector");
     let input = CameraInput {
         spec: SourceSpec::parse(&video.display().to_string()).expect("video"),
-        settings: CameraSettings {
-            id: "bench".into(),
-            live: false,
-            stall_timeout: Duration::from_secs(10),
-            backoff_base: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(5),
-            every: 1,
-        },
+        settings: CameraSettings::ad_hoc("bench", false),
         gst: GstOptions::default(),
     };
     let stop = Arc::new(AtomicBool::new(false));

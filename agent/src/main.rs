@@ -176,12 +176,8 @@ fn detect(
     let mut detector = Detector::load(&model_path(model)?, &opts)?;
     let input = CameraInput {
         settings: CameraSettings {
-            id: source.to_string(),
-            live: spec.is_live(),
-            stall_timeout: Duration::from_secs(10),
-            backoff_base: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(10),
             every,
+            ..CameraSettings::ad_hoc(source, spec.is_live())
         },
         spec,
         gst: GstOptions::default(),

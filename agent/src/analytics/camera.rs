@@ -57,7 +57,7 @@ impl CameraAnalytics {
             zone_configs: zones,
             zones: None,
             rules,
-            tracker: Tracker::new(cfg.tracker.clone()),
+            tracker: Tracker::new(cfg.tracker),
             interval_ms: (cfg.summary_interval_s * 1000.0).max(1.0) as u64,
             window_start: None,
             frames: 0,

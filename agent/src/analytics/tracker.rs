@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{BBox, Detection};
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrackerConfig {
     /// Detections at or above this score take part in the first association and may start tracks.
@@ -262,7 +262,7 @@ impl Tracker {
 
     /// Advances one frame with that frame's person detections.
     pub fn update(&mut self, detections: &[Detection]) {
-        let cfg = self.cfg.clone();
+        let cfg = self.cfg;
         self.tracks.iter_mut().for_each(Track::predict);
         let boxes: Vec<BBox> = self.tracks.iter().map(Track::bbox).collect();
         let iou = |t: usize, d: usize| boxes[t].iou(&detections[d].bbox);

@@ -467,45 +467,24 @@ impl Zone {
     }
 
     /// A metric by the name rules use; `None` when it has no value (e.g. no wait measured yet).
+    /// Called per rule per frame, so it reads the state directly; only a wait percentile copies
+    /// the window's waits.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        match (&self.state, self.metrics()) {
-            (
-                State::Area {
-                    occupancy, level, ..
-                },
-                _,
-            ) => match name {
-                "occupancy" => Some(occupancy.last as f64),
-                "congestion" => Some(level.value()),
-                _ => None,
-            },
-            (_, ZoneMetrics::Line { r#in, out }) => match name {
-                "in" => Some(r#in as f64),
-                "out" => Some(out as f64),
-                _ => None,
-            },
-            (
-                _,
-                ZoneMetrics::Queue {
-                    length_last,
-                    wait_p50_s,
-                    wait_p90_s,
-                    served,
-                    abandoned,
-                    service_rate_per_min,
-                    estimated_wait_s,
-                    ..
-                },
-            ) => match name {
-                "length" => Some(length_last as f64),
-                "wait_p50" => wait_p50_s,
-                "wait_p90" => wait_p90_s,
-                "estimated_wait" => estimated_wait_s,
-                "served" => Some(served as f64),
-                "abandoned" => Some(abandoned as f64),
-                "service_rate" => Some(service_rate_per_min),
-                _ => None,
-            },
+        match (&self.state, name) {
+            (State::Area { occupancy, .. }, "occupancy") => Some(occupancy.last as f64),
+            (State::Area { level, .. }, "congestion") => Some(level.value()),
+            (State::Line { ins, .. }, "in") => Some(*ins as f64),
+            (State::Line { outs, .. }, "out") => Some(*outs as f64),
+            (State::Queue(q), "length") => Some(q.length.last as f64),
+            (State::Queue(q), "wait_p50") => percentile(&mut q.waits_s.clone(), 0.5),
+            (State::Queue(q), "wait_p90") => percentile(&mut q.waits_s.clone(), 0.9),
+            (State::Queue(q), "estimated_wait") => {
+                let rate = q.service_rate_per_s();
+                (rate > 0.0).then(|| q.length.last as f64 / rate)
+            }
+            (State::Queue(q), "served") => Some(q.served as f64),
+            (State::Queue(q), "abandoned") => Some(q.abandoned as f64),
+            (State::Queue(q), "service_rate") => Some(q.service_rate_per_s() * 60.0),
             _ => None,
         }
     }

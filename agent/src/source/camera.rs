@@ -25,6 +25,21 @@ pub struct CameraSettings {
     pub every: u64,
 }
 
+impl CameraSettings {
+    /// Settings for an ad-hoc source (CLI, benchmarks): 10 s stall timeout, backoff from 0.5 s
+    /// to 5 s, every frame.
+    pub fn ad_hoc(id: &str, live: bool) -> Self {
+        Self {
+            id: id.to_string(),
+            live,
+            stall_timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(5),
+            every: 1,
+        }
+    }
+}
+
 /// Counters the camera thread updates and anyone may read; all monotonic but `connected` and
 /// `last_frame_ms`.
 #[derive(Debug, Default)]
