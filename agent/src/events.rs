@@ -8,16 +8,23 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::rules::Severity;
 use crate::analytics::zones::ZoneMetrics;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// One event as it leaves the analytics, addressed to a device, site and camera.
+/// One event as it leaves the agent, addressed to a device, site and (for camera events) camera.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     pub schema_version: u32,
+    /// Unique across devices and outbox resets (`{store_id}:{seq}`): consumers drop duplicates by
+    /// it, because delivery is at least once.
+    pub event_id: String,
     pub device_id: String,
     pub site: String,
-    pub camera: String,
+    /// Numbers the device's events one by one in the order they were stored; a gap means events
+    /// the outbox had to drop, and the drop counters in `health` say how many.
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
     /// Milliseconds: since the Unix epoch live, since the start of the video in replay.
     pub ts_ms: u64,
     pub payload: Payload,
@@ -28,6 +35,54 @@ pub struct Event {
 pub enum Payload {
     Summary(Summary),
     Alert(Alert),
+    Health(AgentHealth),
+}
+
+impl Payload {
+    /// Alerts are what store ops act on: they are flushed to disk at once and are the last thing
+    /// a full outbox gives up.
+    pub fn is_alert(&self) -> bool {
+        matches!(self, Payload::Alert(_))
+    }
+}
+
+/// Gives events their identity: the one place that numbers them.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    device_id: String,
+    site: String,
+    store_id: String,
+    next_seq: u64,
+}
+
+impl Sequencer {
+    pub fn new(device_id: &str, site: &str, store_id: &str, next_seq: u64) -> Self {
+        Self {
+            device_id: device_id.into(),
+            site: site.into(),
+            store_id: store_id.into(),
+            next_seq,
+        }
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn stamp(&mut self, camera: Option<&str>, ts_ms: u64, payload: Payload) -> Event {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Event {
+            schema_version: SCHEMA_VERSION,
+            event_id: format!("{}:{seq}", self.store_id),
+            device_id: self.device_id.clone(),
+            site: self.site.clone(),
+            seq,
+            camera: camera.map(str::to_string),
+            ts_ms,
+            payload,
+        }
+    }
 }
 
 /// What a camera saw over one summary window. Counts and durations only: no boxes, no track ids.
@@ -80,6 +135,75 @@ pub struct Alert {
     pub metric: Option<String>,
     pub value: Option<f64>,
     pub threshold: Option<f64>,
+}
+
+/// The agent's own health, published every health interval: what support looks at first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentHealth {
+    pub uptime_s: u64,
+    pub cameras: Vec<CameraStatus>,
+    /// Mean inference time per frame since the last health event.
+    pub inference_ms: f64,
+    pub outbox: OutboxHealth,
+    pub mqtt: MqttHealth,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CameraStatus {
+    pub camera: String,
+    #[serde(flatten)]
+    pub health: CameraHealth,
+}
+
+/// The durable buffer between the analytics and the broker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxHealth {
+    /// Events stored and not yet acknowledged by the broker.
+    pub pending: u64,
+    pub bytes: u64,
+    pub oldest_age_s: Option<f64>,
+    /// Summaries and health events given up to stay within the size and age limits (since the
+    /// store was created).
+    pub dropped_summaries: u64,
+    /// Alerts given up: only when the store is full of alerts alone, or they outlived the age
+    /// limit.
+    pub dropped_alerts: u64,
+    /// Events that could not be stored at all (I/O error, disk full) since start.
+    pub lost_unstored: u64,
+    /// The last storage error, until a write succeeds again.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MqttHealth {
+    pub connected: bool,
+    pub reconnects: u64,
+    pub published: u64,
+    pub last_error: Option<String>,
+}
+
+/// The retained document on `{prefix}/status`: the device as it is now. The broker publishes the
+/// `offline` form as the last will when the agent vanishes; the agent sends it itself on a clean
+/// shutdown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Status {
+    /// `online` or `offline`.
+    pub state: String,
+    pub device_id: String,
+    pub site: String,
+    /// The agent's version.
+    pub version: String,
+    pub model: String,
+    pub model_version: u64,
+    pub ts_ms: u64,
+    pub cameras: Vec<CameraStatus>,
+    /// Set while the outbox cannot write (disk full, I/O errors).
+    pub outbox_error: Option<String>,
 }
 
 /// The JSON Schema of [`Event`], pretty-printed.

@@ -1,11 +1,16 @@
 //! aisle: an edge computer-vision agent for physical stores. See ARCHITECTURE.md for the map.
 
 pub mod analytics;
+pub mod backoff;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod events;
 pub mod install;
+pub mod metrics;
+pub mod mqtt;
+pub mod outbox;
 pub mod output;
 pub mod pipeline;
 pub mod replay;

@@ -5,17 +5,17 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use aisle::clock::{Clock, SystemClock};
 use aisle::config::{Config, ConfigError, LogFormat};
+use aisle::daemon::DaemonError;
 use aisle::detect::{Detector, DetectorOptions};
-use aisle::events::{CameraHealth as EventHealth, Event, Payload, SCHEMA_VERSION};
+use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
 use aisle::pipeline::{self, CameraInput, Event as PipelineEvent};
-use aisle::source::{CameraHealth, CameraSettings, GstOptions, HealthRates, SourceSpec};
+use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 use aisle::{install, output};
 
 #[derive(Parser)]
@@ -78,6 +78,25 @@ enum Command {
     },
     /// Print the JSON Schema of the events the agent produces.
     EventsSchema,
+    /// Inspect the event outbox of a stopped agent.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// One JSON line: pending events, bytes, oldest age, drop counters.
+    Stats {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Every pending event as one JSON line, in the order it will be sent.
+    Dump {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() {
@@ -105,6 +124,10 @@ fn main() {
             init_logging(cli.log_format.unwrap_or_default(), "warn");
             replay_cmd(&config, &input, camera.as_deref(), realtime)
         }
+        Command::Outbox { action } => match action {
+            OutboxAction::Stats { config } => outbox_cmd(&config, false),
+            OutboxAction::Dump { config } => outbox_cmd(&config, true),
+        },
         Command::EventsSchema => {
             print!("{}", aisle::events::schema_json());
             Ok(())
@@ -283,102 +306,10 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
     let cfg = Config::load(config_path)?;
     init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
     let stop = stop_on_signals()?;
-    let inputs = cfg.camera_inputs()?;
     let model = model_path(cfg.detector.model.clone())?;
-    let mut detector = Detector::load(&model, &detector_options(&cfg))
+    let detector = Detector::load(&model, &detector_options(&cfg))
         .with_context(|| format!("loading model {}", model.display()))?;
-    tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), "agent started");
-    let interval = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
-    let health: Vec<Arc<CameraHealth>> = inputs.iter().map(|_| Arc::default()).collect();
-    let mut rates: Vec<HealthRates> = inputs.iter().map(|_| HealthRates::default()).collect();
-    let mut fps: Vec<(f64, f64)> = vec![(0.0, 0.0); inputs.len()];
-    let mut last_health = Instant::now();
-    let started = Instant::now();
-    let clock = SystemClock;
-    let mut analytics = cfg.camera_analytics();
-    let mut payloads = Vec::new();
-    let mut zone_error_logged = vec![false; inputs.len()];
-    // Until the outbox lands, events go to the log as JSON.
-    let emit = |camera: &str, payloads: &mut Vec<Payload>, ts_ms: u64| {
-        for payload in payloads.drain(..) {
-            let event = Event {
-                schema_version: SCHEMA_VERSION,
-                device_id: cfg.agent.device_id.clone(),
-                site: cfg.agent.site.clone(),
-                camera: camera.to_string(),
-                ts_ms,
-                payload,
-            };
-            let json = serde_json::to_string(&event).unwrap_or_default();
-            tracing::info!(camera, event = %json, "event");
-        }
-    };
-    let report = pipeline::run(
-        &inputs,
-        &mut detector,
-        cfg.pipeline.queue_capacity,
-        &stop,
-        &health,
-        |event| {
-            let now = clock.now_ms();
-            if let PipelineEvent::Frame(p) = &event {
-                let camera = inputs[p.camera].settings.id.as_str();
-                let inference_ms = p.inference.as_secs_f64() * 1e3;
-                tracing::debug!(
-                    camera,
-                    frame = p.frame.index,
-                    people = p.detections.len(),
-                    inference_ms,
-                    "frame"
-                );
-                let (w, h) = (p.frame.width, p.frame.height);
-                if let Err(e) = analytics[p.camera].on_frame(now, w, h, p.detections, &mut payloads)
-                    && !std::mem::replace(&mut zone_error_logged[p.camera], true)
-                {
-                    tracing::error!(camera, error = %e, "zones do not fit this camera's frames; its zones are off");
-                }
-                emit(camera, &mut payloads, now);
-            }
-            if last_health.elapsed() >= interval {
-                last_health = Instant::now();
-                for (i, (input, h)) in inputs.iter().zip(&health).enumerate() {
-                    let s = h.snapshot();
-                    fps[i] = rates[i].update(last_health, &s);
-                    tracing::info!(
-                        camera = %input.settings.id,
-                        connected = s.connected,
-                        fps_in = fps[i].0,
-                        fps_out = fps[i].1,
-                        frames_in = s.frames_in,
-                        dropped = s.dropped,
-                        reconnects = s.reconnects,
-                        last_frame_age_s = s.last_frame_age_s,
-                        "camera health"
-                    );
-                }
-            }
-            for (i, a) in analytics.iter_mut().enumerate() {
-                let s = health[i].snapshot();
-                // Down means no frame for longer than the stall timeout (with the same grace at start),
-                // not a momentary reconnect.
-                let stall = inputs[i].settings.stall_timeout.as_secs_f64();
-                let up = s
-                    .last_frame_age_s
-                    .map_or(started.elapsed().as_secs_f64() < stall, |age| age < stall);
-                let camera_health = EventHealth {
-                    connected: s.connected,
-                    fps_in: fps[i].0,
-                    fps_out: fps[i].1,
-                    dropped: s.dropped,
-                    reconnects: s.reconnects,
-                };
-                a.on_tick(now, up, &camera_health, &mut payloads);
-                emit(&inputs[i].settings.id, &mut payloads, now);
-            }
-            ControlFlow::Continue(())
-        },
-    );
-    match report {
+    match aisle::daemon::run(&cfg, detector, &stop) {
         Ok(r) => {
             tracing::info!(
                 frames = r.frames,
@@ -387,10 +318,58 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
             );
             Ok(())
         }
-        Err(e) if stop.load(std::sync::atomic::Ordering::Relaxed) => {
+        Err(e @ DaemonError::Pipeline(_)) if stop.load(std::sync::atomic::Ordering::Relaxed) => {
             tracing::warn!(error = %e, "stopped with errors");
             Ok(())
         }
-        Err(e) => bail!(e),
+        Err(e) => {
+            tracing::error!(error = %e, "agent failed");
+            Err(e.into())
+        }
     }
+}
+
+/// `aisle outbox stats|dump`: what a stopped agent's store holds, for store ops and support.
+fn outbox_cmd(config: &Path, dump: bool) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let (store, opened) = SledOutbox::open(&cfg.outbox.path)?;
+    if let OpenOutcome::Reset { moved_to, reason } = opened {
+        eprintln!(
+            "aisle: the outbox could not be opened ({reason}); it was moved to {} and a fresh one created",
+            moved_to.display()
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if dump {
+        let dump = store.dump()?;
+        for r in dump.records {
+            let payload: serde_json::Value = serde_json::from_slice(&r.payload)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&r.payload).into());
+            let line = serde_json::json!({"seq": r.seq, "class": r.class.name(), "ts_ms": r.ts_ms, "topic": r.topic, "payload": payload});
+            writeln!(out, "{line}")?;
+        }
+        for (seq, raw) in dump.quarantined {
+            let line = serde_json::json!({"seq": seq, "quarantined": hex::encode(raw)});
+            writeln!(out, "{line}")?;
+        }
+    } else {
+        let s = store.stats();
+        let now = SystemClock.now_ms();
+        let line = serde_json::json!({
+            "path": cfg.outbox.path,
+            "store_id": store.store_id(),
+            "next_seq": store.next_seq(),
+            "pending": s.pending(),
+            "pending_alerts": s.pending_alerts,
+            "pending_summaries": s.pending_summaries,
+            "bytes": s.bytes,
+            "oldest_age_s": s.oldest_ts_ms.map(|t| now.saturating_sub(t) as f64 / 1000.0),
+            "dropped_summaries": s.dropped_summaries,
+            "dropped_alerts": s.dropped_alerts,
+            "quarantined": s.quarantined,
+        });
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }

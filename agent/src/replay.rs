@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::clock::{Clock, StreamClock};
 use crate::config::Config;
 use crate::detect::Detector;
-use crate::events::{CameraHealth, Event, Payload, SCHEMA_VERSION};
+use crate::events::{CameraHealth, Payload, Sequencer};
 use crate::pipeline::{self, Event as PipelineEvent, PipelineError};
 use crate::source::{SourceSpec, SpecError};
 
@@ -65,14 +65,7 @@ pub fn replay(
     input_cam.settings.live = false;
     let mut analytics = cfg.camera_analytics().swap_remove(index);
     let camera_id = input_cam.settings.id.clone();
-    let envelope = |ts_ms: u64, payload: Payload| Event {
-        schema_version: SCHEMA_VERSION,
-        device_id: cfg.agent.device_id.clone(),
-        site: cfg.agent.site.clone(),
-        camera: camera_id.clone(),
-        ts_ms,
-        payload,
-    };
+    let mut sequencer = Sequencer::new(&cfg.agent.device_id, &cfg.agent.site, "replay", 1);
     let started = Instant::now();
     let clock = StreamClock::default();
     let mut payloads = Vec::new();
@@ -82,7 +75,7 @@ pub fn replay(
     let mut emit =
         |payloads: &mut Vec<Payload>, ts: u64, out: &mut dyn Write| -> Result<(), ReplayError> {
             for p in payloads.drain(..) {
-                let line = serde_json::to_string(&envelope(ts, p))
+                let line = serde_json::to_string(&sequencer.stamp(Some(&camera_id), ts, p))
                     .map_err(|e| ReplayError::Write(e.into()))?;
                 writeln!(out, "{line}").map_err(ReplayError::Write)?;
                 events += 1;

@@ -264,7 +264,7 @@ mod tests {
         out.iter()
             .filter_map(|p| match p {
                 Payload::Alert(a) => Some((a.rule.clone(), a.state)),
-                Payload::Summary(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -313,7 +313,7 @@ mod tests {
             .iter()
             .filter_map(|p| match p {
                 Payload::Summary(s) => Some((s.window_start_ms, s.window_end_ms, s.frames)),
-                Payload::Alert(_) => None,
+                _ => None,
             })
             .collect();
         assert_eq!(

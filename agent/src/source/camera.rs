@@ -8,9 +8,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
-use super::backoff::Backoff;
 use super::queue::{FrameSender, Undelivered};
 use super::{FrameSource, Pulled, SourceError};
+use crate::backoff::Backoff;
 
 /// How a camera is supervised.
 #[derive(Debug, Clone)]

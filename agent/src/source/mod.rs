@@ -1,7 +1,6 @@
 //! Frame sources: cameras and recordings in, packed BGR frames out, supervised so that live
 //! cameras that drop come back on their own.
 
-mod backoff;
 mod camera;
 mod frame;
 mod gst;
@@ -14,7 +13,6 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use backoff::Backoff;
 pub use camera::{CameraHealth, CameraSettings, HealthRates, HealthSnapshot, run_camera};
 pub use frame::Frame;
 pub use gst::{GstOptions, GstSource, describe};

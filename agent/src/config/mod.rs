@@ -2,6 +2,10 @@
 //! `AISLE_<SECTION>__<KEY>` (array items by index: `AISLE_CAMERAS__0__URI`), and a validation
 //! pass that reports every problem at once with its field path.
 
+mod delivery;
+
+pub use delivery::{MetricsSection, MqttSection, OutboxSection};
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +37,12 @@ pub struct Config {
     /// Alert rules on zone metrics.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub outbox: OutboxSection,
+    /// The broker; without it events are kept in the outbox (and the log) only.
+    pub mqtt: Option<MqttSection>,
+    #[serde(default)]
+    pub metrics: MetricsSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -244,6 +254,7 @@ impl Config {
         if let Some(l) = self.runtime.ort_library.as_mut() {
             resolve(l);
         }
+        delivery::resolve(&mut self.outbox, self.mqtt.as_mut(), resolve);
         for cam in &mut self.cameras {
             let plain_path = !cam.uri.contains("://") && !cam.uri.starts_with("pipeline:");
             if plain_path && Path::new(&cam.uri).is_relative() {
@@ -354,6 +365,7 @@ impl Config {
                 );
             }
         }
+        delivery::validate(&self.outbox, self.mqtt.as_ref(), &mut bad);
         self.validate_analytics(&mut p);
         p
     }
@@ -492,7 +504,7 @@ impl Config {
 }
 
 /// `0 < v <= max`, false for NaN.
-fn above_zero_at_most(v: f64, max: f64) -> bool {
+pub(crate) fn above_zero_at_most(v: f64, max: f64) -> bool {
     v > 0.0 && v <= max
 }
 

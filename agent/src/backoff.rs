@@ -1,5 +1,5 @@
-//! Exponential backoff with jitter for reconnecting cameras, so a store's cameras that drop
-//! together do not reconnect in lockstep.
+//! Exponential backoff with jitter for reconnecting cameras and the broker link, so a store's
+//! cameras (or a fleet's gateways) that drop together do not reconnect in lockstep.
 
 use std::time::Duration;
 

@@ -1,0 +1,373 @@
+//! `aisle run`: cameras → detector → analytics on the calling thread, events into the durable
+//! outbox (its own writer thread), the outbox to the broker (the publisher thread), health and
+//! metrics once a second. Shutdown runs back to front: the pipeline stops, the writer flushes
+//! what it holds, the publisher sends what it can within a grace period and says goodbye.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::analytics::rules::Severity;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, MqttSection};
+use crate::detect::Detector;
+use crate::events::{
+    AgentHealth, Alert, AlertState, CameraHealth as EventHealth, CameraStatus, MqttHealth,
+    OutboxHealth, Payload, Status,
+};
+use crate::metrics;
+use crate::mqtt::{self, Link, LinkSettings, MqttCounters, TlsError};
+use crate::outbox::{
+    Incoming, Limits, OpenOutcome, Outbox, OutboxCounters, OutboxError, SledOutbox, Writer,
+    WriterHandle, spawn_writer,
+};
+use crate::pipeline::{self, CameraInput, Event as PipelineEvent, PipelineError};
+use crate::source::{CameraHealth, HealthRates, SpecError};
+
+/// Events buffered between the vision loop and the outbox writer: hours of summaries.
+const EVENT_QUEUE: usize = 4096;
+/// How long a stopping agent keeps sending what the outbox holds.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Source(#[from] SpecError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+pub struct RunReport {
+    pub frames: u64,
+    pub elapsed: Duration,
+}
+
+fn link_settings(cfg: &Config, m: &MqttSection) -> Result<LinkSettings, TlsError> {
+    let client = m.client_cert.as_deref().zip(m.client_key.as_deref());
+    Ok(LinkSettings {
+        host: m.host.clone(),
+        port: m.port,
+        client_id: m
+            .client_id
+            .clone()
+            .unwrap_or_else(|| cfg.agent.device_id.clone()),
+        tls: mqtt::client_config(&m.ca_file, client)?,
+        keep_alive: Duration::from_secs(m.keep_alive_s),
+        backoff_min: Duration::from_secs_f64(m.reconnect_min_s),
+        backoff_max: Duration::from_secs_f64(m.reconnect_max_s),
+        prefix: format!(
+            "{}/{}/{}",
+            m.topic_prefix, cfg.agent.site, cfg.agent.device_id
+        ),
+        inflight: m.inflight,
+    })
+}
+
+/// The parts of the agent that outlive one frame: where events go and how they are doing.
+struct Delivery {
+    store: Arc<SledOutbox>,
+    outbox: Arc<OutboxCounters>,
+    mqtt: Arc<MqttCounters>,
+    events: WriterHandle,
+    writer: std::thread::JoinHandle<()>,
+    link: Option<Link>,
+    status: Arc<Mutex<Status>>,
+}
+
+impl Delivery {
+    fn start(cfg: &Config, detector: &Detector) -> Result<Self, DaemonError> {
+        let (store, opened) = SledOutbox::open(&cfg.outbox.path)?;
+        let store = Arc::new(store);
+        let outbox = Arc::new(OutboxCounters::default());
+        let mqtt = Arc::new(MqttCounters::default());
+        let status = Arc::new(Mutex::new(Status {
+            state: "online".into(),
+            device_id: cfg.agent.device_id.clone(),
+            site: cfg.agent.site.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            model: detector.manifest().name.clone(),
+            model_version: detector.manifest().version,
+            ..Status::default()
+        }));
+        let link = match &cfg.mqtt {
+            Some(m) => {
+                let doc = status.clone();
+                let status_fn: mqtt::StatusFn = Arc::new(move |online| {
+                    let mut s = doc.lock().map(|d| d.clone()).unwrap_or_default();
+                    s.state = if online { "online" } else { "offline" }.into();
+                    s.ts_ms = SystemClock.now_ms();
+                    serde_json::to_vec(&s).unwrap_or_default()
+                });
+                let every = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
+                let settings = link_settings(cfg, m)?;
+                Some(
+                    mqtt::spawn_publisher(
+                        settings,
+                        store.clone(),
+                        outbox.clone(),
+                        mqtt.clone(),
+                        status_fn,
+                        every,
+                    )
+                    .map_err(DaemonError::Thread)?,
+                )
+            }
+            None => None,
+        };
+        let waker = link.as_ref().map(Link::waker);
+        let limits = Limits {
+            max_bytes: cfg.outbox.max_bytes,
+            max_age_ms: (cfg.outbox.max_age_s * 1000.0) as u64,
+        };
+        let writer = Writer::new(
+            store.clone(),
+            &cfg.agent.device_id,
+            &cfg.agent.site,
+            limits,
+            outbox.clone(),
+        );
+        let (events, writer) = spawn_writer(writer, EVENT_QUEUE, SystemClock, move |records| {
+            for r in records {
+                let event = String::from_utf8_lossy(&r.payload);
+                tracing::info!(seq = r.seq, topic = %r.topic, event = %event, "event stored");
+            }
+            if let Some(w) = &waker {
+                w.wake();
+            }
+        })
+        .map_err(DaemonError::Thread)?;
+        if let OpenOutcome::Reset { moved_to, reason } = opened {
+            tracing::error!(path = %cfg.outbox.path.display(), moved_to = %moved_to.display(), reason = %reason, "outbox could not be opened; moved aside and started afresh");
+            let now = SystemClock.now_ms();
+            events.send(Incoming {
+                camera: None,
+                ts_ms: now,
+                payload: Payload::Alert(Alert {
+                    alert_id: format!("outbox_reset:{now}"),
+                    rule: "outbox_reset".into(),
+                    severity: Severity::Critical,
+                    state: AlertState::Raised,
+                    zone: None,
+                    metric: None,
+                    value: None,
+                    threshold: None,
+                }),
+            });
+        }
+        Ok(Self {
+            store,
+            outbox,
+            mqtt,
+            events,
+            writer,
+            link,
+            status,
+        })
+    }
+
+    fn outbox_health(&self, now_ms: u64) -> OutboxHealth {
+        let s = self.store.stats();
+        OutboxHealth {
+            pending: s.pending(),
+            bytes: s.bytes,
+            oldest_age_s: s
+                .oldest_ts_ms
+                .map(|t| now_ms.saturating_sub(t) as f64 / 1000.0),
+            dropped_summaries: s.dropped_summaries,
+            dropped_alerts: s.dropped_alerts,
+            lost_unstored: self.outbox.lost_unstored.load(Ordering::Relaxed),
+            error: self.outbox.error(),
+        }
+    }
+
+    fn mqtt_health(&self) -> MqttHealth {
+        MqttHealth {
+            connected: self.mqtt.connected.load(Ordering::Relaxed),
+            reconnects: self.mqtt.reconnects.load(Ordering::Relaxed),
+            published: self.mqtt.published.load(Ordering::Relaxed),
+            last_error: self.mqtt.last_error(),
+        }
+    }
+
+    /// Flushes the writer, then lets the publisher send what it can.
+    fn stop(self) {
+        drop(self.events);
+        if self.writer.join().is_err() {
+            tracing::error!("outbox writer panicked");
+        }
+        if let Some(link) = self.link {
+            link.shutdown(SHUTDOWN_GRACE);
+        }
+    }
+}
+
+/// Camera health as the health ticks see it.
+struct Cameras<'a> {
+    inputs: &'a [CameraInput],
+    health: Vec<Arc<CameraHealth>>,
+    rates: Vec<HealthRates>,
+    fps: Vec<(f64, f64)>,
+}
+
+impl Cameras<'_> {
+    fn statuses(&mut self, now: Instant) -> Vec<CameraStatus> {
+        let mut out = Vec::with_capacity(self.inputs.len());
+        for (i, input) in self.inputs.iter().enumerate() {
+            let s = self.health[i].snapshot();
+            self.fps[i] = self.rates[i].update(now, &s);
+            out.push(CameraStatus {
+                camera: input.settings.id.clone(),
+                health: EventHealth {
+                    connected: s.connected,
+                    fps_in: self.fps[i].0,
+                    fps_out: self.fps[i].1,
+                    dropped: s.dropped,
+                    reconnects: s.reconnects,
+                },
+            });
+        }
+        out
+    }
+}
+
+/// Runs the agent until `stop` is set or every camera (recordings) has ended.
+pub fn run(
+    cfg: &Config,
+    mut detector: Detector,
+    stop: &Arc<AtomicBool>,
+) -> Result<RunReport, DaemonError> {
+    let inputs = cfg.camera_inputs()?;
+    if let Some(addr) = cfg.metrics.listen {
+        metrics::install(addr)?;
+        tracing::info!(%addr, "metrics endpoint up");
+    }
+    let delivery = Delivery::start(cfg, &detector)?;
+    tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), outbox = %cfg.outbox.path.display(), broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port)), "agent started");
+    let health_every = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
+    let mut cams = Cameras {
+        inputs: &inputs,
+        health: inputs.iter().map(|_| Arc::default()).collect(),
+        rates: inputs.iter().map(|_| HealthRates::default()).collect(),
+        fps: vec![(0.0, 0.0); inputs.len()],
+    };
+    let health = cams.health.clone();
+    let started = Instant::now();
+    let (mut last_tick, mut last_health) = (started, started);
+    let mut statuses = cams.statuses(started);
+    let (mut inference_sum, mut inference_n) = (Duration::ZERO, 0u32);
+    let mut inference_ms = 0.0;
+    let clock = SystemClock;
+    let mut analytics = cfg.camera_analytics();
+    let mut payloads = Vec::new();
+    let mut zone_error_logged = vec![false; inputs.len()];
+    let send = |camera: &str, payloads: &mut Vec<Payload>, ts_ms: u64| {
+        for payload in payloads.drain(..) {
+            delivery.events.send(Incoming {
+                camera: Some(camera.to_string()),
+                ts_ms,
+                payload,
+            });
+        }
+    };
+    let report = pipeline::run(
+        &inputs,
+        &mut detector,
+        cfg.pipeline.queue_capacity,
+        stop,
+        &health,
+        |event| {
+            let now = clock.now_ms();
+            if let PipelineEvent::Frame(p) = &event {
+                let camera = inputs[p.camera].settings.id.as_str();
+                inference_sum += p.inference;
+                inference_n += 1;
+                tracing::debug!(
+                    camera,
+                    frame = p.frame.index,
+                    people = p.detections.len(),
+                    inference_ms = p.inference.as_secs_f64() * 1e3,
+                    "frame"
+                );
+                let (w, h) = (p.frame.width, p.frame.height);
+                if let Err(e) = analytics[p.camera].on_frame(now, w, h, p.detections, &mut payloads)
+                    && !std::mem::replace(&mut zone_error_logged[p.camera], true)
+                {
+                    tracing::error!(camera, error = %e, "zones do not fit this camera's frames; its zones are off");
+                }
+                send(camera, &mut payloads, now);
+            }
+            let tick = Instant::now();
+            if tick.duration_since(last_tick) >= Duration::from_secs(1) {
+                last_tick = tick;
+                statuses = cams.statuses(tick);
+                if inference_n > 0 {
+                    inference_ms = inference_sum.as_secs_f64() * 1e3 / f64::from(inference_n);
+                    (inference_sum, inference_n) = (Duration::ZERO, 0);
+                }
+                let outbox = delivery.outbox_health(now);
+                let mqtt = delivery.mqtt_health();
+                metrics::record(&metrics::Snapshot {
+                    cameras: &statuses,
+                    inference_ms,
+                    event_queue: delivery.events.backlog(),
+                    outbox: &outbox,
+                    mqtt: &mqtt,
+                });
+                if let Ok(mut s) = delivery.status.lock() {
+                    s.cameras.clone_from(&statuses);
+                    s.outbox_error.clone_from(&outbox.error);
+                }
+                if tick.duration_since(last_health) >= health_every {
+                    last_health = tick;
+                    for c in &statuses {
+                        tracing::info!(camera = %c.camera, connected = c.health.connected, fps_in = c.health.fps_in, fps_out = c.health.fps_out, dropped = c.health.dropped, reconnects = c.health.reconnects, "camera health");
+                    }
+                    delivery.events.send(Incoming {
+                        camera: None,
+                        ts_ms: now,
+                        payload: Payload::Health(AgentHealth {
+                            uptime_s: started.elapsed().as_secs(),
+                            cameras: statuses.clone(),
+                            inference_ms,
+                            outbox,
+                            mqtt,
+                        }),
+                    });
+                }
+            }
+            for (i, a) in analytics.iter_mut().enumerate() {
+                let s = health[i].snapshot();
+                // Down means no frame for longer than the stall timeout (with the same grace at
+                // start), not a momentary reconnect.
+                let stall = inputs[i].settings.stall_timeout.as_secs_f64();
+                let up = s
+                    .last_frame_age_s
+                    .map_or(started.elapsed().as_secs_f64() < stall, |age| age < stall);
+                let camera_health = statuses
+                    .get(i)
+                    .map(|c| c.health.clone())
+                    .unwrap_or_default();
+                a.on_tick(now, up, &camera_health, &mut payloads);
+                send(&inputs[i].settings.id, &mut payloads, now);
+            }
+            ControlFlow::Continue(())
+        },
+    );
+    delivery.stop();
+    let report = report?;
+    Ok(RunReport {
+        frames: report.frames,
+        elapsed: report.elapsed,
+    })
+}

@@ -1,0 +1,489 @@
+//! The outbox on sled: one tree per [`Class`] keyed by big-endian sequence number (so the oldest
+//! summary is the first key of its tree), a `meta` tree for the store id, the sequence
+//! high-water mark and the drop counters, and a `quarantine` tree for records that no longer
+//! decode. A store that cannot be opened is moved aside for inspection and a fresh one started:
+//! a damaged disk must not turn into a crash loop.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fs2::FileExt;
+
+use super::{Class, Outbox, OutboxError, Record, Stats};
+
+const STORE_ID: &[u8] = b"store_id";
+const NEXT_SEQ: &[u8] = b"next_seq";
+const DROPPED_SUMMARIES: &[u8] = b"dropped_summaries";
+const DROPPED_ALERTS: &[u8] = b"dropped_alerts";
+/// sled keeps hot pages in memory; an edge box has better uses for its RAM than 1 GiB of cache.
+const CACHE_BYTES: u64 = 8 << 20;
+
+/// How [`SledOutbox::open`] found the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenOutcome {
+    Opened,
+    /// The old store could not be opened; it was renamed to `moved_to` and a fresh one created.
+    Reset {
+        moved_to: PathBuf,
+        reason: String,
+    },
+}
+
+/// What `aisle outbox dump` shows.
+pub struct Dump {
+    pub records: Vec<Record>,
+    /// Raw values that no longer decode, by sequence number.
+    pub quarantined: Vec<(u64, Vec<u8>)>,
+}
+
+pub struct SledOutbox {
+    path: PathBuf,
+    db: sled::Db,
+    alerts: sled::Tree,
+    summaries: sled::Tree,
+    meta: sled::Tree,
+    quarantine: sled::Tree,
+    store_id: String,
+    next_seq: AtomicU64,
+    bytes: AtomicU64,
+    pending: [AtomicU64; 2],
+    dropped: [AtomicU64; 2],
+    /// Held for the store's lifetime: a second agent on the same store gets a clear error
+    /// instead of a "corrupt" store that would be moved aside under the first one.
+    _lock: File,
+}
+
+fn slot(class: Class) -> usize {
+    match class {
+        Class::Alert => 0,
+        Class::Summary => 1,
+    }
+}
+
+fn u64_at(tree: &sled::Tree, key: &[u8]) -> sled::Result<u64> {
+    Ok(tree
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+impl SledOutbox {
+    /// Opens the store at `path`, creating it when absent. A store sled cannot open is moved to
+    /// `<path>.broken-<unix seconds>` and replaced by an empty one (reported in the outcome).
+    pub fn open(path: &Path) -> Result<(Self, OpenOutcome), OutboxError> {
+        let lock = Self::lock(path)?;
+        match Self::open_locked(path, lock) {
+            Ok(store) => Ok((store, OpenOutcome::Opened)),
+            Err((reason, lock)) => {
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let mut moved_to = PathBuf::from(format!("{}.broken-{stamp}", path.display()));
+                let mut n = 1;
+                while moved_to.exists() {
+                    moved_to = PathBuf::from(format!("{}.broken-{stamp}-{n}", path.display()));
+                    n += 1;
+                }
+                std::fs::rename(path, &moved_to).map_err(|source| OutboxError::MoveAside {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let store =
+                    Self::open_locked(path, lock).map_err(|(reason, _)| OutboxError::Storage {
+                        path: path.display().to_string(),
+                        source: sled::Error::Unsupported(reason),
+                    })?;
+                Ok((store, OpenOutcome::Reset { moved_to, reason }))
+            }
+        }
+    }
+
+    fn lock(path: &Path) -> Result<File, OutboxError> {
+        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let storage = |source: std::io::Error| OutboxError::Storage {
+            path: path.display().to_string(),
+            source: sled::Error::Io(source),
+        };
+        if let Some(parent) = lock_path.parent() {
+            std::fs::create_dir_all(parent).map_err(storage)?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(storage)?;
+        file.try_lock_exclusive().map_err(|_| OutboxError::Locked {
+            path: path.display().to_string(),
+        })?;
+        Ok(file)
+    }
+
+    /// Opens under the held lock; on failure gives the lock back with the reason.
+    fn open_locked(path: &Path, lock: File) -> Result<Self, (String, File)> {
+        let opened = std::panic::catch_unwind(|| Self::open_trees(path));
+        match opened {
+            Ok(Ok((db, trees))) => Self::from_trees(path, db, trees, lock),
+            Ok(Err(e)) => Err((e.to_string(), lock)),
+            Err(_) => Err(("sled panicked while opening the store".into(), lock)),
+        }
+    }
+
+    fn open_trees(path: &Path) -> sled::Result<(sled::Db, [sled::Tree; 4])> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(500))
+            .open()?;
+        let trees = [
+            db.open_tree("alerts")?,
+            db.open_tree("summaries")?,
+            db.open_tree("meta")?,
+            db.open_tree("quarantine")?,
+        ];
+        Ok((db, trees))
+    }
+
+    fn from_trees(
+        path: &Path,
+        db: sled::Db,
+        trees: [sled::Tree; 4],
+        lock: File,
+    ) -> Result<Self, (String, File)> {
+        let [alerts, summaries, meta, quarantine] = trees;
+        let scanned = (|| -> sled::Result<_> {
+            let store_id = match meta.get(STORE_ID)? {
+                Some(v) => String::from_utf8_lossy(&v).into_owned(),
+                None => {
+                    let id = uuid::Uuid::new_v4().simple().to_string();
+                    meta.insert(STORE_ID, id.as_bytes())?;
+                    db.flush()?;
+                    id
+                }
+            };
+            let mut next_seq = u64_at(&meta, NEXT_SEQ)?.max(1);
+            let mut bytes = 0u64;
+            let mut pending = [0u64; 2];
+            for (i, tree) in [&alerts, &summaries].into_iter().enumerate() {
+                for kv in tree.iter() {
+                    let (k, v) = kv?;
+                    bytes += (k.len() + v.len()) as u64;
+                    pending[i] += 1;
+                    if let Some(seq) = Record::seq_of(&k) {
+                        next_seq = next_seq.max(seq + 1);
+                    }
+                }
+            }
+            let dropped = [
+                u64_at(&meta, DROPPED_ALERTS)?,
+                u64_at(&meta, DROPPED_SUMMARIES)?,
+            ];
+            Ok((store_id, next_seq, bytes, pending, dropped))
+        })();
+        match scanned {
+            Ok((store_id, next_seq, bytes, pending, dropped)) => Ok(Self {
+                path: path.into(),
+                db,
+                alerts,
+                summaries,
+                meta,
+                quarantine,
+                store_id,
+                next_seq: AtomicU64::new(next_seq),
+                bytes: AtomicU64::new(bytes),
+                pending: pending.map(AtomicU64::new),
+                dropped: dropped.map(AtomicU64::new),
+                _lock: lock,
+            }),
+            Err(e) => Err((e.to_string(), lock)),
+        }
+    }
+
+    fn err(&self, source: sled::Error) -> OutboxError {
+        OutboxError::Storage {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn tree(&self, class: Class) -> &sled::Tree {
+        match class {
+            Class::Alert => &self.alerts,
+            Class::Summary => &self.summaries,
+        }
+    }
+
+    /// The first record of `tree` at or after `seq` that decodes; records that do not are moved
+    /// to the quarantine tree (kept for `outbox dump`) rather than blocking the queue forever.
+    fn first_decodable(&self, class: Class, seq: u64) -> Result<Option<Record>, OutboxError> {
+        let tree = self.tree(class);
+        loop {
+            let Some((k, v)) = tree
+                .range(Record::key(seq)..)
+                .next()
+                .transpose()
+                .map_err(|e| self.err(e))?
+            else {
+                return Ok(None);
+            };
+            let key_seq = Record::seq_of(&k).unwrap_or(0);
+            match Record::decode(key_seq, &v) {
+                Ok(r) => return Ok(Some(r)),
+                Err(e) => {
+                    tracing::error!(seq = key_seq, error = %e, "outbox record does not decode; moved to quarantine");
+                    self.quarantine
+                        .insert(&k, v.clone())
+                        .map_err(|e| self.err(e))?;
+                    self.take(class, &k)?;
+                }
+            }
+        }
+    }
+
+    /// Removes `key` from the class's tree, keeping the counters right when two threads race.
+    fn take(&self, class: Class, key: &[u8]) -> Result<Option<sled::IVec>, OutboxError> {
+        let old = self.tree(class).remove(key).map_err(|e| self.err(e))?;
+        if let Some(v) = &old {
+            self.bytes
+                .fetch_sub((key.len() + v.len()) as u64, Ordering::Relaxed);
+            self.pending[slot(class)].fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(old)
+    }
+
+    /// Every pending record in sequence order, and the quarantined raw values, for support.
+    pub fn dump(&self) -> Result<Dump, OutboxError> {
+        let mut records = Vec::new();
+        let mut seq = 0;
+        while let Some(r) = self.first_from(seq)? {
+            seq = r.seq + 1;
+            records.push(r);
+        }
+        let quarantined = self
+            .quarantine
+            .iter()
+            .map(|kv| kv.map(|(k, v)| (Record::seq_of(&k).unwrap_or(0), v.to_vec())))
+            .collect::<sled::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        Ok(Dump {
+            records,
+            quarantined,
+        })
+    }
+}
+
+impl Outbox for SledOutbox {
+    fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed)
+    }
+
+    fn append(&self, records: &[Record]) -> Result<(), OutboxError> {
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        let mut batches = [sled::Batch::default(), sled::Batch::default()];
+        let mut added = [0u64; 2];
+        let mut bytes = 0u64;
+        for r in records {
+            let value = r.encode();
+            bytes += (8 + value.len()) as u64;
+            added[slot(r.class)] += 1;
+            batches[slot(r.class)].insert(&Record::key(r.seq), value);
+        }
+        let [alerts, summaries] = batches;
+        self.alerts.apply_batch(alerts).map_err(|e| self.err(e))?;
+        self.summaries
+            .apply_batch(summaries)
+            .map_err(|e| self.err(e))?;
+        self.meta
+            .insert(NEXT_SEQ, &(last.seq + 1).to_be_bytes())
+            .map_err(|e| self.err(e))?;
+        self.next_seq.store(last.seq + 1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        for (p, a) in self.pending.iter().zip(added) {
+            p.fetch_add(a, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), OutboxError> {
+        self.db.flush().map(drop).map_err(|e| self.err(e))
+    }
+
+    fn first_from(&self, seq: u64) -> Result<Option<Record>, OutboxError> {
+        let a = self.first_decodable(Class::Alert, seq)?;
+        let s = self.first_decodable(Class::Summary, seq)?;
+        Ok(match (a, s) {
+            (Some(a), Some(s)) => Some(if a.seq < s.seq { a } else { s }),
+            (a, s) => a.or(s),
+        })
+    }
+
+    fn remove(&self, seq: u64) -> Result<(), OutboxError> {
+        let key = Record::key(seq);
+        if self.take(Class::Alert, &key)?.is_none() {
+            self.take(Class::Summary, &key)?;
+        }
+        Ok(())
+    }
+
+    fn drop_oldest(&self, class: Class) -> Result<Option<Record>, OutboxError> {
+        let Some(r) = self.first_decodable(class, 0)? else {
+            return Ok(None);
+        };
+        if self.take(class, &Record::key(r.seq))?.is_none() {
+            return Ok(None);
+        }
+        let n = self.dropped[slot(class)].fetch_add(1, Ordering::Relaxed) + 1;
+        let key = match class {
+            Class::Alert => DROPPED_ALERTS,
+            Class::Summary => DROPPED_SUMMARIES,
+        };
+        self.meta
+            .insert(key, &n.to_be_bytes())
+            .map_err(|e| self.err(e))?;
+        Ok(Some(r))
+    }
+
+    fn stats(&self) -> Stats {
+        let oldest = |t: &sled::Tree| {
+            t.first()
+                .ok()
+                .flatten()
+                .and_then(|(k, v)| Record::decode(Record::seq_of(&k)?, &v).ok())
+                .map(|r| r.ts_ms)
+        };
+        let oldest_ts_ms = match (oldest(&self.alerts), oldest(&self.summaries)) {
+            (Some(a), Some(s)) => Some(a.min(s)),
+            (a, s) => a.or(s),
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            pending_alerts: load(&self.pending[0]),
+            pending_summaries: load(&self.pending[1]),
+            bytes: load(&self.bytes),
+            oldest_ts_ms,
+            dropped_alerts: load(&self.dropped[0]),
+            dropped_summaries: load(&self.dropped[1]),
+            quarantined: self.quarantine.len() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u64, class: Class) -> Record {
+        Record {
+            seq,
+            class,
+            ts_ms: seq * 1000,
+            topic: "summary/door".into(),
+            payload: format!("{{\"seq\":{seq}}}").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn keeps_order_across_classes_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox");
+        let id = {
+            let (s, outcome) = SledOutbox::open(&path).unwrap();
+            assert_eq!(outcome, OpenOutcome::Opened);
+            assert_eq!(s.next_seq(), 1);
+            s.append(&[
+                rec(1, Class::Summary),
+                rec(2, Class::Alert),
+                rec(3, Class::Summary),
+            ])
+            .unwrap();
+            s.flush().unwrap();
+            s.remove(1).unwrap();
+            s.flush().unwrap();
+            s.store_id().to_string()
+        };
+        let (s, _) = SledOutbox::open(&path).unwrap();
+        assert_eq!(s.store_id(), id);
+        assert_eq!(s.next_seq(), 4);
+        let order: Vec<u64> = s.dump().unwrap().records.iter().map(|r| r.seq).collect();
+        assert_eq!(order, [2, 3]);
+        let st = s.stats();
+        assert_eq!((st.pending_alerts, st.pending_summaries), (1, 1));
+        assert_eq!(st.oldest_ts_ms, Some(2000));
+        s.remove(2).unwrap();
+        s.remove(3).unwrap();
+        assert_eq!(s.stats().bytes, 0);
+        drop(s);
+        let (s, _) = SledOutbox::open(&path).unwrap();
+        assert_eq!(s.next_seq(), 4, "the high-water mark outlives the records");
+    }
+
+    #[test]
+    fn drops_count_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox");
+        {
+            let (s, _) = SledOutbox::open(&path).unwrap();
+            s.append(&[rec(1, Class::Alert), rec(2, Class::Summary)])
+                .unwrap();
+            assert_eq!(s.drop_oldest(Class::Summary).unwrap().unwrap().seq, 2);
+            assert_eq!(s.drop_oldest(Class::Summary).unwrap(), None);
+            s.flush().unwrap();
+        }
+        let (s, _) = SledOutbox::open(&path).unwrap();
+        let st = s.stats();
+        assert_eq!(
+            (st.dropped_summaries, st.dropped_alerts, st.pending()),
+            (1, 0, 1)
+        );
+    }
+
+    #[test]
+    fn a_second_opener_gets_a_clear_error_not_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox");
+        let _first = SledOutbox::open(&path).unwrap();
+        let err = SledOutbox::open(&path).err().unwrap();
+        assert!(matches!(err, OutboxError::Locked { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_store_is_moved_aside_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox");
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("conf"), b"this is not a sled config").unwrap();
+        std::fs::write(path.join("db"), vec![0xAB; 4096]).unwrap();
+        let (s, outcome) = SledOutbox::open(&path).unwrap();
+        let OpenOutcome::Reset { moved_to, reason } = outcome else {
+            panic!("expected a reset, got {outcome:?}");
+        };
+        assert!(
+            moved_to.join("db").is_file(),
+            "old store kept for inspection"
+        );
+        assert!(!reason.is_empty());
+        s.append(&[rec(1, Class::Alert)]).unwrap();
+        s.flush().unwrap();
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_quarantined_not_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = SledOutbox::open(&dir.path().join("outbox")).unwrap();
+        s.append(&[rec(1, Class::Summary), rec(2, Class::Summary)])
+            .unwrap();
+        s.summaries
+            .insert(Record::key(1), &[9u8, 9, 9][..])
+            .unwrap();
+        assert_eq!(s.first_from(0).unwrap().unwrap().seq, 2);
+        assert_eq!(s.stats().quarantined, 1);
+        assert_eq!(s.dump().unwrap().quarantined[0].0, 1);
+    }
+}
