@@ -86,7 +86,11 @@ struct Delivery {
 }
 
 impl Delivery {
-    fn start(cfg: &Config, detector: &Detector) -> Result<Self, DaemonError> {
+    fn start(
+        cfg: &Config,
+        detector: &Detector,
+        cameras: &[CameraStatus],
+    ) -> Result<Self, DaemonError> {
         let (store, opened) = SledOutbox::open(&cfg.outbox.path)?;
         let store = Arc::new(store);
         let outbox = Arc::new(OutboxCounters::default());
@@ -98,6 +102,7 @@ impl Delivery {
             version: env!("CARGO_PKG_VERSION").into(),
             model: detector.manifest().name.clone(),
             model_version: detector.manifest().version,
+            cameras: cameras.to_vec(),
             ..Status::default()
         }));
         let link = match &cfg.mqtt {
@@ -252,8 +257,6 @@ pub fn run(
         metrics::install(addr)?;
         tracing::info!(%addr, "metrics endpoint up");
     }
-    let delivery = Delivery::start(cfg, &detector)?;
-    tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), outbox = %cfg.outbox.path.display(), broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port)), "agent started");
     let health_every = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
     let mut cams = Cameras {
         inputs: &inputs,
@@ -265,6 +268,8 @@ pub fn run(
     let started = Instant::now();
     let (mut last_tick, mut last_health) = (started, started);
     let mut statuses = cams.statuses(started);
+    let delivery = Delivery::start(cfg, &detector, &statuses)?;
+    tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), outbox = %cfg.outbox.path.display(), broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port)), "agent started");
     let (mut inference_sum, mut inference_n) = (Duration::ZERO, 0u32);
     let mut inference_ms = 0.0;
     let clock = SystemClock;

@@ -2,6 +2,8 @@
 //! to run the binary and read what it says.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -108,16 +110,18 @@ pub fn people(line: &serde_json::Value, min_score: f64) -> usize {
 pub fn live_config(dir: &Path, uri: &str, extra_camera_keys: &str) -> PathBuf {
     let text = format!(
         "[agent]\ndevice_id = \"t\"\nsite = \"s\"\n[detector]\nmodel = \"{}\"\n[runtime]\nthreads = 1\n\
-         [[cameras]]\nid = \"door\"\nuri = \"{uri}\"\n{extra_camera_keys}\n",
-        default_manifest().display()
+         [outbox]\npath = \"{}\"\n[[cameras]]\nid = \"door\"\nuri = \"{uri}\"\n{extra_camera_keys}\n",
+        default_manifest().display(),
+        dir.join("outbox").display()
     );
     write(dir, "live.toml", text)
 }
 
-/// `aisle run` as a child process with JSON logs, killed if the test ends early.
+/// `aisle run` as a child process with JSON logs, killed if the test ends early. Its stderr is
+/// read on a thread of its own, so a test that looks away never stalls the agent on a full pipe.
 pub struct Daemon {
     child: std::process::Child,
-    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
 }
 
 impl Daemon {
@@ -134,30 +138,69 @@ impl Daemon {
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("spawn aisle run");
         let stderr = child.stderr.take().expect("piped stderr");
-        Self {
-            child,
-            lines: std::io::BufRead::lines(std::io::BufReader::new(stderr)),
-        }
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
     }
 
     /// The next JSON log event, or `None` once the agent closed its stderr.
     pub fn next_event(&mut self) -> Option<serde_json::Value> {
-        self.lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| serde_json::from_str(&l).ok())
+        self.lines.recv().ok()
+    }
+
+    /// The next log event with this message, waiting at most `within`.
+    pub fn wait_for(
+        &mut self,
+        message: &str,
+        within: std::time::Duration,
+    ) -> Option<serde_json::Value> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let e = self.lines.recv_timeout(left).ok()?;
+            if e["message"] == message {
+                return Some(e);
+            }
+        }
+    }
+
+    /// The next JSON log event if one comes before `deadline`.
+    pub fn wait_for_any(&mut self, deadline: std::time::Instant) -> Option<serde_json::Value> {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        self.lines.recv_timeout(left).ok()
     }
 
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
-    /// Sends SIGTERM and returns the exit status and every event logged after it.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<serde_json::Value>) {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `signal` and returns the exit status and every event logged after it.
+    pub fn signal(mut self, signal: i32) -> (std::process::ExitStatus, Vec<serde_json::Value>) {
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         let rest: Vec<serde_json::Value> = std::iter::from_fn(|| self.next_event()).collect();
         (self.child.wait().expect("wait"), rest)
+    }
+
+    /// Sends SIGTERM and returns the exit status and every event logged after it.
+    pub fn terminate(self) -> (std::process::ExitStatus, Vec<serde_json::Value>) {
+        self.signal(libc::SIGTERM)
     }
 }
 

@@ -119,10 +119,10 @@ pub(super) fn validate(
     mqtt: Option<&MqttSection>,
     bad: &mut impl FnMut(String, String),
 ) {
-    if outbox.max_bytes < 64 << 10 {
+    if outbox.max_bytes < 16 << 10 {
         bad(
             "outbox.max_bytes".into(),
-            format!("{} is below 65536", outbox.max_bytes),
+            format!("{} is below 16384", outbox.max_bytes),
         );
     }
     if !above_zero_at_most(outbox.max_age_s, 365.0 * 86_400.0) {
