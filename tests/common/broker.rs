@@ -8,7 +8,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -184,9 +184,10 @@ impl Message {
     }
 }
 
-/// `mosquitto_sub` over mutual TLS on `aisle/#`, QoS 1, reconnecting by itself.
+/// `mosquitto_sub` over mutual TLS on `aisle/#`, QoS 1.
 pub struct Subscriber {
     child: Child,
+    tx: Sender<Message>,
     rx: Receiver<Message>,
     pub seen: Vec<Message>,
     probes: u64,
@@ -206,16 +207,31 @@ impl Subscriber {
         ]
         .map(String::from)
         .to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let child = Self::spawn(broker.port, &pki_args, tx.clone());
+        let mut s = Subscriber {
+            child,
+            tx,
+            rx,
+            seen: Vec::new(),
+            probes: 0,
+            port: broker.port,
+            pki_args,
+        };
+        s.wait_subscribed(Duration::from_secs(20));
+        s
+    }
+
+    fn spawn(port: u16, pki_args: &[String], tx: Sender<Message>) -> Child {
         let mut child = Command::new("mosquitto_sub")
-            .args(["-h", "localhost", "-p", &broker.port.to_string()])
-            .args(&pki_args)
+            .args(["-h", "localhost", "-p", &port.to_string()])
+            .args(pki_args)
             .args(["-q", "1", "-t", "aisle/#", "-t", "probe/#", "-F", "%t %x"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn mosquitto_sub");
         let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
                 let Some((topic, hex)) = line.split_once(' ') else {
@@ -233,16 +249,16 @@ impl Subscriber {
                 }
             }
         });
-        let mut s = Subscriber {
-            child,
-            rx,
-            seen: Vec::new(),
-            probes: 0,
-            port: broker.port,
-            pki_args,
-        };
-        s.wait_subscribed(Duration::from_secs(20));
-        s
+        child
+    }
+
+    /// After a broker restart: a fresh `mosquitto_sub`, subscribed before this returns.
+    pub fn resubscribe(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.drain_for(Duration::from_millis(50));
+        self.child = Self::spawn(self.port, &self.pki_args, self.tx.clone());
+        self.wait_subscribed(Duration::from_secs(20));
     }
 
     /// Publishes probes until one comes back: the subscription is live.
