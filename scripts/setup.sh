@@ -76,4 +76,26 @@ if [ ! -s "$VIDEO" ]; then
   mv "$VIDEO.tmp" "$VIDEO"
 fi
 
+# The demo broker's PKI: a private CA, a certificate for a broker on localhost, and one client
+# certificate (the demo uses mutual TLS, as stores should). Made once; valid for ten years.
+PKI="$DEPS/demo/pki"
+if [ ! -s "$PKI/client.crt" ]; then
+  log "generating the demo broker's certificates in $PKI"
+  mkdir -p "$PKI"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=aisle demo CA" -keyout "$PKI/ca.key" -out "$PKI/ca.crt" 2>/dev/null
+  for name in server client; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -subj "/CN=aisle demo $name" -keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null
+  done
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$PKI/server.ext"
+  printf 'extendedKeyUsage=clientAuth\n' > "$PKI/client.ext"
+  openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/server.ext" -out "$PKI/server.crt" 2>/dev/null
+  openssl x509 -req -in "$PKI/client.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/client.ext" -out "$PKI/client.crt" 2>/dev/null
+  rm -f "$PKI"/*.csr "$PKI"/*.ext
+  chmod 600 "$PKI"/*.key
+fi
+
 log "ready: $(cat "$DEPS/onnxruntime/VERSION" | tr -d '\n') onnxruntime, $(du -h "$VIDEO" | cut -f1) demo video"

@@ -41,6 +41,28 @@ fn collect_log(agent: &mut Daemon, log: &mut Vec<serde_json::Value>, d: Duration
     }
 }
 
+/// Drains the agent's log into `log` until `done` holds for it; panics after `within`.
+fn collect_until(
+    agent: &mut Daemon,
+    log: &mut Vec<serde_json::Value>,
+    within: Duration,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !done(log) {
+        match agent.wait_for_any(deadline) {
+            Some(e) => log.push(e),
+            None => panic!("gave up after {within:?} with {} log lines", log.len()),
+        }
+    }
+}
+
+fn link_downs(log: &[serde_json::Value]) -> usize {
+    log.iter()
+        .filter(|e| e["message"] == "mqtt link down; events stay in the outbox")
+        .count()
+}
+
 /// Every copy of one seq must be the same event: a seq is never reused for another event.
 fn assert_one_event_per_seq(events: &BTreeMap<u64, Vec<serde_json::Value>>) {
     for (seq, copies) in events {
@@ -286,7 +308,10 @@ fn broker_killed_and_restarted_twenty_times_leaves_no_gap() {
         .iter()
         .filter(|e| e["message"] == "mqtt connected")
         .count();
-    assert!(reconnects >= 15, "only {reconnects} connections over 20 broker restarts");
+    assert!(
+        reconnects >= 15,
+        "only {reconnects} connections over 20 broker restarts"
+    );
     assert_only_summaries_leave(&sub.seen);
 }
 
@@ -434,7 +459,9 @@ fn refused(env: &[(&str, &str)], reason: &[&str]) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut agent = Daemon::start(&cfg, &env);
     let mut log = Vec::new();
-    collect_log(&mut agent, &mut log, Duration::from_secs(6));
+    collect_until(&mut agent, &mut log, Duration::from_secs(90), |l| {
+        link_downs(l) >= 3 && stored(l).len() >= 2
+    });
     let (status, rest) = agent.terminate();
     assert!(status.success());
     log.extend(rest);
@@ -496,7 +523,9 @@ fn outbox_stats_and_dump_show_what_a_stopped_agent_holds() {
     let cfg = agent_config(dir.path(), &pki, broker.port, CAMERA);
     let mut agent = Daemon::start(&cfg, &[]);
     let mut log = Vec::new();
-    collect_log(&mut agent, &mut log, Duration::from_secs(4));
+    collect_until(&mut agent, &mut log, Duration::from_secs(90), |l| {
+        stored(l).len() >= 3
+    });
     let locked = aisle()
         .args(["outbox", "stats", "--config", cfg.to_str().unwrap()])
         .output()

@@ -64,6 +64,7 @@ fn environment_overrides_reach_the_daemon() {
 
 #[test]
 fn daemon_replays_a_recording_to_the_end_and_exits_cleanly() {
+    let outbox = tempfile::tempdir().unwrap();
     let o = aisle()
         .args([
             "run",
@@ -74,6 +75,8 @@ fn daemon_replays_a_recording_to_the_end_and_exits_cleanly() {
         ])
         .env("AISLE_CAMERAS__0__EVERY", "40")
         .env("AISLE_RUNTIME__THREADS", "2")
+        .env("AISLE_OUTBOX__PATH", outbox.path())
+        .env("AISLE_METRICS__LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

@@ -41,8 +41,6 @@ pub enum DaemonError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]
-    Metrics(#[from] metrics::MetricsError),
-    #[error(transparent)]
     Pipeline(#[from] PipelineError),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
@@ -253,9 +251,12 @@ pub fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<RunReport, DaemonError> {
     let inputs = cfg.camera_inputs()?;
+    // Metrics are for people looking in; a taken port must not stop the store's analytics.
     if let Some(addr) = cfg.metrics.listen {
-        metrics::install(addr)?;
-        tracing::info!(%addr, "metrics endpoint up");
+        match metrics::install(addr) {
+            Ok(()) => tracing::info!(%addr, "metrics endpoint up"),
+            Err(e) => tracing::error!(error = %e, "metrics endpoint off"),
+        }
     }
     let health_every = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
     let mut cams = Cameras {
