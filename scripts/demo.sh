@@ -23,6 +23,7 @@ echo "demo: the agent live, publishing to a local broker on 127.0.0.1:$PORT over
 mkdir -p "$DEMO"
 cat > "$DEMO/mosquitto.conf" <<CONF
 per_listener_settings false
+user $(id -un)
 persistence false
 log_dest none
 allow_anonymous true

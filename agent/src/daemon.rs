@@ -370,6 +370,16 @@ pub fn run(
             ControlFlow::Continue(())
         },
     );
+    // The last, partial window of each camera: a stop loses no counted minute.
+    let now = clock.now_ms();
+    for (i, a) in analytics.iter_mut().enumerate() {
+        let camera_health = statuses
+            .get(i)
+            .map(|c| c.health.clone())
+            .unwrap_or_default();
+        a.finish(now, &camera_health, &mut payloads);
+        send(&inputs[i].settings.id, &mut payloads, now);
+    }
     delivery.stop();
     let report = report?;
     Ok(RunReport {

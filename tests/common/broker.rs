@@ -97,6 +97,13 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// mosquitto started as root drops to its own user unless told to stay: the test's files are
+/// readable by the test's user only.
+fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn mosquitto_bin() -> PathBuf {
     ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
         .iter()
@@ -119,9 +126,10 @@ impl Broker {
         std::fs::write(
             &conf,
             format!(
-                "per_listener_settings false\npersistence false\nlog_dest none\nallow_anonymous true\n\
+                "per_listener_settings false\nuser {}\npersistence false\nlog_dest none\nallow_anonymous true\n\
                  listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n\
                  require_certificate true\nuse_identity_as_username true\n",
+                current_user(),
                 pki.ca.display(),
                 pki.server_cert.display(),
                 pki.server_key.display()
