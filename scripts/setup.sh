@@ -14,6 +14,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-tools
   mosquitto mosquitto-clients
   libclang-dev
+  systemd
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -26,6 +26,7 @@ use crate::outbox::{
 };
 use crate::pipeline::{self, CameraInput, Event as PipelineEvent, PipelineError};
 use crate::source::{CameraHealth, HealthRates, SpecError};
+use crate::systemd::{self, Notifier};
 
 /// Events buffered between the vision loop and the outbox writer: hours of summaries.
 const EVENT_QUEUE: usize = 4096;
@@ -277,6 +278,8 @@ pub fn run(
     let mut analytics = cfg.camera_analytics();
     let mut payloads = Vec::new();
     let mut zone_error_logged = vec![false; inputs.len()];
+    let mut notifier = Notifier::from_env();
+    let stall_after = systemd::stall_after();
     let send = |camera: &str, payloads: &mut Vec<Payload>, ts_ms: u64| {
         for payload in payloads.drain(..) {
             delivery.events.send(Incoming {
@@ -293,6 +296,13 @@ pub fn run(
         stop,
         &health,
         |event| {
+            if stall_after.is_some_and(|after| started.elapsed() >= after) {
+                tracing::warn!("fault injection: pipeline stalled");
+                loop {
+                    std::thread::park();
+                }
+            }
+            notifier.heartbeat();
             let now = clock.now_ms();
             if let PipelineEvent::Frame(p) = &event {
                 let camera = inputs[p.camera].settings.id.as_str();
@@ -370,6 +380,7 @@ pub fn run(
             ControlFlow::Continue(())
         },
     );
+    Notifier::stopping();
     // The last, partial window of each camera: a stop loses no counted minute.
     let now = clock.now_ms();
     for (i, a) in analytics.iter_mut().enumerate() {

@@ -15,3 +15,4 @@ pub mod output;
 pub mod pipeline;
 pub mod replay;
 pub mod source;
+pub mod systemd;
