@@ -5,8 +5,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEPS="$ROOT/.deps"
-# The ONNX Runtime release that ort 2.0.0-rc.15 targets.
-ORT_VERSION=1.31.1
 
 APT_PACKAGES=(
   pkg-config unzip openssl
@@ -14,7 +12,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-tools
   mosquitto mosquitto-clients
   libclang-dev
-  systemd
+  systemd adduser
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -32,34 +30,7 @@ fi
 
 mkdir -p "$DEPS/cache" "$DEPS/onnxruntime" "$DEPS/data"
 
-# fetch_ort ARCH_TAG DEST_DIR: the libonnxruntime.so of the pinned release for one platform.
-fetch_ort() {
-  local platform=$1 dest=$2
-  if [ "$(cat "$dest/VERSION" 2>/dev/null)" = "$ORT_VERSION" ] && [ -f "$dest/libonnxruntime.so" ]; then
-    return
-  fi
-  log "fetching onnxruntime $ORT_VERSION for $platform from PyPI"
-  local wheels="$DEPS/cache/ort-$platform"
-  mkdir -p "$wheels" "$dest"
-  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-    --platform "$platform" --python-version 3.11 -d "$wheels" "onnxruntime==$ORT_VERSION"
-  local wheel
-  wheel=$(ls "$wheels"/onnxruntime-"$ORT_VERSION"-*.whl | head -n1)
-  python3 - "$wheel" "$dest" "$ORT_VERSION" <<'PY'
-import sys, zipfile, os
-wheel, dest, version = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z:
-    data = z.read(f"onnxruntime/capi/libonnxruntime.so.{version}")
-tmp = os.path.join(dest, "libonnxruntime.so.tmp")
-with open(tmp, "wb") as f:
-    f.write(data)
-os.replace(tmp, os.path.join(dest, "libonnxruntime.so"))
-with open(os.path.join(dest, "VERSION"), "w") as f:
-    f.write(version + "\n")
-PY
-}
-
-fetch_ort manylinux_2_28_x86_64 "$DEPS/onnxruntime"
+"$ROOT/scripts/fetch-ort.sh" manylinux_2_28_x86_64 "$DEPS/onnxruntime"
 
 # The demo video: OpenCV's pedestrian sequence, shipped by Debian's opencv-doc. Only that one file
 # is taken from the package, so the 270 MB of HTML docs are never installed.

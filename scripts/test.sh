@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, then formatting, lints, the
-# nokhwa build, unit and integration tests against the real GStreamer, ONNX Runtime and model,
-# and the benchmarks in quick mode (figures printed, nothing asserted).
+# nokhwa build, unit and integration tests against the real GStreamer, ONNX Runtime, model and
+# mosquitto, the benchmarks in quick mode (figures printed, nothing asserted), the aarch64 cross
+# build with its qemu smoke test, and the .deb packages (contents, and a real install/upgrade).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -17,3 +18,16 @@ echo "== benches (quick mode)" >&2
 cargo bench --locked --bench preprocess --bench decode --bench analytics --bench outbox -- --warm-up-time 0.5 --measurement-time 1 --noplot 2>&1 | grep -E '^[a-z].*|time:|thrpt:'
 echo "== end-to-end benchmark (quick mode): pipeline vs bare ONNX Runtime" >&2
 cargo bench --locked --bench e2e -- --frames 100 --threads 2
+echo "== aarch64: cross build, and the qemu smoke test against the x86-64 build" >&2
+cargo build --locked --release --bin aisle
+cross/build-aarch64.sh
+cross/smoke-aarch64.sh
+ARM_BIN=target/cross/aarch64-unknown-linux-gnu/release/aisle
+echo "== packages: build, check contents, install/upgrade/purge on this machine" >&2
+amd64=$(cross/package-deb.sh amd64 target/release/aisle .deps/onnxruntime/libonnxruntime.so)
+arm64=$(cross/package-deb.sh arm64 "$ARM_BIN" .deps/cross/onnxruntime-arm64/libonnxruntime.so)
+cross/check-deb.sh "$amd64" amd64
+cross/check-deb.sh "$arm64" arm64
+cross/upgrade-test.sh "$amd64"
+echo "aarch64 binary: $(du -h "$ARM_BIN" | cut -f1) ($(aarch64-linux-gnu-strip --strip-debug -o /tmp/aisle-arm64-stripped "$ARM_BIN" && du -h /tmp/aisle-arm64-stripped | cut -f1) stripped)" >&2
+systemd-analyze security --offline=yes systemd/aisle.service 2>&1 | grep 'Overall exposure' >&2
