@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::BufRead;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -39,14 +39,6 @@ fn rtsp_server_process() {
     server.mount_points().unwrap().add_factory("/cam", factory);
     let _source = server.attach(None).unwrap();
     main_loop.run();
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_server(port: u16) -> Child {

@@ -115,17 +115,15 @@ impl Delivery {
                 });
                 let every = Duration::from_secs_f64(cfg.pipeline.health_interval_s);
                 let settings = link_settings(cfg, m)?;
-                Some(
-                    mqtt::spawn_publisher(
-                        settings,
-                        store.clone(),
-                        outbox.clone(),
-                        mqtt.clone(),
-                        status_fn,
-                        every,
-                    )
-                    .map_err(DaemonError::Thread)?,
-                )
+                let parts = mqtt::PublisherParts {
+                    settings,
+                    store: store.clone(),
+                    outbox: outbox.clone(),
+                    mqtt: mqtt.clone(),
+                    status: status_fn,
+                    status_every: every,
+                };
+                Some(mqtt::spawn_publisher(parts).map_err(DaemonError::Thread)?)
             }
             None => None,
         };

@@ -5,7 +5,7 @@
 mod publisher;
 mod tls;
 
-pub use publisher::{Link, MqttCounters, StatusFn, Waker, spawn_publisher};
+pub use publisher::{Link, MqttCounters, PublisherParts, StatusFn, Waker, spawn_publisher};
 pub use tls::{TlsError, client_config};
 
 use std::sync::Arc;

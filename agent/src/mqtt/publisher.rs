@@ -99,34 +99,28 @@ impl Link {
     }
 }
 
+/// What the publisher works with.
+pub struct PublisherParts<O> {
+    pub settings: LinkSettings,
+    pub store: Arc<O>,
+    pub outbox: Arc<OutboxCounters>,
+    pub mqtt: Arc<MqttCounters>,
+    pub status: StatusFn,
+    /// How often the retained status is refreshed.
+    pub status_every: Duration,
+}
+
 struct Publisher<O> {
-    settings: LinkSettings,
-    store: Arc<O>,
-    outbox: Arc<OutboxCounters>,
-    mqtt: Arc<MqttCounters>,
-    status: StatusFn,
-    status_every: Duration,
+    parts: PublisherParts<O>,
     wake: Receiver<()>,
     drain_until: Arc<Mutex<Option<Instant>>>,
 }
 
-pub fn spawn_publisher<O: Outbox + 'static>(
-    settings: LinkSettings,
-    store: Arc<O>,
-    outbox: Arc<OutboxCounters>,
-    mqtt: Arc<MqttCounters>,
-    status: StatusFn,
-    status_every: Duration,
-) -> std::io::Result<Link> {
+pub fn spawn_publisher<O: Outbox + 'static>(parts: PublisherParts<O>) -> std::io::Result<Link> {
     let (wake_tx, wake) = crossbeam_channel::bounded(1);
     let drain_until = Arc::new(Mutex::new(None));
     let publisher = Publisher {
-        settings,
-        store,
-        outbox,
-        mqtt,
-        status,
-        status_every,
+        parts,
         wake,
         drain_until: drain_until.clone(),
     };
@@ -160,7 +154,7 @@ impl<O: Outbox> Publisher<O> {
     }
 
     fn run(self) {
-        let s = &self.settings;
+        let s = &self.parts.settings;
         let mut backoff = Backoff::new(s.backoff_min, s.backoff_max);
         let mut rng = rand::rng();
         let mut sessions = 0u64;
@@ -168,8 +162,8 @@ impl<O: Outbox> Publisher<O> {
             match self.session(&mut sessions, &mut backoff) {
                 Ended::Stopped => break,
                 Ended::Down(error) => {
-                    self.mqtt.connected.store(false, Ordering::Relaxed);
-                    self.mqtt.set_error(&error);
+                    self.parts.mqtt.connected.store(false, Ordering::Relaxed);
+                    self.parts.mqtt.set_error(&error);
                     if self.draining().is_some() {
                         break;
                     }
@@ -192,11 +186,11 @@ impl<O: Outbox> Publisher<O> {
                 }
             }
         }
-        self.mqtt.connected.store(false, Ordering::Relaxed);
+        self.parts.mqtt.connected.store(false, Ordering::Relaxed);
     }
 
     fn options(&self) -> MqttOptions {
-        let s = &self.settings;
+        let s = &self.parts.settings;
         let mut o = MqttOptions::new(&s.client_id, &s.host, s.port);
         o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             s.tls.clone(),
@@ -207,7 +201,7 @@ impl<O: Outbox> Publisher<O> {
         o.set_inflight(u16::try_from(s.inflight * 2 + 4).unwrap_or(u16::MAX));
         o.set_last_will(LastWill::new(
             s.topic("status"),
-            (self.status)(false),
+            (self.parts.status)(false),
             QoS::AtLeastOnce,
             true,
         ));
@@ -216,7 +210,7 @@ impl<O: Outbox> Publisher<O> {
 
     /// One connection, from connecting to losing it (or shutting down).
     fn session(&self, sessions: &mut u64, backoff: &mut Backoff) -> Ended {
-        let s = &self.settings;
+        let s = &self.parts.settings;
         let (client, mut connection) = Client::new(self.options(), s.inflight + 16);
         let pending: Arc<Mutex<VecDeque<Option<u64>>>> = Arc::default();
         let (events_tx, events) = crossbeam_channel::unbounded();
@@ -244,7 +238,7 @@ impl<O: Outbox> Publisher<O> {
         sessions: &mut u64,
         backoff: &mut Backoff,
     ) -> Ended {
-        let s = &self.settings;
+        let s = &self.parts.settings;
         // Wait for the CONNACK.
         loop {
             match events.recv_timeout(Duration::from_millis(200)) {
@@ -257,9 +251,9 @@ impl<O: Outbox> Publisher<O> {
         }
         *sessions += 1;
         if *sessions > 1 {
-            self.mqtt.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.parts.mqtt.reconnects.fetch_add(1, Ordering::Relaxed);
         }
-        self.mqtt.connected.store(true, Ordering::Relaxed);
+        self.parts.mqtt.connected.store(true, Ordering::Relaxed);
         backoff.reset();
         tracing::info!(broker = %format!("{}:{}", s.host, s.port), client_id = %s.client_id, "mqtt connected");
         let send = |seq: Option<u64>, topic: String, payload: Vec<u8>, retain: bool| {
@@ -269,7 +263,7 @@ impl<O: Outbox> Publisher<O> {
             client.try_publish(topic, QoS::AtLeastOnce, retain, payload)
         };
         let mut inflight = 0usize;
-        if send(None, s.topic("status"), (self.status)(true), true).is_err() {
+        if send(None, s.topic("status"), (self.parts.status)(true), true).is_err() {
             return Ended::Down("mqtt client closed".into());
         }
         inflight += 1;
@@ -281,10 +275,10 @@ impl<O: Outbox> Publisher<O> {
                     return Ended::Down(e);
                 }
             }
-            let durable = self.outbox.durable_seq.load(Ordering::Acquire);
+            let durable = self.parts.outbox.durable_seq.load(Ordering::Acquire);
             let mut idle = true;
             while inflight < s.inflight {
-                match self.store.first_from(cursor) {
+                match self.parts.store.first_from(cursor) {
                     Ok(Some(r)) if r.seq <= durable => {
                         if send(Some(r.seq), s.topic(&r.topic), r.payload, false).is_err() {
                             return Ended::Down("mqtt client closed".into());
@@ -307,9 +301,9 @@ impl<O: Outbox> Publisher<O> {
                     return Ended::Stopped;
                 }
             }
-            if last_status.elapsed() >= self.status_every {
+            if last_status.elapsed() >= self.parts.status_every {
                 last_status = Instant::now();
-                if send(None, s.topic("status"), (self.status)(true), true).is_err() {
+                if send(None, s.topic("status"), (self.parts.status)(true), true).is_err() {
                     return Ended::Down("mqtt client closed".into());
                 }
                 inflight += 1;
@@ -335,8 +329,8 @@ impl<O: Outbox> Publisher<O> {
             LinkEvent::Acked(seq) => {
                 *inflight = inflight.saturating_sub(1);
                 if let Some(seq) = seq {
-                    self.mqtt.published.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = self.store.remove(seq) {
+                    self.parts.mqtt.published.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = self.parts.store.remove(seq) {
                         tracing::error!(seq, error = %e, "cannot remove an acknowledged event; it will be sent again");
                     }
                 }
@@ -359,9 +353,9 @@ impl<O: Outbox> Publisher<O> {
         if let Ok(mut p) = pending.lock() {
             p.push_back(None);
         }
-        let status = self.settings.topic("status");
+        let status = self.parts.settings.topic("status");
         if client
-            .try_publish(status, QoS::AtLeastOnce, true, (self.status)(false))
+            .try_publish(status, QoS::AtLeastOnce, true, (self.parts.status)(false))
             .is_ok()
         {
             inflight += 1;
