@@ -18,6 +18,9 @@ use crate::events::{Event, Payload, Sequencer};
 pub const FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// Events held in memory while the store refuses writes (disk full, I/O errors).
 const RETRY_CAPACITY: usize = 4096;
+/// After a storage error, the writer waits this long before touching the disk again, so a full
+/// disk costs one error line a second, not a busy loop.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Events taken from the channel per store write.
 const BATCH: usize = 512;
 
@@ -81,6 +84,8 @@ pub struct Writer<O: Outbox> {
     unflushed: Vec<Record>,
     dirty_since: Option<Instant>,
     urgent: bool,
+    /// Set after a storage error: no store access before then.
+    retry_at: Option<Instant>,
 }
 
 impl<O: Outbox> Writer<O> {
@@ -104,6 +109,7 @@ impl<O: Outbox> Writer<O> {
             unflushed: Vec::new(),
             dirty_since: None,
             urgent: false,
+            retry_at: None,
         }
     }
 
@@ -128,11 +134,29 @@ impl<O: Outbox> Writer<O> {
                 payload,
             });
         }
+        self.shed_excess();
         self.store_unstored();
     }
 
+    /// Keeps the events held in memory within [`RETRY_CAPACITY`], oldest summaries first.
+    fn shed_excess(&mut self) {
+        while self.unstored.len() > RETRY_CAPACITY {
+            let victim = self
+                .unstored
+                .iter()
+                .position(|r| r.class == Class::Summary)
+                .unwrap_or(0);
+            self.unstored.remove(victim);
+            self.counters.lost_unstored.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn backing_off(&self) -> bool {
+        self.retry_at.is_some_and(|t| Instant::now() < t)
+    }
+
     fn store_unstored(&mut self) {
-        if self.unstored.is_empty() {
+        if self.unstored.is_empty() || self.backing_off() {
             return;
         }
         let batch = self.unstored.make_contiguous();
@@ -141,24 +165,15 @@ impl<O: Outbox> Writer<O> {
                 self.urgent |= batch.iter().any(|r| r.class == Class::Alert);
                 self.unflushed.extend(self.unstored.drain(..));
                 self.dirty_since.get_or_insert_with(Instant::now);
+                self.retry_at = None;
                 self.counters.set_error(None);
             }
-            Err(e) => {
-                self.storage_error(&e, "cannot store events; keeping them in memory");
-                while self.unstored.len() > RETRY_CAPACITY {
-                    let victim = self
-                        .unstored
-                        .iter()
-                        .position(|r| r.class == Class::Summary)
-                        .unwrap_or(0);
-                    self.unstored.remove(victim);
-                    self.counters.lost_unstored.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            Err(e) => self.storage_error(&e, "cannot store events; keeping them in memory"),
         }
     }
 
-    fn storage_error(&self, e: &OutboxError, what: &str) {
+    fn storage_error(&mut self, e: &OutboxError, what: &str) {
+        self.retry_at = Some(Instant::now() + RETRY_AFTER);
         self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
         self.counters.set_error(Some(e));
         tracing::error!(error = %e, held = self.unstored.len(), "{what}");
@@ -166,11 +181,15 @@ impl<O: Outbox> Writer<O> {
 
     /// Whether a flush is due: an alert is waiting, or summaries have waited long enough.
     pub fn flush_due(&self) -> bool {
-        self.urgent || self.dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER)
+        !self.backing_off()
+            && (self.urgent || self.dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER))
     }
 
     /// How long the writer may sleep before [`Writer::flush_due`] turns true.
     pub fn until_flush(&self) -> Duration {
+        if let Some(t) = self.retry_at.filter(|_| self.backing_off()) {
+            return t.saturating_duration_since(Instant::now());
+        }
         match self.dirty_since {
             Some(_) if self.urgent => Duration::ZERO,
             Some(t) => FLUSH_AFTER.saturating_sub(t.elapsed()),
@@ -185,10 +204,14 @@ impl<O: Outbox> Writer<O> {
         if self.unflushed.is_empty() {
             return Vec::new();
         }
+        if self.backing_off() {
+            return Vec::new();
+        }
         if let Err(e) = self.store.flush() {
             self.storage_error(&e, "cannot flush the outbox; retrying");
             return Vec::new();
         }
+        self.retry_at = None;
         self.dirty_since = None;
         self.urgent = false;
         let durable = std::mem::take(&mut self.unflushed);
@@ -289,6 +312,17 @@ pub fn spawn_writer<O: Outbox + 'static>(
                     }
                 }
                 if closed {
+                    let held = writer.unstored.len() + writer.unflushed.len();
+                    if held > 0 {
+                        writer
+                            .counters
+                            .lost_unstored
+                            .fetch_add(held as u64, Ordering::Relaxed);
+                        tracing::error!(
+                            lost = held,
+                            "stopping with events the outbox could not store"
+                        );
+                    }
                     break;
                 }
             }
@@ -338,6 +372,12 @@ mod tests {
             Ok(())
         }
         fn flush(&self) -> Result<(), OutboxError> {
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(OutboxError::Storage {
+                    path: "flaky".into(),
+                    source: sled::Error::Io(std::io::Error::other("File too large")),
+                });
+            }
             Ok(())
         }
         fn first_from(&self, seq: u64) -> Result<Option<Record>, OutboxError> {
@@ -444,6 +484,11 @@ mod tests {
             "stored event kept"
         );
         store.failing.store(false, Ordering::Relaxed);
+        assert!(
+            w.flush(4).is_empty(),
+            "no store access within a second of the error"
+        );
+        w.retry_at = Some(Instant::now());
         let durable: Vec<u64> = w.flush(4).iter().map(|r| r.seq).collect();
         assert_eq!(
             durable,
@@ -452,6 +497,26 @@ mod tests {
         );
         assert_eq!(w.counters.error(), None);
         assert_eq!(w.counters.lost_unstored.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_failing_flush_backs_off_instead_of_spinning() {
+        let store = Arc::new(Flaky::default());
+        let mut w = writer(&store, ROOMY);
+        w.accept([alert(1)]);
+        store.failing.store(true, Ordering::Relaxed);
+        assert!(w.flush_due());
+        assert!(w.flush(1).is_empty());
+        assert!(
+            !w.flush_due(),
+            "an alert waits for the retry time after an error"
+        );
+        let wait = w.until_flush();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= RETRY_AFTER,
+            "{wait:?}"
+        );
+        assert_eq!(w.counters.write_errors.load(Ordering::Relaxed), 1);
     }
 
     #[test]
