@@ -370,7 +370,7 @@ pub fn run(
                     .map_or(started.elapsed().as_secs_f64() < stall, |age| age < stall);
                 let camera_health = statuses
                     .get(i)
-                    .map(|c| c.health.clone())
+                    .map(|c| c.health)
                     .unwrap_or_default();
                 a.on_tick(now, up, &camera_health, &mut payloads);
                 send(&inputs[i].settings.id, &mut payloads, now);
@@ -384,7 +384,7 @@ pub fn run(
     for (i, a) in analytics.iter_mut().enumerate() {
         let camera_health = statuses
             .get(i)
-            .map(|c| c.health.clone())
+            .map(|c| c.health)
             .unwrap_or_default();
         a.finish(now, &camera_health, &mut payloads);
         send(&inputs[i].settings.id, &mut payloads, now);

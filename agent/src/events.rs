@@ -105,7 +105,7 @@ pub struct ZoneSummary {
 }
 
 /// The camera's state at the end of the window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CameraHealth {
     pub connected: bool,

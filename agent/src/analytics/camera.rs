@@ -181,7 +181,7 @@ impl CameraAnalytics {
             window_end_ms: end,
             frames,
             zones: summaries,
-            health: health.clone(),
+            health: *health,
         }
     }
 }
