@@ -368,10 +368,7 @@ pub fn run(
                 let up = s
                     .last_frame_age_s
                     .map_or(started.elapsed().as_secs_f64() < stall, |age| age < stall);
-                let camera_health = statuses
-                    .get(i)
-                    .map(|c| c.health)
-                    .unwrap_or_default();
+                let camera_health = statuses.get(i).map(|c| c.health).unwrap_or_default();
                 a.on_tick(now, up, &camera_health, &mut payloads);
                 send(&inputs[i].settings.id, &mut payloads, now);
             }
@@ -382,10 +379,7 @@ pub fn run(
     // The last, partial window of each camera: a stop loses no counted minute.
     let now = clock.now_ms();
     for (i, a) in analytics.iter_mut().enumerate() {
-        let camera_health = statuses
-            .get(i)
-            .map(|c| c.health)
-            .unwrap_or_default();
+        let camera_health = statuses.get(i).map(|c| c.health).unwrap_or_default();
         a.finish(now, &camera_health, &mut payloads);
         send(&inputs[i].settings.id, &mut payloads, now);
     }
