@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use fs2::FileExt;
 
@@ -61,6 +62,15 @@ fn slot(class: Class) -> usize {
     }
 }
 
+/// How sled 0.34 says its `db` file is locked (`Error::Io` of kind `Other`; it has no variant
+/// of its own).
+const SLED_LOCK_ERROR: &str = "could not acquire lock";
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn is_sled_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains(SLED_LOCK_ERROR))
+}
+
 fn u64_at(tree: &sled::Tree, key: &[u8]) -> sled::Result<u64> {
     Ok(tree
         .get(key)?
@@ -75,6 +85,9 @@ impl SledOutbox {
         let lock = Self::lock(path)?;
         match Self::open_locked(path, lock) {
             Ok(store) => Ok((store, OpenOutcome::Opened)),
+            Err((reason, _)) if reason.contains(SLED_LOCK_ERROR) => Err(OutboxError::Locked {
+                path: path.display().to_string(),
+            }),
             Err((reason, lock)) => {
                 let stamp = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -122,7 +135,20 @@ impl SledOutbox {
 
     /// Opens under the held lock; on failure gives the lock back with the reason.
     fn open_locked(path: &Path, lock: File) -> Result<Self, (String, File)> {
-        let opened = std::panic::catch_unwind(|| Self::open_trees(path));
+        let opened = std::panic::catch_unwind(|| {
+            // sled's own file lock outlives a closed store for a moment (its background flusher
+            // lets go last); a lock is never a reason to move a store aside.
+            let mut waited = Duration::ZERO;
+            loop {
+                match Self::open_trees(path) {
+                    Err(e) if is_sled_lock_error(&e) && waited < LOCK_WAIT => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        waited += Duration::from_millis(20);
+                    }
+                    other => return other,
+                }
+            }
+        });
         match opened {
             Ok(Ok((db, trees))) => Self::from_trees(path, db, trees, lock),
             Ok(Err(e)) => Err((e.to_string(), lock)),
