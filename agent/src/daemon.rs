@@ -24,7 +24,7 @@ use crate::outbox::{
     Incoming, Limits, OpenOutcome, Outbox, OutboxCounters, OutboxError, SledOutbox, Writer,
     WriterHandle, spawn_writer,
 };
-use crate::pipeline::{self, CameraInput, Event as PipelineEvent, PipelineError};
+use crate::pipeline::{self, CameraInput, Event as PipelineEvent, PipelineError, PipelineReport};
 use crate::source::{CameraHealth, HealthRates, SpecError};
 use crate::systemd::{self, Notifier};
 
@@ -45,11 +45,6 @@ pub enum DaemonError {
     Pipeline(#[from] PipelineError),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
-}
-
-pub struct RunReport {
-    pub frames: u64,
-    pub elapsed: Duration,
 }
 
 fn link_settings(cfg: &Config, m: &MqttSection) -> Result<LinkSettings, TlsError> {
@@ -248,7 +243,7 @@ pub fn run(
     cfg: &Config,
     mut detector: Detector,
     stop: &Arc<AtomicBool>,
-) -> Result<RunReport, DaemonError> {
+) -> Result<PipelineReport, DaemonError> {
     let inputs = cfg.camera_inputs()?;
     // Metrics are for people looking in; a taken port must not stop the store's analytics.
     if let Some(addr) = cfg.metrics.listen {
@@ -384,9 +379,5 @@ pub fn run(
         send(&inputs[i].settings.id, &mut payloads, now);
     }
     delivery.stop();
-    let report = report?;
-    Ok(RunReport {
-        frames: report.frames,
-        elapsed: report.elapsed,
-    })
+    Ok(report?)
 }

@@ -65,10 +65,6 @@ impl Sequencer {
         }
     }
 
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
     pub fn stamp(&mut self, camera: Option<&str>, ts_ms: u64, payload: Payload) -> Event {
         let seq = self.next_seq;
         self.next_seq += 1;

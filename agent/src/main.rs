@@ -249,7 +249,6 @@ fn detect(
     Ok(())
 }
 
-/// Prints one problem per line, so an installer sees the whole list at once.
 fn detector_options(cfg: &Config) -> DetectorOptions {
     DetectorOptions {
         threads: if cfg.runtime.threads == 0 {
@@ -281,6 +280,7 @@ fn replay_cmd(config: &Path, input: &Path, camera: Option<&str>, realtime: bool)
     Ok(())
 }
 
+/// Prints one problem per line, so an installer sees the whole list at once.
 fn check_config(file: &Path) -> Result<()> {
     match Config::load(file) {
         Ok(_) => {
