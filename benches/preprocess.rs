@@ -1,5 +1,5 @@
-//! Preprocessing cost: a 768x576 BGR frame (the demo video's size) into the 416x416 NCHW input,
-//! letterboxed and stretched, and a 1920x1080 frame as a typical IP camera delivers.
+//! Preprocessing cost on the inference thread: a 768x576 frame (the demo video's size) that
+//! GStreamer already scaled, and the in-process resize fallback at 768x576 and 1920x1080.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -25,17 +25,16 @@ fn frame(w: usize, h: usize) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    // A frame already at the letterboxed size skips the resampler: the normalise pass alone.
+    // The agent's path: GStreamer scaled the 768x576 frame to 416x312 on the camera thread, so
+    // the inference thread only normalises.
     let small = frame(416, 312);
     let mut pre = Preprocessor::new(spec(ResizeMode::Letterbox));
     let mut out = vec![0.0f32; pre.tensor_len()];
     let view = FrameView {
-        width: 416,
-        height: 312,
-        stride: 416 * 3,
-        bgr: &small,
+        source: (768, 576),
+        ..FrameView::packed(416, 312, &small)
     };
-    c.bench_function("normalise only 416x312 -> 416 letterbox", |b| {
+    c.bench_function("768x576 scaled upstream: normalise 416x312 -> 416", |b| {
         b.iter(|| {
             pre.run(std::hint::black_box(view), &mut out)
                 .expect("preprocess")
@@ -49,13 +48,9 @@ fn bench(c: &mut Criterion) {
         ] {
             let mut pre = Preprocessor::new(spec(mode));
             let mut out = vec![0.0f32; pre.tensor_len()];
-            let view = FrameView {
-                width: w,
-                height: h,
-                stride: w as usize * 3,
-                bgr: &bgr,
-            };
-            c.bench_function(&format!("preprocess {w}x{h} -> 416 {name}"), |b| {
+            let view = FrameView::packed(w, h, &bgr);
+            // The fallback for sources that cannot scale (nokhwa).
+            c.bench_function(&format!("resize+normalise {w}x{h} -> 416 {name}"), |b| {
                 b.iter(|| {
                     pre.run(std::hint::black_box(view), &mut out)
                         .expect("preprocess")

@@ -12,7 +12,8 @@ use thiserror::Error;
 
 use crate::detect::{Detection, Detector, DetectorError};
 use crate::source::{
-    self, CameraHealth, CameraSettings, Frame, GstOptions, SourceError, SourceSpec, frame_queue,
+    self, CameraHealth, CameraSettings, Fit, Frame, GstOptions, SourceError, SourceSpec,
+    frame_queue,
 };
 
 /// One camera as the pipeline runs it.
@@ -65,6 +66,13 @@ pub fn run(
     assert_eq!(health.len(), inputs.len(), "one health record per camera");
     let started = Instant::now();
     let mut frames = 0u64;
+    // Sources scale to the model's input themselves, off the inference thread.
+    let input = detector.manifest().input_spec();
+    let fit = Fit {
+        width: input.width,
+        height: input.height,
+        resize: input.resize,
+    };
     let outcome = std::thread::scope(|scope| {
         let mut receivers = Vec::with_capacity(inputs.len());
         let mut threads = Vec::with_capacity(inputs.len());
@@ -72,8 +80,12 @@ pub fn run(
             let (tx, rx) = frame_queue(queue_capacity, input.settings.live);
             receivers.push(Some(rx));
             let (h, stop) = (h.clone(), stop.clone());
+            let gst = GstOptions {
+                fit: Some(fit),
+                ..input.gst.clone()
+            };
             threads.push(scope.spawn(move || {
-                let open = || source::open(&input.settings.id, &input.spec, &input.gst);
+                let open = || source::open(&input.settings.id, &input.spec, &gst);
                 source::run_camera(&input.settings, open, &tx, &h, &stop)
             }));
         }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::rules::{Rule, Severity, Transition};
-use super::tracker::{Tracker, TrackerConfig};
+use super::tracker::{CROWD, Tracker, TrackerConfig};
 use super::zones::{Foot, Zone, ZoneConfig};
 use crate::detect::Detection;
 use crate::events::{Alert, AlertState, CameraHealth, Payload, Summary, ZoneSummary};
@@ -62,7 +62,7 @@ impl CameraAnalytics {
             window_start: None,
             frames: 0,
             down_alert: None,
-            feet: Vec::new(),
+            feet: Vec::with_capacity(CROWD),
         }
     }
 

@@ -1,5 +1,5 @@
 //! ByteTrack-style multi-object tracking: a constant-velocity Kalman filter per track, optimal
-//! (Kuhn–Munkres) IoU assignment in two stages — confident detections first, then weak ones
+//! (Hungarian, see `assignment`) IoU assignment in two stages — confident detections first, then weak ones
 //! against tracks the first stage left over — confirmation after a number of hits, and a buffer
 //! that keeps lost tracks alive for a while so a person hidden for a few frames keeps their id.
 //!
@@ -7,10 +7,9 @@
 //! block-diagonal transition and observation matrices and diagonal noise, so it is exactly four
 //! independent 2-state filters; that is how it is written here.
 
-use pathfinding::kuhn_munkres::kuhn_munkres;
-use pathfinding::matrix::Matrix;
 use serde::{Deserialize, Serialize};
 
+use super::assignment::Assignment;
 use crate::detect::{BBox, Detection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -197,62 +196,87 @@ pub struct Tracker {
     cfg: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
+    scratch: Scratch,
 }
 
-/// Optimal one-to-one matching maximising total IoU; pairs below `min_iou` are not matched.
+/// People in view the per-frame buffers are sized for at start; a larger crowd grows them once.
+pub const CROWD: usize = 64;
+
+/// Per-frame working lists, kept between frames so that tracking allocates nothing once the
+/// crowd has been seen at its largest.
+#[derive(Debug, Clone)]
+struct Scratch {
+    boxes: Vec<BBox>,
+    high: Vec<usize>,
+    low: Vec<usize>,
+    established: Vec<usize>,
+    tentative: Vec<usize>,
+    recent: Vec<usize>,
+    unmatched_high: Vec<usize>,
+    matched_track: Vec<bool>,
+    matched_det: Vec<bool>,
+    matches: Vec<(usize, usize)>,
+    assignment: Assignment,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let list = || Vec::with_capacity(CROWD);
+        let flags = || Vec::with_capacity(CROWD);
+        Self {
+            boxes: Vec::with_capacity(CROWD),
+            high: list(),
+            low: list(),
+            established: list(),
+            tentative: list(),
+            recent: list(),
+            unmatched_high: list(),
+            matched_track: flags(),
+            matched_det: flags(),
+            matches: Vec::with_capacity(CROWD),
+            assignment: Assignment::with_capacity(CROWD, CROWD),
+        }
+    }
+}
+
+/// Appends to `out` the optimal one-to-one (track, detection) matching maximising total IoU;
+/// pairs below `min_iou` are not matched.
 fn assign(
+    solver: &mut Assignment,
     tracks: &[usize],
     dets: &[usize],
     iou: impl Fn(usize, usize) -> f32,
     min_iou: f32,
-) -> Vec<(usize, usize)> {
-    if tracks.is_empty() || dets.is_empty() {
-        return Vec::new();
-    }
-    let transpose = tracks.len() > dets.len();
-    let (rows, cols) = if transpose {
-        (dets, tracks)
-    } else {
-        (tracks, dets)
-    };
-    let pair = |r: usize, c: usize| {
-        if transpose {
-            (cols[c], rows[r])
-        } else {
-            (rows[r], cols[c])
-        }
-    };
+    out: &mut Vec<(usize, usize)>,
+) {
     let weight = |r: usize, c: usize| {
-        let (t, d) = pair(r, c);
-        let v = iou(t, d);
+        let v = iou(tracks[r], dets[c]);
         if v >= min_iou {
             (v * 1_000_000.0) as i64
         } else {
             0
         }
     };
-    let values: Vec<i64> = (0..rows.len())
-        .flat_map(|r| (0..cols.len()).map(move |c| (r, c)))
-        .map(|(r, c)| weight(r, c))
-        .collect();
-    let Ok(matrix) = Matrix::from_vec(rows.len(), cols.len(), values) else {
-        return Vec::new();
-    };
-    let (_, assignment) = kuhn_munkres(&matrix);
-    assignment
-        .into_iter()
-        .enumerate()
-        .filter(|&(r, c)| matrix[(r, c)] > 0)
-        .map(|(r, c)| pair(r, c))
-        .collect()
+    let first = out.len();
+    solver.solve(tracks.len(), dets.len(), weight, out);
+    for pair in &mut out[first..] {
+        *pair = (tracks[pair.0], dets[pair.1]);
+    }
+}
+
+/// Clears `v` and refills it with the indices below `n` that pass `keep`.
+fn select(v: &mut Vec<usize>, n: usize, keep: impl Fn(usize) -> bool) {
+    v.clear();
+    v.extend((0..n).filter(|&i| keep(i)));
 }
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Self {
         Self {
             cfg,
-            tracks: Vec::new(),
+            tracks: Vec::with_capacity(CROWD),
             next_id: 1,
+            scratch: Scratch::new(),
         }
     }
 
@@ -263,70 +287,90 @@ impl Tracker {
     /// Advances one frame with that frame's person detections.
     pub fn update(&mut self, detections: &[Detection]) {
         let cfg = self.cfg;
-        self.tracks.iter_mut().for_each(Track::predict);
-        let boxes: Vec<BBox> = self.tracks.iter().map(Track::bbox).collect();
+        let Scratch {
+            boxes,
+            high,
+            low,
+            established,
+            tentative,
+            recent,
+            unmatched_high,
+            matched_track,
+            matched_det,
+            matches,
+            assignment,
+        } = &mut self.scratch;
+        let tracks = &mut self.tracks;
+        tracks.iter_mut().for_each(Track::predict);
+        boxes.clear();
+        boxes.extend(tracks.iter().map(Track::bbox));
         let iou = |t: usize, d: usize| boxes[t].iou(&detections[d].bbox);
 
-        let high: Vec<usize> = (0..detections.len())
-            .filter(|&i| detections[i].score >= cfg.high_score)
-            .collect();
-        let low: Vec<usize> = (0..detections.len())
-            .filter(|&i| {
-                detections[i].score >= cfg.low_score && detections[i].score < cfg.high_score
-            })
-            .collect();
-        let established: Vec<usize> = (0..self.tracks.len())
-            .filter(|&t| self.tracks[t].confirmed)
-            .collect();
-        let tentative: Vec<usize> = (0..self.tracks.len())
-            .filter(|&t| !self.tracks[t].confirmed)
-            .collect();
+        let n = detections.len();
+        select(high, n, |i| detections[i].score >= cfg.high_score);
+        select(low, n, |i| {
+            detections[i].score >= cfg.low_score && detections[i].score < cfg.high_score
+        });
+        select(established, tracks.len(), |t| tracks[t].confirmed);
+        select(tentative, tracks.len(), |t| !tracks[t].confirmed);
 
-        let mut matched_track = vec![false; self.tracks.len()];
-        let mut matched_det = vec![false; detections.len()];
-        let mut matches = assign(&established, &high, iou, cfg.match_iou);
-        let mark = |m: &[(usize, usize)], mt: &mut Vec<bool>, md: &mut Vec<bool>| {
+        matched_track.clear();
+        matched_track.resize(tracks.len(), false);
+        matched_det.clear();
+        matched_det.resize(n, false);
+        matches.clear();
+        let mark = |m: &[(usize, usize)], mt: &mut [bool], md: &mut [bool]| {
             for &(t, d) in m {
                 mt[t] = true;
                 md[d] = true;
             }
         };
-        mark(&matches, &mut matched_track, &mut matched_det);
+        assign(assignment, established, high, iou, cfg.match_iou, matches);
+        mark(matches, matched_track, matched_det);
         // Second stage: weak detections keep recently seen tracks alive through occlusion.
-        let recent: Vec<usize> = established
-            .iter()
-            .copied()
-            .filter(|&t| !matched_track[t] && self.tracks[t].lost_frames == 0)
-            .collect();
-        let second = assign(&recent, &low, iou, cfg.second_iou);
-        mark(&second, &mut matched_track, &mut matched_det);
-        matches.extend(second);
-        let unmatched_high: Vec<usize> =
-            high.iter().copied().filter(|&d| !matched_det[d]).collect();
-        let third = assign(&tentative, &unmatched_high, iou, cfg.match_iou);
-        mark(&third, &mut matched_track, &mut matched_det);
-        matches.extend(third);
+        recent.clear();
+        recent.extend(
+            established
+                .iter()
+                .copied()
+                .filter(|&t| !matched_track[t] && tracks[t].lost_frames == 0),
+        );
+        let stage = matches.len();
+        assign(assignment, recent, low, iou, cfg.second_iou, matches);
+        mark(&matches[stage..], matched_track, matched_det);
+        unmatched_high.clear();
+        unmatched_high.extend(high.iter().copied().filter(|&d| !matched_det[d]));
+        let stage = matches.len();
+        assign(
+            assignment,
+            tentative,
+            unmatched_high,
+            iou,
+            cfg.match_iou,
+            matches,
+        );
+        mark(&matches[stage..], matched_track, matched_det);
 
-        for &(t, d) in &matches {
-            self.tracks[t].update(&detections[d], cfg.min_hits);
+        for &(t, d) in matches.iter() {
+            tracks[t].update(&detections[d], cfg.min_hits);
         }
-        for (t, track) in self.tracks.iter_mut().enumerate() {
+        for (t, track) in tracks.iter_mut().enumerate() {
             if !matched_track[t] {
                 track.lost_frames += 1;
             }
         }
-        self.tracks.retain(|t| {
+        tracks.retain(|t| {
             if t.confirmed {
                 t.lost_frames <= cfg.max_lost_frames
             } else {
                 t.lost_frames == 0
             }
         });
-        for d in unmatched_high {
+        for &d in unmatched_high.iter() {
             if !matched_det[d] && detections[d].score >= cfg.new_track_score {
                 let mut track = Track::new(self.next_id, &detections[d]);
                 track.confirmed = cfg.min_hits <= 1;
-                self.tracks.push(track);
+                tracks.push(track);
                 self.next_id += 1;
             }
         }
@@ -407,8 +451,15 @@ mod tests {
         // Greedy would give track 0 the detection it overlaps most (IoU 0.6) and leave track 1
         // with nothing; the optimum matches both.
         let ious = [[0.6f32, 0.5], [0.55, 0.0]];
-        let m = assign(&[0, 1], &[0, 1], |t, d| ious[t][d], 0.2);
-        let mut m = m;
+        let mut m = Vec::new();
+        assign(
+            &mut Assignment::default(),
+            &[0, 1],
+            &[0, 1],
+            |t, d| ious[t][d],
+            0.2,
+            &mut m,
+        );
         m.sort();
         assert_eq!(m, vec![(0, 1), (1, 0)]);
     }

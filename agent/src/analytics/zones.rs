@@ -2,12 +2,14 @@
 //! keeps what its summary and alert rules need: occupancy and congestion for areas, directional
 //! crossings for lines, length, waits, service and abandonment for checkout queues.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::geometry::{Point, contains, segments_intersect, self_intersects, signed_distance};
+use super::id_map::IdMap;
+use super::tracker::CROWD;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -216,11 +218,11 @@ pub struct Foot {
 }
 
 /// Nearest-rank percentile of an unsorted sample; `None` when empty.
-pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
+/// Nearest-rank percentile of values already in ascending order.
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_by(f64::total_cmp);
     let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
     Some(values[rank - 1])
 }
@@ -309,7 +311,7 @@ enum State {
         a: Point,
         b: Point,
         band: f32,
-        sides: BTreeMap<u64, (i8, Point)>,
+        sides: IdMap<(i8, Point)>,
         ins: u64,
         outs: u64,
     },
@@ -322,8 +324,9 @@ struct QueueState {
     poly: Vec<Point>,
     service: (Point, Point),
     /// Tracks in the queue: when they entered and where they were last seen.
-    inside: BTreeMap<u64, (u64, Point)>,
+    inside: IdMap<(u64, Point)>,
     length: CountWindow,
+    /// Waits of the tracks served this window, kept sorted so percentiles read without copying.
     waits_s: Vec<f64>,
     served: u64,
     abandoned: u64,
@@ -388,7 +391,7 @@ impl Zone {
                     a: l[0],
                     b: l[1],
                     band,
-                    sides: BTreeMap::new(),
+                    sides: IdMap::with_capacity(CROWD),
                     ins: 0,
                     outs: 0,
                 }
@@ -398,9 +401,9 @@ impl Zone {
                 State::Queue(Box::new(QueueState {
                     poly: px(&cfg.polygon),
                     service: (s[0], s[1]),
-                    inside: BTreeMap::new(),
+                    inside: IdMap::with_capacity(CROWD),
                     length: CountWindow::default(),
-                    waits_s: Vec::new(),
+                    waits_s: Vec::with_capacity(4 * CROWD),
                     served: 0,
                     abandoned: 0,
                     recent_served: VecDeque::new(),
@@ -459,7 +462,7 @@ impl Zone {
                         _ => {}
                     }
                 }
-                sides.retain(|id, _| feet.iter().any(|f| f.id == *id));
+                sides.retain_ids(|id| feet.iter().any(|f| f.id == id));
             }
             State::Queue(q) => q.observe(t_ms, feet),
             State::Shelf => {}
@@ -476,8 +479,8 @@ impl Zone {
             (State::Line { ins, .. }, "in") => Some(*ins as f64),
             (State::Line { outs, .. }, "out") => Some(*outs as f64),
             (State::Queue(q), "length") => Some(q.length.last as f64),
-            (State::Queue(q), "wait_p50") => percentile(&mut q.waits_s.clone(), 0.5),
-            (State::Queue(q), "wait_p90") => percentile(&mut q.waits_s.clone(), 0.9),
+            (State::Queue(q), "wait_p50") => percentile(&q.waits_s, 0.5),
+            (State::Queue(q), "wait_p90") => percentile(&q.waits_s, 0.9),
             (State::Queue(q), "estimated_wait") => {
                 let rate = q.service_rate_per_s();
                 (rate > 0.0).then(|| q.length.last as f64 / rate)
@@ -505,14 +508,13 @@ impl Zone {
                 out: *outs,
             },
             State::Queue(q) => {
-                let mut waits = q.waits_s.clone();
                 let rate_per_s = q.service_rate_per_s();
                 ZoneMetrics::Queue {
                     length_mean: q.length.mean(),
                     length_max: q.length.max,
                     length_last: q.length.last,
-                    wait_p50_s: percentile(&mut waits, 0.5),
-                    wait_p90_s: percentile(&mut waits, 0.9),
+                    wait_p50_s: percentile(&q.waits_s, 0.5),
+                    wait_p90_s: percentile(&q.waits_s, 0.9),
                     served: q.served,
                     abandoned: q.abandoned,
                     service_rate_per_min: rate_per_s * 60.0,
@@ -582,16 +584,17 @@ impl QueueState {
         let (a, b) = self.service;
         for f in feet.iter().filter(|f| f.seen) {
             let inside = contains(&self.poly, f.at);
-            match self.inside.get(&f.id).copied() {
+            match self.inside.get(f.id) {
                 Some((entered, from)) if segments_intersect(from, f.at, a, b) => {
-                    self.inside.remove(&f.id);
-                    self.waits_s
-                        .push(t_ms.saturating_sub(entered) as f64 / 1000.0);
+                    self.inside.remove(f.id);
+                    let wait = t_ms.saturating_sub(entered) as f64 / 1000.0;
+                    let at = self.waits_s.partition_point(|&w| w <= wait);
+                    self.waits_s.insert(at, wait);
                     self.served += 1;
                     self.recent_served.push_back(t_ms);
                 }
                 Some(_) if !inside => {
-                    self.inside.remove(&f.id);
+                    self.inside.remove(f.id);
                     self.abandoned += 1;
                 }
                 Some((entered, _)) => {
@@ -604,7 +607,7 @@ impl QueueState {
             }
         }
         // A track the tracker dropped is neither served nor abandoned: we did not see which.
-        self.inside.retain(|id, _| feet.iter().any(|f| f.id == *id));
+        self.inside.retain_ids(|id| feet.iter().any(|f| f.id == id));
         while self
             .recent_served
             .front()
@@ -809,9 +812,9 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0];
-        assert_eq!(percentile(&mut v, 0.5), Some(3.0));
-        assert_eq!(percentile(&mut v, 0.9), Some(5.0));
-        assert_eq!(percentile(&mut [], 0.5), None);
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(percentile(&v, 0.5), Some(3.0));
+        assert_eq!(percentile(&v, 0.9), Some(5.0));
+        assert_eq!(percentile(&[], 0.5), None);
     }
 }

@@ -496,7 +496,10 @@ impl Config {
                 Ok(crate::pipeline::CameraInput {
                     spec,
                     settings,
-                    gst: GstOptions { max_fps: c.fps },
+                    gst: GstOptions {
+                        max_fps: c.fps,
+                        fit: None,
+                    },
                 })
             })
             .collect()

@@ -266,8 +266,10 @@ mod tests {
                         pts_ms: 0,
                         width: 1,
                         height: 1,
+                        pixels: (1, 1),
                         stride: 3,
                         data,
+                        pulled_at: std::time::Instant::now(),
                     }))
                 }
                 Some(Step::Eos) => Ok(Pulled::Eos),

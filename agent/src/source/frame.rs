@@ -1,5 +1,6 @@
 //! A decoded frame as it leaves a source: packed BGR, borrowed from GStreamer's buffer pool where
-//! possible so nothing is copied between the decoder and the preprocessor.
+//! possible so nothing is copied between the decoder and the preprocessor. GStreamer sources
+//! deliver the pixels already scaled to the detector's input; `width`/`height` stay the camera's.
 
 use crate::detect::FrameView;
 
@@ -14,10 +15,15 @@ pub struct Frame {
     pub index: u64,
     /// Presentation time in milliseconds from the source's start.
     pub pts_ms: u64,
+    /// The camera image's size, which detections and zones are expressed in.
     pub width: u32,
     pub height: u32,
+    /// Size of the pixels in `data`: the camera's, or smaller when scaled upstream.
+    pub(crate) pixels: (u32, u32),
     pub(crate) stride: usize,
     pub(crate) data: FrameData,
+    /// When the source handed the frame over: the start of its frame-to-event latency.
+    pub pulled_at: std::time::Instant,
 }
 
 impl Frame {
@@ -27,10 +33,11 @@ impl Frame {
             FrameData::Owned(v) => v.as_slice(),
         };
         FrameView {
-            width: self.width,
-            height: self.height,
+            width: self.pixels.0,
+            height: self.pixels.1,
             stride: self.stride,
             bgr,
+            source: (self.width, self.height),
         }
     }
 }

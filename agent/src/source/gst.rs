@@ -1,8 +1,14 @@
 //! The GStreamer frame source: one pipeline per camera ending in an appsink that hands out
-//! packed BGR. Rate limiting and colour conversion run inside GStreamer, before the appsink.
+//! packed BGR. Rate limiting, scaling to the detector's input and colour conversion run inside
+//! GStreamer, before the appsink, on the camera's streaming thread: converting a 416×312 image
+//! instead of the full frame costs the decoder less, and the inference thread only normalises.
+//!
+//! The scaled size depends on the camera's, which is known only once caps arrive, so a probe on
+//! the scaler's sink pad computes the letterbox geometry and sets the capsfilter after it.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -12,12 +18,43 @@ use gstreamer_video::VideoInfo;
 use super::frame::{Frame, FrameData};
 use super::spec::SourceSpec;
 use super::{Pulled, SourceError};
+use crate::detect::geometry::{Geometry, ResizeMode};
 
 /// Per-camera pipeline options.
 #[derive(Debug, Clone, Default)]
 pub struct GstOptions {
     /// Drop frames inside GStreamer down to this rate (live sources only); `None` keeps all.
     pub max_fps: Option<f64>,
+    /// Scale frames to what the detector's input holds; `None` delivers the camera's size.
+    pub fit: Option<Fit>,
+}
+
+/// The model input a source scales its frames for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    pub width: u32,
+    pub height: u32,
+    pub resize: ResizeMode,
+}
+
+/// Camera size and scaled size packed in one word, so the streaming thread can publish both
+/// at once: `camera_w | camera_h | scaled_w | scaled_h`, 16 bits each.
+#[derive(Default)]
+struct Sizes(AtomicU64);
+
+impl Sizes {
+    fn store(&self, camera: (u32, u32), scaled: (u32, u32)) {
+        let word = [camera.0, camera.1, scaled.0, scaled.1]
+            .iter()
+            .fold(0u64, |acc, &v| (acc << 16) | u64::from(v.min(0xFFFF)));
+        self.0.store(word, Ordering::Release);
+    }
+
+    fn load(&self) -> ((u32, u32), (u32, u32)) {
+        let w = self.0.load(Ordering::Acquire);
+        let part = |shift: u32| ((w >> shift) & 0xFFFF) as u32;
+        ((part(48), part(32)), (part(16), part(0)))
+    }
 }
 
 pub struct GstSource {
@@ -26,6 +63,8 @@ pub struct GstSource {
     sink: AppSink,
     index: u64,
     first_pts: Option<gst::ClockTime>,
+    /// Set when frames are scaled upstream: the camera size they were scaled from.
+    sizes: Option<Arc<Sizes>>,
 }
 
 static INIT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -51,10 +90,55 @@ pub fn describe(spec: &SourceSpec, opts: &GstOptions) -> String {
     } else {
         "max-buffers=4 drop=false"
     };
+    // Without a fit the scaler keeps the camera's size; with one, `fit_caps` is set by the probe.
+    let convert = if opts.fit.is_some() {
+        "videoconvertscale name=fit add-borders=false ! capsfilter name=fit_caps caps=video/x-raw,format=BGR"
+    } else {
+        "videoconvert ! video/x-raw,format=BGR"
+    };
     format!(
-        "{}{rate} ! videoconvert ! video/x-raw,format=BGR ! appsink name=sink sync=false emit-signals=false {sink}",
+        "{}{rate} ! {convert} ! appsink name=sink sync=false emit-signals=false {sink}",
         spec.head()
     )
+}
+
+/// Watches the caps entering the scaler and points the capsfilter after it at the scaled size.
+fn install_fit(pipeline: &gst::Pipeline, fit: Fit) -> Result<Arc<Sizes>, String> {
+    let scaler = pipeline
+        .by_name("fit")
+        .ok_or("pipeline has no element named fit")?;
+    let filter = pipeline
+        .by_name("fit_caps")
+        .ok_or("pipeline has no element named fit_caps")?;
+    let pad = scaler.static_pad("sink").ok_or("scaler has no sink pad")?;
+    let sizes = Arc::new(Sizes::default());
+    let published = sizes.clone();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(event)) = &info.data
+            && let gst::EventView::Caps(caps) = event.view()
+            && let Ok(camera) = VideoInfo::from_caps(caps.caps())
+        {
+            let geo = Geometry::new(
+                fit.resize,
+                camera.width(),
+                camera.height(),
+                fit.width,
+                fit.height,
+            );
+            let scaled = gst::Caps::builder("video/x-raw")
+                .field("format", "BGR")
+                .field("width", geo.inner_w as i32)
+                .field("height", geo.inner_h as i32)
+                .build();
+            filter.set_property("caps", scaled);
+            published.store(
+                (camera.width(), camera.height()),
+                (geo.inner_w, geo.inner_h),
+            );
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(sizes)
 }
 
 impl GstSource {
@@ -74,12 +158,18 @@ impl GstSource {
             .by_name("sink")
             .and_then(|e| e.downcast::<AppSink>().ok())
             .ok_or_else(|| open_err("pipeline has no appsink named sink".into()))?;
+        let sizes = opts
+            .fit
+            .map(|fit| install_fit(&pipeline, fit))
+            .transpose()
+            .map_err(open_err)?;
         let src = Self {
             name: name.to_string(),
             pipeline,
             sink,
             index: 0,
             first_pts: None,
+            sizes,
         };
         if src.pipeline.set_state(gst::State::Playing).is_err() {
             let message = src
@@ -143,6 +233,19 @@ impl GstSource {
             .ok_or_else(|| stream_err("sample without caps".into()))?;
         let info =
             VideoInfo::from_caps(caps).map_err(|e| stream_err(format!("unreadable caps: {e}")))?;
+        let pixels = (info.width(), info.height());
+        let camera = match &self.sizes {
+            None => pixels,
+            Some(sizes) => {
+                let (camera, scaled) = sizes.load();
+                if scaled != pixels {
+                    // Scaled for a camera size that has since changed: its geometry is gone.
+                    tracing::debug!(camera = self.name, ?pixels, ?scaled, "stale frame skipped");
+                    return Ok(Pulled::Timeout);
+                }
+                camera
+            }
+        };
         let buffer = sample
             .buffer_owned()
             .ok_or_else(|| stream_err("sample without buffer".into()))?;
@@ -162,10 +265,12 @@ impl GstSource {
         let frame = Frame {
             index: self.index,
             pts_ms,
-            width: info.width(),
-            height: info.height(),
+            width: camera.0,
+            height: camera.1,
+            pixels,
             stride: info.stride()[0] as usize,
             data: FrameData::Gst(mapped),
+            pulled_at: Instant::now(),
         };
         self.index += 1;
         Ok(Pulled::Frame(frame))

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 pub use camera::{CameraHealth, CameraSettings, HealthRates, HealthSnapshot, run_camera};
 pub use frame::Frame;
-pub use gst::{GstOptions, GstSource, describe};
+pub use gst::{Fit, GstOptions, GstSource, describe};
 pub use queue::{FrameReceiver, FrameSender, frame_queue};
 pub use spec::{SourceSpec, SpecError};
 

@@ -56,8 +56,10 @@ impl FrameSource for NokhwaSource {
             pts_ms: self.started.elapsed().as_millis() as u64,
             width,
             height,
+            pixels: (width, height),
             stride: width as usize * 3,
             data: FrameData::Owned(bgr),
+            pulled_at: std::time::Instant::now(),
         };
         self.index += 1;
         Ok(Pulled::Frame(frame))

@@ -125,8 +125,10 @@ mod tests {
             pts_ms: index,
             width: 1,
             height: 1,
+            pixels: (1, 1),
             stride: 3,
             data: FrameData::Owned(vec![0; 3]),
+            pulled_at: std::time::Instant::now(),
         }
     }
 
