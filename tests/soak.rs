@@ -1,0 +1,114 @@
+//! Memory over time: the real agent with four live cameras (the demo video paced at 5 fps each,
+//! reconnected every time it ends, so pipelines are torn down and rebuilt all along), zones,
+//! rules and the outbox, for an hour. Reports resident memory as it goes and fails on more than
+//! 150 MB or on growth between the second and the last quarter of the run.
+//!
+//! `cargo test --release --test soak -- --ignored --nocapture`; `AISLE_SOAK_MINUTES=10` shortens it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+const LIMIT_MB: f64 = 150.0;
+
+fn rss_mb(pid: i32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut text = format!(
+        "[agent]\ndevice_id = \"soak\"\nsite = \"lab\"\n[detector]\nmodel = \"{}\"\n\
+         [runtime]\nthreads = 2\n[analytics]\nsummary_interval_s = 10.0\n\
+         [outbox]\npath = \"{}\"\n",
+        common::default_manifest().display(),
+        dir.join("outbox").display()
+    );
+    for i in 0..4 {
+        text.push_str(&format!(
+            "[[cameras]]\nid = \"cam{i}\"\nuri = \"pipeline:filesrc location={} ! decodebin ! \
+             videorate ! video/x-raw,framerate=5/1 ! identity sync=true\"\n\
+             [[cameras.zones]]\nname = \"floor{i}\"\nkind = \"area\"\n\
+             polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\n\
+             [[cameras.zones]]\nname = \"door{i}\"\nkind = \"line\"\nline = [[0.5, 0.0], [0.5, 1.0]]\n\
+             [[cameras.zones]]\nname = \"till{i}\"\nkind = \"queue\"\n\
+             polygon = [[0.6, 0.2], [0.97, 0.2], [0.97, 0.75], [0.6, 0.75]]\n\
+             service_line = [[0.97, 0.2], [0.97, 0.75]]\n",
+            common::vtest().display()
+        ));
+    }
+    text.push_str(
+        "[[rules]]\nname = \"busy\"\nzone = \"floor0\"\nwhen = \"area.occupancy >= 5 for 5s\"\n\
+         clear = \"area.occupancy <= 2\"\n",
+    );
+    common::write(dir, "soak.toml", text)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+#[test]
+#[ignore = "an hour long; run with --ignored (AISLE_SOAK_MINUTES shortens it)"]
+fn four_cameras_hold_memory_steady() {
+    let minutes: u64 = std::env::var("AISLE_SOAK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(60);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut agent = common::Daemon::start(&config(dir.path()), &[]);
+    let started = Instant::now();
+    let total = Duration::from_secs(minutes * 60);
+    let every = Duration::from_secs((minutes * 60 / 120).max(5));
+    let mut samples = Vec::new();
+    let mut next = started + every;
+    let mut summaries = 0usize;
+    while started.elapsed() < total {
+        while let Some(e) = agent.wait_for_any(next) {
+            if e["message"] == "event stored"
+                && e["topic"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("summary/"))
+            {
+                summaries += 1;
+            }
+        }
+        next += every;
+        assert!(agent.is_running(), "the agent exited during the soak");
+        let mb = rss_mb(agent.pid()).expect("VmRSS");
+        let at = started.elapsed().as_secs();
+        samples.push(mb);
+        if samples.len() % 10 == 1 {
+            println!("{:>5} s  RSS {mb:6.1} MB  summaries so far {summaries}", at);
+        }
+    }
+    let (status, _) = agent.terminate();
+    assert!(status.success(), "agent exit: {status}");
+    let n = samples.len();
+    let (second, last) = (&samples[n / 4..n / 2], &samples[3 * n / 4..]);
+    let max = samples.iter().copied().fold(0.0, f64::max);
+    println!(
+        "{minutes} min, {n} samples: max {max:.1} MB, second quarter mean {:.1} MB, last \
+         quarter mean {:.1} MB, {summaries} summaries",
+        mean(second),
+        mean(last)
+    );
+    assert!(
+        summaries > 0,
+        "the cameras delivered and summaries went out"
+    );
+    assert!(max <= LIMIT_MB, "RSS peaked at {max:.1} MB");
+    let growth = mean(last) - mean(second);
+    assert!(
+        growth <= (0.05 * mean(second)).max(5.0),
+        "RSS grew {growth:.1} MB between the second and the last quarter"
+    );
+}
