@@ -380,7 +380,9 @@ fn a_full_outbox_drops_only_summaries_counts_them_and_says_so() {
     broker.kill();
     // A camera that never answers: summaries every second, and one camera_down alert.
     let dead_camera = "rtsp://127.0.0.1:9/none";
-    let cfg = agent_config(dir.path(), &pki, broker.port, dead_camera);
+    // Closed until the subscriber listens: the alert is the oldest event, sent first.
+    let relay = Relay::new(broker.port, false);
+    let cfg = agent_config(dir.path(), &pki, relay.port, dead_camera);
     let mut agent = Daemon::start(&cfg, &[("AISLE_OUTBOX__MAX_BYTES", "16384")]);
     let mut log = Vec::new();
     let dropped = |log: &[serde_json::Value]| {
@@ -398,6 +400,7 @@ fn a_full_outbox_drops_only_summaries_counts_them_and_says_so() {
     }
     broker.up();
     let mut sub = Subscriber::start(&broker, &pki);
+    relay.open();
     sub.until(Duration::from_secs(60), |seen| {
         seen.iter().any(|m| {
             m.topic == "aisle/s1/gw1/health"
