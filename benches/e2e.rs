@@ -113,8 +113,7 @@ fn source_ms_per_frame(video: &Path, fit: Option<Fit>) -> f64 {
     t0.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
 }
 
-/// The demo video as a live camera: paced in real time at `fps`, looping never needed within
-/// its 80 s.
+/// The demo video as a live camera, paced in real time at `fps`; its 80 s outlast any run here.
 fn live_camera(video: &Path, fps: u32, id: usize) -> CameraInput {
     let uri = format!(
         "pipeline:filesrc location={} ! decodebin ! videorate ! video/x-raw,framerate={fps}/1 ! identity sync=true",
