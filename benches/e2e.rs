@@ -183,6 +183,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    aisle::heap::limit_fragmentation();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let manifest = root.join("models/nanodet-m-416/manifest.toml");
     let model = root.join("models/nanodet-m-416/nanodet-m-416.onnx");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, then formatting, lints, the
 # nokhwa build, unit and integration tests against the real GStreamer, ONNX Runtime, model and
-# mosquitto, the benchmarks in quick mode (figures printed, nothing asserted), the aarch64 cross
+# mosquitto, the benchmarks and the tracker's MOT scores (figures printed, nothing asserted), the aarch64 cross
 # build with its qemu smoke test, and the .deb packages (contents, and a real install/upgrade).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,8 +18,10 @@ echo "== benches (quick mode)" >&2
 cargo bench --locked --bench preprocess --bench decode --bench analytics --bench outbox -- --warm-up-time 0.5 --measurement-time 1 --noplot 2>&1 | grep -E '^[a-z].*|time:|thrpt:'
 echo "== end-to-end benchmark (quick mode): pipeline vs bare ONNX Runtime" >&2
 cargo bench --locked --bench e2e -- --frames 100 --threads 2 --seconds 15
-echo "== aarch64: cross build, and the qemu smoke test against the x86-64 build" >&2
 cargo build --locked --release --bin aisle
+echo "== tracker scores on TUD-Campus and TUD-Stadtmitte (py-motmetrics; reported, not asserted)" >&2
+scripts/eval-tracker.sh
+echo "== aarch64: cross build, and the qemu smoke test against the x86-64 build" >&2
 cross/build-aarch64.sh
 cross/smoke-aarch64.sh
 ARM_BIN=target/cross/aarch64-unknown-linux-gnu/release/aisle

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod detect;
 pub mod events;
+pub mod heap;
 pub mod install;
 pub mod metrics;
 pub mod mqtt;

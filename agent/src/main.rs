@@ -9,12 +9,14 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use aisle::analytics::mot;
 use aisle::clock::{Clock, SystemClock};
 use aisle::config::{Config, ConfigError, LogFormat};
 use aisle::daemon::DaemonError;
 use aisle::detect::{Detector, DetectorOptions};
 use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
 use aisle::pipeline::{self, CameraInput, Event as PipelineEvent};
+use aisle::replay::{self, MotFrames, ReplayInput};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 use aisle::{install, output};
 
@@ -62,13 +64,31 @@ enum Command {
         config: PathBuf,
     },
     /// Run the whole pipeline on a recorded video and print every event (summaries, alerts) as
-    /// one JSON line: tune zones and rules on yesterday's video before deploying them.
+    /// one JSON line: tune zones and rules on yesterday's video before deploying them. With
+    /// MOT-format detections or tracks instead of video, score the stages after the detector.
     Replay {
         #[arg(long, short)]
         config: PathBuf,
         /// The recording; replaces the camera's source.
+        #[arg(long, required_unless_present_any = ["detections", "tracks"])]
+        input: Option<PathBuf>,
+        /// MOT-format detections (frame,id,left,top,width,height,conf): tracker, zones and
+        /// rules run on them instead of the detector's output.
+        #[arg(long, conflicts_with_all = ["input", "tracks"])]
+        detections: Option<PathBuf>,
+        /// MOT-format tracks, e.g. ground truth: zones and rules run on them, no tracker.
+        #[arg(long, conflicts_with_all = ["input", "detections"])]
+        tracks: Option<PathBuf>,
+        /// Frame rate of MOT input.
+        #[arg(long, required_unless_present = "input")]
+        fps: Option<f64>,
+        /// Frame size of MOT input, WIDTHxHEIGHT in pixels (zones are resolved against it).
+        #[arg(long, value_parser = parse_size, required_unless_present = "input")]
+        size: Option<(u32, u32)>,
+        /// Also write the confirmed tracks, frame by frame, to this file in MOT format (local
+        /// evaluation only: tracks are never published).
         #[arg(long)]
-        input: PathBuf,
+        emit_tracks: Option<PathBuf>,
         /// Which camera's zones and rules to use (default: the first enabled one).
         #[arg(long)]
         camera: Option<String>,
@@ -100,6 +120,7 @@ enum OutboxAction {
 }
 
 fn main() {
+    aisle::heap::limit_fragmentation();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Detect {
@@ -118,11 +139,28 @@ fn main() {
         Command::Replay {
             config,
             input,
+            detections,
+            tracks,
+            fps,
+            size,
+            emit_tracks,
             camera,
             realtime,
         } => {
             init_logging(cli.log_format.unwrap_or_default(), "warn");
-            replay_cmd(&config, &input, camera.as_deref(), realtime)
+            let source = match (input, detections, tracks) {
+                (Some(video), _, _) => ReplaySource::Video(video, realtime),
+                (_, Some(file), _) => ReplaySource::Mot(file, false),
+                (_, _, Some(file)) => ReplaySource::Mot(file, true),
+                (None, None, None) => unreachable!("clap requires one input"),
+            };
+            replay_cmd(
+                &config,
+                source,
+                fps.zip(size),
+                emit_tracks.as_deref(),
+                camera.as_deref(),
+            )
         }
         Command::Outbox { action } => match action {
             OutboxAction::Stats { config } => outbox_cmd(&config, false),
@@ -261,21 +299,71 @@ fn detector_options(cfg: &Config) -> DetectorOptions {
     }
 }
 
-fn replay_cmd(config: &Path, input: &Path, camera: Option<&str>, realtime: bool) -> Result<()> {
+/// Where `aisle replay` reads frames from.
+enum ReplaySource {
+    /// A recording, and whether to pace it in real time.
+    Video(PathBuf, bool),
+    /// A MOT file, and whether it holds tracks (true) or detections.
+    Mot(PathBuf, bool),
+}
+
+fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let parsed = s
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|&(w, h)| w > 0 && h > 0);
+    parsed.ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT, e.g. 640x480"))
+}
+
+fn replay_cmd(
+    config: &Path,
+    source: ReplaySource,
+    timing: Option<(f64, (u32, u32))>,
+    emit_tracks: Option<&Path>,
+    camera: Option<&str>,
+) -> Result<()> {
     let cfg = Config::load(config)?;
     let stop = stop_on_signals()?;
-    let model = model_path(cfg.detector.model.clone())?;
-    let mut detector = Detector::load(&model, &detector_options(&cfg))?;
+    let mut tracks_file = emit_tracks
+        .map(|p| {
+            std::fs::File::create(p)
+                .map(std::io::BufWriter::new)
+                .with_context(|| format!("cannot create {}", p.display()))
+        })
+        .transpose()?;
+    let tracks_out = tracks_file.as_mut().map(|f| f as &mut dyn std::io::Write);
     let stdout = std::io::stdout();
-    let report = aisle::replay::replay(
-        &cfg,
-        camera,
-        input,
-        realtime,
-        &mut detector,
-        &stop,
-        stdout.lock(),
-    )?;
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let report = match source {
+        ReplaySource::Video(path, realtime) => {
+            let model = model_path(cfg.detector.model.clone())?;
+            let mut detector = Detector::load(&model, &detector_options(&cfg))?;
+            let input = ReplayInput::Video {
+                path: &path,
+                detector: &mut detector,
+                realtime,
+            };
+            replay::replay(&cfg, camera, input, &stop, &mut out, tracks_out)?
+        }
+        ReplaySource::Mot(path, tracked) => {
+            let (fps, (width, height)) = timing.context("MOT input needs --fps and --size")?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let rows = mot::parse(&text).with_context(|| format!("{}", path.display()))?;
+            let frames = MotFrames {
+                rows,
+                fps,
+                width,
+                height,
+            };
+            let input = if tracked {
+                ReplayInput::Tracks(frames)
+            } else {
+                ReplayInput::Detections(frames)
+            };
+            replay::replay(&cfg, camera, input, &stop, &mut out, tracks_out)?
+        }
+    };
     eprintln!("frames={} events={}", report.frames, report.events);
     Ok(())
 }

@@ -2,21 +2,27 @@
 //! video, printing every event as one JSON line. Time is the video's own timestamps, so the same
 //! input and config give byte-identical output; this is where zones and rules are tuned before
 //! they go to a store.
+//!
+//! The same analytics also run on MOT-format detections (no detector) or tracks (no tracker
+//! either), and can write the confirmed tracks out in MOT format: that is how each stage after
+//! the detector is scored against ground truth (docs/evaluation.md).
 
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::analytics::camera::CameraAnalytics;
+use crate::analytics::mot::{self, MotRow};
 use crate::clock::{Clock, StreamClock};
 use crate::config::Config;
-use crate::detect::Detector;
+use crate::detect::{BBox, Detection, Detector};
 use crate::events::{CameraHealth, Payload, Sequencer};
-use crate::pipeline::{self, Event as PipelineEvent, PipelineError};
+use crate::pipeline::{self, CameraInput, Event as PipelineEvent, PipelineError};
 use crate::source::{SourceSpec, SpecError};
 
 #[derive(Debug, Error)]
@@ -33,6 +39,10 @@ pub enum ReplayError {
     Zones(String),
     #[error("cannot write events: {0}")]
     Write(std::io::Error),
+    #[error("frame rate {0} must be above 0 (--fps)")]
+    Fps(f64),
+    #[error("tracks need ids: frame {0} has a box with id -1 (detections go in --detections)")]
+    TrackId(u64),
 }
 
 pub struct ReplayReport {
@@ -40,16 +50,136 @@ pub struct ReplayReport {
     pub events: u64,
 }
 
+/// What a replay reads instead of the camera.
+pub enum ReplayInput<'a> {
+    /// A recording, through the detector.
+    Video {
+        path: &'a Path,
+        detector: &'a mut Detector,
+        /// Pace frames to their timestamps instead of running as fast as possible.
+        realtime: bool,
+    },
+    /// MOT-format detections: the tracker, zones and rules, no detector.
+    Detections(MotFrames),
+    /// MOT-format tracks (ground truth): zones and rules on them, no detector, no tracker.
+    Tracks(MotFrames),
+}
+
+/// MOT rows with the timing and frame size a text file does not carry.
+pub struct MotFrames {
+    pub rows: Vec<MotRow>,
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// What one frame brings to the analytics.
+enum Seen<'a> {
+    Detections(&'a [Detection]),
+    Tracks(&'a [(u64, BBox)]),
+}
+
+/// One camera's analytics fed frame by frame, writing events (and optionally the confirmed
+/// tracks) as they come.
+struct Session<'w> {
+    analytics: CameraAnalytics,
+    sequencer: Sequencer,
+    camera: String,
+    out: &'w mut dyn Write,
+    tracks_out: Option<&'w mut dyn Write>,
+    payloads: Vec<Payload>,
+    last_ms: u64,
+    frames_in: u64,
+    frames_out: u64,
+    events: u64,
+}
+
+impl Session<'_> {
+    /// Frame `number` (1-based) at `t_ms`.
+    fn frame(
+        &mut self,
+        number: u64,
+        t_ms: u64,
+        size: (u32, u32),
+        seen: Seen<'_>,
+    ) -> Result<(), ReplayError> {
+        self.last_ms = t_ms;
+        self.frames_in = number;
+        self.frames_out += 1;
+        let step = match seen {
+            Seen::Detections(dets) => {
+                self.analytics
+                    .on_frame(t_ms, size.0, size.1, dets, &mut self.payloads)
+            }
+            Seen::Tracks(tracks) => {
+                self.analytics
+                    .on_tracks(t_ms, size.0, size.1, tracks, &mut self.payloads)
+            }
+        };
+        step.map_err(ReplayError::Zones)?;
+        if let Some(tracks_out) = self.tracks_out.as_deref_mut() {
+            for t in self.analytics.tracks().iter().filter(|t| t.visible()) {
+                let row = MotRow {
+                    frame: number,
+                    id: t.id as i64,
+                    bbox: t.bbox(),
+                    conf: t.score,
+                };
+                mot::write_row(tracks_out, &row).map_err(ReplayError::Write)?;
+            }
+        }
+        let health = self.health();
+        self.analytics
+            .on_tick(t_ms, true, &health, &mut self.payloads);
+        self.emit()
+    }
+
+    fn health(&self) -> CameraHealth {
+        let secs = (self.last_ms as f64 / 1000.0).max(1e-3);
+        CameraHealth {
+            connected: true,
+            fps_in: self.frames_in as f64 / secs,
+            fps_out: self.frames_out as f64 / secs,
+            dropped: 0,
+            reconnects: 0,
+        }
+    }
+
+    fn emit(&mut self) -> Result<(), ReplayError> {
+        for p in self.payloads.drain(..) {
+            let event = self.sequencer.stamp(Some(&self.camera), self.last_ms, p);
+            let line = serde_json::to_string(&event).map_err(|e| ReplayError::Write(e.into()))?;
+            writeln!(self.out, "{line}").map_err(ReplayError::Write)?;
+            self.events += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<ReplayReport, ReplayError> {
+        let health = self.health();
+        self.analytics
+            .finish(self.last_ms, &health, &mut self.payloads);
+        self.emit()?;
+        self.out.flush().map_err(ReplayError::Write)?;
+        if let Some(tracks_out) = self.tracks_out.as_deref_mut() {
+            tracks_out.flush().map_err(ReplayError::Write)?;
+        }
+        Ok(ReplayReport {
+            frames: self.frames_out,
+            events: self.events,
+        })
+    }
+}
+
 /// Replays `input` through the analytics of `camera` (default: the first enabled camera),
-/// writing events to `out`. With `realtime`, frames are paced to their timestamps.
-pub fn replay(
+/// writing events to `out` and, when given, the confirmed tracks to `tracks_out` in MOT format.
+pub fn replay<'w>(
     cfg: &Config,
     camera: Option<&str>,
-    input: &Path,
-    realtime: bool,
-    detector: &mut Detector,
+    input: ReplayInput<'_>,
     stop: &Arc<AtomicBool>,
-    mut out: impl Write,
+    out: &'w mut dyn Write,
+    tracks_out: Option<&'w mut dyn Write>,
 ) -> Result<ReplayReport, ReplayError> {
     let inputs = cfg.camera_inputs()?;
     let index = match camera {
@@ -60,40 +190,48 @@ pub fn replay(
         None if inputs.is_empty() => return Err(ReplayError::NoCameras),
         None => 0,
     };
-    let mut input_cam = inputs[index].clone();
-    input_cam.spec = SourceSpec::parse(&input.display().to_string())?;
-    input_cam.settings.live = false;
-    let mut analytics = cfg.camera_analytics().swap_remove(index);
-    let camera_id = input_cam.settings.id.clone();
-    let mut sequencer = Sequencer::new(&cfg.agent.device_id, &cfg.agent.site, "replay", 1);
+    let mut session = Session {
+        analytics: cfg.camera_analytics().swap_remove(index),
+        sequencer: Sequencer::new(&cfg.agent.device_id, &cfg.agent.site, "replay", 1),
+        camera: inputs[index].settings.id.clone(),
+        out,
+        tracks_out,
+        payloads: Vec::new(),
+        last_ms: 0,
+        frames_in: 0,
+        frames_out: 0,
+        events: 0,
+    };
+    match input {
+        ReplayInput::Video {
+            path,
+            detector,
+            realtime,
+        } => {
+            let mut input_cam = inputs[index].clone();
+            input_cam.spec = SourceSpec::parse(&path.display().to_string())?;
+            input_cam.settings.live = false;
+            replay_video(&input_cam, detector, realtime, stop, &mut session)?;
+        }
+        ReplayInput::Detections(mot) => replay_mot(&mot, false, stop, &mut session)?,
+        ReplayInput::Tracks(mot) => replay_mot(&mot, true, stop, &mut session)?,
+    }
+    session.finish()
+}
+
+fn replay_video(
+    input_cam: &CameraInput,
+    detector: &mut Detector,
+    realtime: bool,
+    stop: &Arc<AtomicBool>,
+    session: &mut Session<'_>,
+) -> Result<(), ReplayError> {
     let started = Instant::now();
     let clock = StreamClock::default();
-    let mut payloads = Vec::new();
-    let (mut last_pts, mut frames_in, mut frames_out, mut events) = (0u64, 0u64, 0u64, 0u64);
     let mut failure: Option<ReplayError> = None;
     let health = [Arc::default()];
-    let mut emit =
-        |payloads: &mut Vec<Payload>, ts: u64, out: &mut dyn Write| -> Result<(), ReplayError> {
-            for p in payloads.drain(..) {
-                let line = serde_json::to_string(&sequencer.stamp(Some(&camera_id), ts, p))
-                    .map_err(|e| ReplayError::Write(e.into()))?;
-                writeln!(out, "{line}").map_err(ReplayError::Write)?;
-                events += 1;
-            }
-            Ok(())
-        };
-    let stream_health = |frames_in: u64, frames_out: u64, pts: u64| {
-        let secs = (pts as f64 / 1000.0).max(1e-3);
-        CameraHealth {
-            connected: true,
-            fps_in: frames_in as f64 / secs,
-            fps_out: frames_out as f64 / secs,
-            dropped: 0,
-            reconnects: 0,
-        }
-    };
     pipeline::run(
-        std::slice::from_ref(&input_cam),
+        std::slice::from_ref(input_cam),
         detector,
         4,
         stop,
@@ -109,25 +247,13 @@ pub fn replay(
                 }
             }
             clock.advance_to(p.frame.pts_ms);
-            last_pts = clock.now_ms();
-            frames_in = p.frame.index + 1;
-            frames_out += 1;
-            let step = analytics
-                .on_frame(
-                    last_pts,
-                    p.frame.width,
-                    p.frame.height,
-                    p.detections,
-                    &mut payloads,
-                )
-                .map_err(ReplayError::Zones);
-            analytics.on_tick(
-                last_pts,
-                true,
-                &stream_health(frames_in, frames_out, last_pts),
-                &mut payloads,
-            );
-            match step.and_then(|()| emit(&mut payloads, last_pts, &mut out)) {
+            let size = (p.frame.width, p.frame.height);
+            match session.frame(
+                p.frame.index + 1,
+                clock.now_ms(),
+                size,
+                Seen::Detections(p.detections),
+            ) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     failure = Some(e);
@@ -136,18 +262,38 @@ pub fn replay(
             }
         },
     )?;
-    if let Some(e) = failure {
-        return Err(e);
+    failure.map_or(Ok(()), Err)
+}
+
+/// Feeds MOT rows frame by frame, as detections for the tracker or, `tracked`, as tracks.
+fn replay_mot(
+    mot: &MotFrames,
+    tracked: bool,
+    stop: &Arc<AtomicBool>,
+    session: &mut Session<'_>,
+) -> Result<(), ReplayError> {
+    if !(mot.fps.is_finite() && mot.fps > 0.0) {
+        return Err(ReplayError::Fps(mot.fps));
     }
-    analytics.finish(
-        last_pts,
-        &stream_health(frames_in, frames_out, last_pts),
-        &mut payloads,
-    );
-    emit(&mut payloads, last_pts, &mut out)?;
-    out.flush().map_err(ReplayError::Write)?;
-    Ok(ReplayReport {
-        frames: frames_out,
-        events,
-    })
+    if tracked && let Some(r) = mot.rows.iter().find(|r| r.id < 0) {
+        return Err(ReplayError::TrackId(r.frame));
+    }
+    let (mut dets, mut tracks) = (Vec::new(), Vec::new());
+    for (number, rows) in mot::frames(&mot.rows) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let t_ms = ((number - 1) as f64 * 1000.0 / mot.fps).round() as u64;
+        let seen = if tracked {
+            tracks.clear();
+            tracks.extend(rows.iter().map(|r| (r.id as u64, r.bbox)));
+            Seen::Tracks(&tracks)
+        } else {
+            dets.clear();
+            dets.extend(rows.iter().map(MotRow::detection));
+            Seen::Detections(&dets)
+        };
+        session.frame(number, t_ms, (mot.width, mot.height), seen)?;
+    }
+    Ok(())
 }

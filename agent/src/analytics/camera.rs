@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::rules::{Rule, Severity, Transition};
-use super::tracker::{CROWD, Tracker, TrackerConfig};
+use super::tracker::{CROWD, Track, Tracker, TrackerConfig};
 use super::zones::{Foot, Zone, ZoneConfig};
-use crate::detect::Detection;
+use crate::detect::{BBox, Detection};
 use crate::events::{Alert, AlertState, CameraHealth, Payload, Summary, ZoneSummary};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -76,16 +76,7 @@ impl CameraAnalytics {
         dets: &[Detection],
         out: &mut Vec<Payload>,
     ) -> Result<(), String> {
-        if self.zones.is_none() {
-            let zones: Result<Vec<Zone>, String> = self
-                .zone_configs
-                .iter()
-                .map(|z| Zone::new(z, width, height))
-                .collect();
-            self.zones = Some(zones.map_err(|e| format!("camera {}: {e}", self.camera))?);
-        }
-        self.window_start.get_or_insert(t_ms);
-        self.frames += 1;
+        self.resolve_zones(width, height)?;
         self.tracker.update(dets);
         self.feet.clear();
         self.feet.extend(
@@ -99,6 +90,52 @@ impl CameraAnalytics {
                     seen: t.lost_frames == 0,
                 }),
         );
+        self.observe(t_ms, out);
+        Ok(())
+    }
+
+    /// One frame of already-tracked boxes (ground truth, or another tracker's output): zones,
+    /// rules and summaries as in [`Self::on_frame`], with the tracker skipped, so zone metrics
+    /// can be scored on their own.
+    pub fn on_tracks(
+        &mut self,
+        t_ms: u64,
+        width: u32,
+        height: u32,
+        tracks: &[(u64, BBox)],
+        out: &mut Vec<Payload>,
+    ) -> Result<(), String> {
+        self.resolve_zones(width, height)?;
+        self.feet.clear();
+        self.feet.extend(tracks.iter().map(|&(id, b)| Foot {
+            id,
+            at: ((b.x0 + b.x1) / 2.0, b.y1),
+            seen: true,
+        }));
+        self.observe(t_ms, out);
+        Ok(())
+    }
+
+    /// The tracker's current tracks, for writing them out locally in evaluation.
+    pub fn tracks(&self) -> &[Track] {
+        self.tracker.tracks()
+    }
+
+    fn resolve_zones(&mut self, width: u32, height: u32) -> Result<(), String> {
+        if self.zones.is_none() {
+            let zones: Result<Vec<Zone>, String> = self
+                .zone_configs
+                .iter()
+                .map(|z| Zone::new(z, width, height))
+                .collect();
+            self.zones = Some(zones.map_err(|e| format!("camera {}: {e}", self.camera))?);
+        }
+        Ok(())
+    }
+
+    fn observe(&mut self, t_ms: u64, out: &mut Vec<Payload>) {
+        self.window_start.get_or_insert(t_ms);
+        self.frames += 1;
         let zones = self.zones.as_deref_mut().unwrap_or_default();
         for z in zones.iter_mut() {
             z.observe(t_ms, &self.feet);
@@ -114,7 +151,6 @@ impl CameraAnalytics {
                 }
             }
         }
-        Ok(())
     }
 
     /// Time passes: emits the summary when a window has ended, and raises or clears the

@@ -217,8 +217,7 @@ pub struct Foot {
     pub seen: bool,
 }
 
-/// Nearest-rank percentile of an unsorted sample; `None` when empty.
-/// Nearest-rank percentile of values already in ascending order.
+/// Nearest-rank percentile of values already in ascending order; `None` when empty.
 pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
