@@ -4,10 +4,11 @@
 //! arena (up to 8 per core), and freed frame-sized blocks stay cached in them; glibc also raises
 //! its mmap threshold each time a large block is freed, so later frame buffers come from the
 //! arenas instead of `mmap` and are never given back. With four cameras that is 40 MB of
-//! resident memory that does no work. Two arenas and a fixed 256 KiB mmap threshold keep the
-//! agent's steady RSS at 140 MB instead of 181 MB (docs/performance.md) with no measurable cost
-//! per frame, because GStreamer's buffer pools and the preallocated ORT tensors keep the hot path
-//! from allocating large blocks at all.
+//! resident memory that does no work. Two arenas and a fixed 256 KiB mmap threshold hold the
+//! agent's steady RSS at 146 MB over an hour instead of 169–181 MB (docs/performance.md) with no
+//! measurable cost per frame, because GStreamer's buffer pools, libav without direct rendering
+//! (`source::gst`) and the preallocated ORT tensors keep the hot path from allocating large
+//! blocks at all.
 
 /// Arenas glibc may create; two lets the camera threads and the inference thread allocate
 /// without contending on one lock.
