@@ -153,6 +153,19 @@ fn bad_mot_input_is_refused_naming_the_line() {
     let o = replay(dir.path(), "--tracks", &det, &[]);
     assert_clean_failure(&o, &["frame 1", "id -1", "--detections"]);
 
+    let gt = truth_file(dir.path(), true);
+    let o = replay(
+        dir.path(),
+        "--tracks",
+        &gt,
+        &["--emit-tracks", "unused.txt"],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("cannot be used with"),
+        "{}",
+        stderr(&o)
+    );
+
     let o = aisle()
         .args(["replay", "--config"])
         .arg(config(dir.path()))

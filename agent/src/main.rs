@@ -86,8 +86,8 @@ enum Command {
         #[arg(long, value_parser = parse_size, required_unless_present = "input")]
         size: Option<(u32, u32)>,
         /// Also write the confirmed tracks, frame by frame, to this file in MOT format (local
-        /// evaluation only: tracks are never published).
-        #[arg(long)]
+        /// evaluation only: tracks are never published). Not with --tracks, which skips the tracker.
+        #[arg(long, conflicts_with = "tracks")]
         emit_tracks: Option<PathBuf>,
         /// Which camera's zones and rules to use (default: the first enabled one).
         #[arg(long)]
