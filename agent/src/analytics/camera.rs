@@ -109,7 +109,7 @@ impl CameraAnalytics {
         self.feet.clear();
         self.feet.extend(tracks.iter().map(|&(id, b)| Foot {
             id,
-            at: ((b.x0 + b.x1) / 2.0, b.y1),
+            at: b.foot(),
             seen: true,
         }));
         self.observe(t_ms, out);

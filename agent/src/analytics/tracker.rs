@@ -158,8 +158,7 @@ impl Track {
 
     /// Bottom-centre of the box: where the person stands, which is what zones test.
     pub fn foot(&self) -> (f32, f32) {
-        let b = self.bbox();
-        ((b.x0 + b.x1) / 2.0, b.y1)
+        self.bbox().foot()
     }
 
     /// Confirmed and matched this frame: what the analytics count.

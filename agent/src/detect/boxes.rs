@@ -32,6 +32,11 @@ impl BBox {
         self.width() * self.height()
     }
 
+    /// Bottom-centre: where a person in the box stands, which is what zones test.
+    pub fn foot(&self) -> (f32, f32) {
+        ((self.x0 + self.x1) / 2.0, self.y1)
+    }
+
     /// Intersection over union; 0 for degenerate boxes so they never suppress anything.
     pub fn iou(&self, other: &BBox) -> f32 {
         let iw = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
