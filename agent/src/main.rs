@@ -17,8 +17,9 @@ use aisle::detect::{Detector, DetectorOptions};
 use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
 use aisle::pipeline::{self, CameraInput, Event as PipelineEvent};
 use aisle::replay::{self, MotFrames, ReplayInput};
+use aisle::sim::{self, scenario::Scenario, truth::Truth};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
-use aisle::{install, output};
+use aisle::{eval, install, output};
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +97,31 @@ enum Command {
         #[arg(long)]
         realtime: bool,
     },
+    /// Simulate a store day from a scenario file: writes MOT-format detections (with the
+    /// scenario's detector noise) and true tracks, and the truth as JSON, to score the analytics
+    /// with `aisle replay` and `aisle eval`.
+    Simulate {
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Directory for detections.txt, tracks.txt and truth.json (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Score the events of a replay (JSON lines) against a simulation's truth.json: line counts,
+    /// queue waits, occupancy per second and alert timing.
+    Eval {
+        #[arg(long)]
+        truth: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Exit with status 1 when a threshold is missed (line counts 5 %, wait p90 15 %,
+        /// occupancy MAE 0.5, every true alert raised within 30 s and no false one).
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the JSON Schema of the events the agent produces.
     EventsSchema,
     /// Inspect the event outbox of a stopped agent.
@@ -166,6 +192,13 @@ fn main() {
             OutboxAction::Stats { config } => outbox_cmd(&config, false),
             OutboxAction::Dump { config } => outbox_cmd(&config, true),
         },
+        Command::Simulate { scenario, out } => simulate_cmd(&scenario, &out),
+        Command::Eval {
+            truth,
+            events,
+            json,
+            check,
+        } => eval_cmd(&truth, &events, json, check),
         Command::EventsSchema => {
             print!("{}", aisle::events::schema_json());
             Ok(())
@@ -365,6 +398,61 @@ fn replay_cmd(
         }
     };
     eprintln!("frames={} events={}", report.frames, report.events);
+    Ok(())
+}
+
+fn simulate_cmd(scenario: &Path, out: &Path) -> Result<()> {
+    let (scenario, cfg) = Scenario::load(scenario)?;
+    let sim = sim::simulate(&scenario, &cfg)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (name, rows) in [
+        ("detections.txt", &sim.detections),
+        ("tracks.txt", &sim.tracks),
+    ] {
+        let path = out.join(name);
+        let write = || -> std::io::Result<()> {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            for row in rows.iter() {
+                mot::write_row(&mut w, row)?;
+            }
+            w.flush()
+        };
+        write().with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let path = out.join("truth.json");
+    let text = serde_json::to_string_pretty(&sim.truth)?;
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let [w, h] = scenario.size;
+    eprintln!(
+        "frames={} people={} detections={} fps={} size={w}x{h}",
+        sim.truth.frames,
+        sim.tracks.iter().map(|r| r.id).max().unwrap_or(0),
+        sim.detections.len(),
+        scenario.fps
+    );
+    Ok(())
+}
+
+fn eval_cmd(truth: &Path, events: &Path, json: bool, check: bool) -> Result<()> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let truth: Truth =
+        serde_json::from_str(&read(truth)?).with_context(|| format!("{}", truth.display()))?;
+    let report = eval::evaluate(&truth, &read(events)?, eval::Thresholds::default())
+        .with_context(|| format!("{}", events.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", eval::markdown(&report));
+        for f in &report.failures {
+            println!("FAIL {f}");
+        }
+    }
+    if check && !report.failures.is_empty() {
+        anyhow::bail!("{} threshold(s) missed", report.failures.len());
+    }
     Ok(())
 }
 

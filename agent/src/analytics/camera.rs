@@ -78,6 +78,7 @@ impl CameraAnalytics {
     ) -> Result<(), String> {
         self.resolve_zones(width, height)?;
         self.tracker.update(dets);
+        let coast = self.tracker.config().coast_frames;
         self.feet.clear();
         self.feet.extend(
             self.tracker
@@ -87,7 +88,8 @@ impl CameraAnalytics {
                 .map(|t| Foot {
                     id: t.id,
                     at: t.foot(),
-                    seen: t.lost_frames == 0,
+                    origin: t.origin,
+                    seen: t.lost_frames <= coast,
                 }),
         );
         self.observe(t_ms, out);
@@ -110,6 +112,7 @@ impl CameraAnalytics {
         self.feet.extend(tracks.iter().map(|&(id, b)| Foot {
             id,
             at: b.foot(),
+            origin: b.foot(),
             seen: true,
         }));
         self.observe(t_ms, out);

@@ -208,12 +208,14 @@ impl Level {
     }
 }
 
-/// A confirmed track as zones see it: where it stands, and whether it was seen this frame (a
-/// track hidden for a few frames keeps its place in a queue but is not counted).
+/// A confirmed track as zones see it: where it stands, where it was first detected, and whether
+/// it counts this frame (seen, or lost only for the tracker's `coast_frames`; a track hidden for
+/// longer keeps its place in a queue but is not counted).
 #[derive(Debug, Clone, Copy)]
 pub struct Foot {
     pub id: u64,
     pub at: Point,
+    pub origin: Point,
     pub seen: bool,
 }
 
@@ -452,7 +454,13 @@ impl Zone {
                         continue;
                     }
                     let side: i8 = if d > 0.0 { 1 } else { -1 };
-                    match sides.insert(f.id, (side, f.at)) {
+                    // A new track starts from where it was first detected, so a crossing made
+                    // while it was being confirmed still counts.
+                    let first = || {
+                        let d = signed_distance(*a, *b, f.origin);
+                        (d.abs() > *band).then_some((if d > 0.0 { 1 } else { -1 }, f.origin))
+                    };
+                    match sides.insert(f.id, (side, f.at)).or_else(first) {
                         Some((prev, from))
                             if prev != side && segments_intersect(from, f.at, *a, *b) =>
                         {
@@ -645,6 +653,7 @@ mod tests {
         Foot {
             id,
             at: (x, y),
+            origin: (x, y),
             seen: true,
         }
     }
@@ -669,6 +678,17 @@ mod tests {
         // Person 4 crosses the infinite line but outside the segment: not counted.
         z.observe(t + 100, &[seen(4, 150.0, 20.0)]);
         assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 3, out: 2 });
+    }
+
+    #[test]
+    fn a_crossing_made_before_confirmation_counts_from_the_origin() {
+        let mut z = zone("name = \"door\"\nkind = \"line\"\nline = [[0.0, 0.5], [1.0, 0.5]]");
+        // First detected above the line, confirmed already below it: one "in".
+        let mut f = seen(1, 50.0, 60.0);
+        f.origin = (50.0, 30.0);
+        z.observe(100, &[f]);
+        z.observe(200, &[seen(1, 50.0, 70.0)]);
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
     }
 
     #[test]

@@ -37,6 +37,12 @@ impl BBox {
         ((self.x0 + self.x1) / 2.0, self.y1)
     }
 
+    /// The box widened by `share` of its width and height on every side.
+    pub fn expanded(&self, share: f32) -> BBox {
+        let (dx, dy) = (self.width() * share, self.height() * share);
+        Self::new(self.x0 - dx, self.y0 - dy, self.x1 + dx, self.y1 + dy)
+    }
+
     /// Intersection over union; 0 for degenerate boxes so they never suppress anything.
     pub fn iou(&self, other: &BBox) -> f32 {
         let iw = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
