@@ -14,14 +14,18 @@ fn scenario(name: &str) -> PathBuf {
     root().join(format!("firmware-config/scenarios/{name}.toml"))
 }
 
-fn simulate(scenario: &Path, out: &Path) {
-    let o = aisle()
+fn run_simulate(scenario: &Path, out: &Path) -> std::process::Output {
+    aisle()
         .args(["simulate", "--scenario"])
         .arg(scenario)
         .arg("--out")
         .arg(out)
         .output()
-        .expect("run aisle simulate");
+        .expect("run aisle simulate")
+}
+
+fn simulate(scenario: &Path, out: &Path) {
+    let o = run_simulate(scenario, out);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -161,13 +165,7 @@ fn a_bad_scenario_is_refused_naming_the_field() {
         .replace("fps = 5.0", "fps = -1.0")
         .replace("zone = \"lane-1\"", "zone = \"lane-9\"");
     let bad = write(dir.path(), "bad.toml", text);
-    let o = aisle()
-        .args(["simulate", "--scenario"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_simulate(&bad, &dir.path().join("out"));
     assert_clean_failure(
         &o,
         &[
@@ -176,12 +174,6 @@ fn a_bad_scenario_is_refused_naming_the_field() {
         ],
     );
     let unknown = write(dir.path(), "unknown.toml", "rush = true\n");
-    let o = aisle()
-        .args(["simulate", "--scenario"])
-        .arg(&unknown)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let o = run_simulate(&unknown, &dir.path().join("out"));
     assert_clean_failure(&o, &["unknown.toml", "rush"]);
 }

@@ -254,15 +254,18 @@ impl World {
                 )
             },
         );
-        loop {
+        // A valid polygon can still be flat (collinear points): give up on sampling after a while
+        // and use a corner rather than loop for ever.
+        for _ in 0..10_000 {
             let p = (
-                self.rng.random_range(lo.0..hi.0),
-                self.rng.random_range(lo.1..hi.1),
+                self.rng.random_range(lo.0..=hi.0),
+                self.rng.random_range(lo.1..=hi.1),
             );
             if contains(&self.floor, p) {
                 return p;
             }
         }
+        self.floor[0]
     }
 
     fn arrive(&mut self) {
