@@ -264,7 +264,7 @@ pub fn run(
     let (mut last_tick, mut last_health) = (started, started);
     let mut statuses = cams.statuses(started);
     let delivery = Delivery::start(cfg, &detector, &statuses)?;
-    tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, cameras = inputs.len(), outbox = %cfg.outbox.path.display(), broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port)), "agent started");
+    tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, model_version = detector.manifest().version, cameras = inputs.len(), outbox = %cfg.outbox.path.display(), broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port)), "agent started");
     let (mut inference_sum, mut inference_n) = (Duration::ZERO, 0u32);
     let mut inference_ms = 0.0;
     let clock = SystemClock;

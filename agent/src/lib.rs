@@ -12,6 +12,7 @@ pub mod heap;
 pub mod install;
 pub mod metrics;
 pub mod mqtt;
+pub mod ota;
 pub mod outbox;
 pub mod output;
 pub mod pipeline;

@@ -14,6 +14,7 @@ use aisle::clock::{Clock, SystemClock};
 use aisle::config::{Config, ConfigError, LogFormat};
 use aisle::daemon::DaemonError;
 use aisle::detect::{Detector, DetectorOptions};
+use aisle::ota::{admin, bundle::Release};
 use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
 use aisle::pipeline::{self, CameraInput, Event as PipelineEvent};
 use aisle::replay::{self, MotFrames, ReplayInput};
@@ -122,12 +123,84 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Fleet admin tools for signed model updates (docs/ota.md).
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Print the JSON Schema of the events the agent produces.
     EventsSchema,
     /// Inspect the event outbox of a stopped agent.
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// A new Ed25519 key pair in minisign's format: DIR/NAME.pub and DIR/NAME.key (0600).
+    /// Prints the key line to put in agents' `ota.trusted_keys`.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "aisle-model")]
+        name: String,
+    },
+    /// Sign a model into a bundle directory (update.toml, update.toml.minisig, model.onnx).
+    Pack {
+        #[arg(long)]
+        onnx: PathBuf,
+        /// The model's manifest (input and decoder settings), e.g. models/*/manifest.toml.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Strictly above the version every target runs in the slot.
+        #[arg(long)]
+        version: u64,
+        /// RFC 3339 time or days from now (`90d`).
+        #[arg(long, default_value = "90d")]
+        expires: String,
+        /// Secret key file from `aisle model keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "person")]
+        slot: String,
+        /// Only these devices (repeatable; default: all).
+        #[arg(long = "device")]
+        devices: Vec<String>,
+        /// Only these sites (repeatable; default: all).
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// Where gateways download the model (https://…); default: it travels with the manifest.
+        #[arg(long)]
+        url: Option<String>,
+        /// Oldest agent that can run the model (default: this one).
+        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+        min_agent_version: String,
+    },
+    /// Install a bundle on this gateway (offline, e.g. from a USB stick) after every check the
+    /// agent runs on an update; the agent runs it from its next start.
+    Install {
+        bundle: PathBuf,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run every check a gateway runs on a bundle, against a public key file.
+    Verify {
+        bundle: PathBuf,
+        #[arg(long)]
+        pubkey: PathBuf,
+        #[arg(long, default_value = "any")]
+        device: String,
+        #[arg(long, default_value = "any")]
+        site: String,
+        /// The slot and version the gateway runs now (the anti-rollback floor).
+        #[arg(long, default_value = "person")]
+        slot: String,
+        #[arg(long, default_value_t = 0)]
+        floor: u64,
     },
 }
 
@@ -199,6 +272,7 @@ fn main() {
             json,
             check,
         } => eval_cmd(&truth, &events, json, check),
+        Command::Model { action } => model_cmd(action),
         Command::EventsSchema => {
             print!("{}", aisle::events::schema_json());
             Ok(())
@@ -240,6 +314,18 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// The person model a config runs: the one installed by an update, else the configured one,
+/// else the bundled default.
+fn agent_model(cfg: &Config) -> Result<PathBuf> {
+    if let Some(ota) = &cfg.ota {
+        let store = aisle::ota::store::ModelStore::open(&ota.state_dir)?;
+        if let Some(installed) = store.active_manifest("person")? {
+            return Ok(installed);
+        }
+    }
+    model_path(cfg.detector.model.clone())
 }
 
 fn model_path(configured: Option<PathBuf>) -> Result<PathBuf> {
@@ -369,7 +455,7 @@ fn replay_cmd(
     let mut out = std::io::BufWriter::new(stdout.lock());
     let report = match source {
         ReplaySource::Video(path, realtime) => {
-            let model = model_path(cfg.detector.model.clone())?;
+            let model = agent_model(&cfg)?;
             let mut detector = Detector::load(&model, &detector_options(&cfg))?;
             let input = ReplayInput::Video {
                 path: &path,
@@ -456,6 +542,75 @@ fn eval_cmd(truth: &Path, events: &Path, json: bool, check: bool) -> Result<()> 
     Ok(())
 }
 
+fn model_cmd(action: ModelAction) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match action {
+        ModelAction::Keygen { out, name } => {
+            let line = admin::keygen(&out, &name)?;
+            println!("{line}");
+        }
+        ModelAction::Pack {
+            onnx,
+            manifest,
+            version,
+            expires,
+            key,
+            out,
+            slot,
+            devices,
+            sites,
+            url,
+            min_agent_version,
+        } => {
+            let release = Release {
+                slot,
+                version,
+                expires_unix_s: admin::parse_expiry(&expires, now)?,
+                targets: admin::targets(devices, sites),
+                url,
+                min_agent_version,
+            };
+            let m = admin::pack(admin::PackOptions {
+                onnx: &onnx,
+                manifest: &manifest,
+                key: &key,
+                out: &out,
+                release,
+            })?;
+            println!(
+                "{} v{} ({} bytes, sha256 {}) → {}",
+                m.name,
+                m.version,
+                m.size,
+                m.sha256,
+                out.display()
+            );
+        }
+        ModelAction::Install { bundle, config } => {
+            let cfg = Config::load(&config)?;
+            let state = aisle::ota::offline::install(&cfg, &bundle, now, &detector_options(&cfg))?;
+            println!("{}", serde_json::to_string(&state)?);
+        }
+        ModelAction::Verify {
+            bundle,
+            pubkey,
+            device,
+            site,
+            slot,
+            floor,
+        } => {
+            let m = admin::verify_bundle(&bundle, &pubkey, &device, &site, (&slot, floor), now)?;
+            println!(
+                "ok: {} v{} for slot {} ({} bytes, sha256 {})",
+                m.name, m.version, m.slot, m.size, m.sha256
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Prints one problem per line, so an installer sees the whole list at once.
 fn check_config(file: &Path) -> Result<()> {
     match Config::load(file) {
@@ -482,7 +637,7 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
     let cfg = Config::load(config_path)?;
     init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
     let stop = stop_on_signals()?;
-    let model = model_path(cfg.detector.model.clone())?;
+    let model = agent_model(&cfg)?;
     let detector = Detector::load(&model, &detector_options(&cfg))
         .with_context(|| format!("loading model {}", model.display()))?;
     match aisle::daemon::run(&cfg, detector, &stop) {

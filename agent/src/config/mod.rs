@@ -43,6 +43,27 @@ pub struct Config {
     pub mqtt: Option<MqttSection>,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Signed model updates; without it the agent never installs a model (docs/ota.md).
+    pub ota: Option<OtaSection>,
+}
+
+/// Who may sign model updates, and where installed models live.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtaSection {
+    /// Minisign public keys (the `RW…` line of `aisle model keygen`'s `.pub`); any one of them
+    /// may sign. List the new key beside the old one to rotate.
+    pub trusted_keys: Vec<String>,
+    /// Key ids (16 hex digits) refused even if still listed as trusted: a stolen key.
+    #[serde(default)]
+    pub revoked_keys: Vec<String>,
+    /// Installed models and the install state (relative paths from the config file's folder).
+    #[serde(default = "default_models_dir")]
+    pub state_dir: PathBuf,
+}
+
+fn default_models_dir() -> PathBuf {
+    "/var/lib/aisle/models".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -255,6 +276,9 @@ impl Config {
             resolve(l);
         }
         delivery::resolve(&mut self.outbox, self.mqtt.as_mut(), resolve);
+        if let Some(ota) = self.ota.as_mut() {
+            resolve(&mut ota.state_dir);
+        }
         for cam in &mut self.cameras {
             let plain_path = !cam.uri.contains("://") && !cam.uri.starts_with("pipeline:");
             if plain_path && Path::new(&cam.uri).is_relative() {
@@ -366,6 +390,14 @@ impl Config {
             }
         }
         delivery::validate(&self.outbox, self.mqtt.as_ref(), &mut bad);
+        if let Some(ota) = &self.ota
+            && let Err(errors) =
+                crate::ota::verify::Trust::new(&ota.trusted_keys, &ota.revoked_keys)
+        {
+            for e in errors {
+                bad(e.field, e.reason);
+            }
+        }
         self.validate_analytics(&mut p);
         p
     }

@@ -183,6 +183,14 @@ impl Detector {
         &self.manifest
     }
 
+    /// Whether every raw output of the last run is a finite number: a model with a NaN in its
+    /// weights decodes to no detections at all, which looks like an empty store, not a fault.
+    pub fn outputs_finite(&self) -> bool {
+        self.outputs
+            .iter()
+            .all(|t| t.extract_tensor().1.iter().all(|v| v.is_finite()))
+    }
+
     /// Detects objects in one frame; `out` is cleared and refilled (its capacity is reused).
     pub fn detect(
         &mut self,

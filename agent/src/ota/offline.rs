@@ -1,0 +1,79 @@
+//! `aisle model install BUNDLE`: an update from a USB stick or a service laptop, through the same
+//! checks as one that arrives over the network (signature first, then policy, then the artifact
+//! and the ONNX file, then the canary), into the same model store. The agent picks the new
+//! model up when it (re)starts.
+
+use std::path::Path;
+
+use thiserror::Error;
+
+use super::bundle::{self, BundleError};
+use super::canary::{self, CanaryError};
+use super::store::{ModelStore, StoreError, StoreState};
+use super::verify::{self, Context, Rejection, Trust};
+use crate::config::Config;
+use crate::detect::DetectorOptions;
+
+#[derive(Debug, Error)]
+pub enum InstallError {
+    #[error("the config has no [ota] section: this agent takes no model updates")]
+    NotEnabled,
+    #[error("{0}")]
+    Keys(String),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("refused ({reason}): {rejection}", reason = .0.reason(), rejection = .0)]
+    Refused(Rejection),
+    #[error("refused (canary): the new model {0}")]
+    Canary(CanaryError),
+    #[error("{path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Verifies the bundle in `dir` for this device and installs it; returns the new store state.
+/// `opts` are the detector settings the canary loads models with.
+pub fn install(
+    cfg: &Config,
+    dir: &Path,
+    now_unix_s: u64,
+    opts: &DetectorOptions,
+) -> Result<StoreState, InstallError> {
+    let ota = cfg.ota.as_ref().ok_or(InstallError::NotEnabled)?;
+    let trust = Trust::new(&ota.trusted_keys, &ota.revoked_keys).map_err(|e| {
+        InstallError::Keys(
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let store = ModelStore::open(&ota.state_dir)?;
+    let floors = store.state()?.floors();
+    let b = bundle::read(dir)?;
+    let ctx = Context {
+        device: &cfg.agent.device_id,
+        site: &cfg.agent.site,
+        agent_version: env!("CARGO_PKG_VERSION"),
+        now_unix_s,
+        floors: &floors,
+    };
+    let m = verify::verify_manifest(&b.manifest, &b.signature, &trust, &ctx)
+        .map_err(InstallError::Refused)?;
+    let model = std::fs::read(&b.model).map_err(|source| InstallError::Read {
+        path: b.model.clone(),
+        source,
+    })?;
+    verify::check_artifact(&m, &model).map_err(InstallError::Refused)?;
+    let current = store.active_manifest(&m.slot)?;
+    let staged = store.stage(&m, &model)?;
+    if let Err(e) = canary::run(&staged, current.as_deref(), opts) {
+        store.discard(&m)?;
+        return Err(InstallError::Canary(e));
+    }
+    Ok(store.activate(&m)?)
+}

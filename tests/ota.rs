@@ -1,0 +1,171 @@
+//! Signed model updates through the real binary: an admin makes a key and signs the bundled
+//! model as version 2; a gateway installs it offline and its agent starts on it; then replays,
+//! downgrades, a tampered artifact and a stranger's signature are each refused with their reason
+//! while version 2 stays installed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+struct Fleet {
+    dir: tempfile::TempDir,
+    key_line: String,
+}
+
+impl Fleet {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let o = aisle()
+            .args(["model", "keygen", "--out"])
+            .arg(dir.path().join("keys"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let key_line = stdout(&o).trim().to_string();
+        assert!(key_line.starts_with("RW"), "{key_line}");
+        Self { dir, key_line }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The bundled model signed as `version` for site `store-12`, with `key` (a keygen dir).
+    fn pack(&self, version: u64, keys: &Path) -> PathBuf {
+        let onnx = root().join("models/nanodet-m-416/nanodet-m-416.onnx");
+        self.pack_onnx(version, keys, &onnx)
+    }
+
+    fn pack_onnx(&self, version: u64, keys: &Path, onnx: &Path) -> PathBuf {
+        let out = self.path(&format!("bundle-{version}"));
+        let model = root().join("models/nanodet-m-416");
+        let o = aisle()
+            .args(["model", "pack", "--onnx"])
+            .arg(onnx)
+            .arg("--manifest")
+            .arg(model.join("manifest.toml"))
+            .args([
+                "--version",
+                &version.to_string(),
+                "--site",
+                "store-12",
+                "--key",
+            ])
+            .arg(keys.join("aisle-model.key"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    }
+
+    fn config(&self) -> PathBuf {
+        let text = format!(
+            "[agent]\ndevice_id = \"gw-1\"\nsite = \"store-12\"\n[runtime]\nthreads = 1\n\
+             [outbox]\npath = \"{}\"\n[ota]\ntrusted_keys = [\"{}\"]\nstate_dir = \"{}\"\n\
+             [[cameras]]\nid = \"door\"\nuri = \"test://?frames=3\"\n",
+            self.path("outbox").display(),
+            self.key_line,
+            self.path("models").display()
+        );
+        write(self.dir.path(), "gateway.toml", text)
+    }
+
+    fn install(&self, bundle: &Path) -> std::process::Output {
+        aisle()
+            .args(["model", "install"])
+            .arg(bundle)
+            .arg("--config")
+            .arg(self.config())
+            .output()
+            .unwrap()
+    }
+
+    fn active_version(&self) -> u64 {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.path("models/state.json")).unwrap())
+                .unwrap();
+        state["slots"]["person"]["active"]["version"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+#[test]
+fn an_offline_install_is_verified_activated_and_run_and_every_attack_is_refused() {
+    let fleet = Fleet::new();
+    let keys = fleet.path("keys");
+    let v2 = fleet.pack(2, &keys);
+
+    let o = aisle()
+        .args(["model", "verify"])
+        .arg(&v2)
+        .arg("--pubkey")
+        .arg(keys.join("aisle-model.pub"))
+        .args(["--site", "store-12"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("ok: nanodet-m-416 v2"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = fleet.install(&v2);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fleet.active_version(), 2);
+
+    // The agent starts on the installed model.
+    let o = aisle()
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(fleet.config())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = stderr(&o)
+        .lines()
+        .find(|l| l.contains("agent started"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(started.contains("\"model_version\":2"), "{}", stderr(&o));
+
+    // Replay of the installed version, and a downgrade.
+    assert_clean_failure(&fleet.install(&v2), &["refused (replay)"]);
+    let v1 = fleet.pack(1, &keys);
+    assert_clean_failure(&fleet.install(&v1), &["refused (downgrade)"]);
+
+    // Version 3 with one byte of the model changed after signing.
+    let v3 = fleet.pack(3, &keys);
+    let model = v3.join("model.onnx");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&model, bytes).unwrap();
+    assert_clean_failure(&fleet.install(&v3), &["refused (artifact_hash)"]);
+
+    // Version 3 signed by a key the gateway does not trust.
+    let stranger = Fleet::new();
+    let v3 = fleet.pack(3, &stranger.path("keys"));
+    assert_clean_failure(&fleet.install(&v3), &["refused (unknown_key)"]);
+
+    assert_eq!(
+        fleet.active_version(),
+        2,
+        "every refusal leaves version 2 active"
+    );
+}
+
+#[test]
+fn keygen_never_overwrites_a_key() {
+    let fleet = Fleet::new();
+    let o = aisle()
+        .args(["model", "keygen", "--out"])
+        .arg(fleet.path("keys"))
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, &["aisle-model.pub exists: refusing to overwrite a key"]);
+}
