@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use super::bundle::{self, BundleError, Release};
 use super::manifest::{Targets, UpdateManifest};
-use super::verify::{self, Context, Rejection, Trust};
+use super::verify::{self, Context, Trust};
 use crate::detect::manifest::{Manifest, ManifestError};
 
 #[derive(Debug, Error)]
@@ -25,8 +25,6 @@ pub enum AdminError {
     Exists(PathBuf),
     #[error("--expires {0:?}: {1}")]
     Expires(String, String),
-    #[error("refused ({reason}): {rejection}", reason = .0.reason(), rejection = .0)]
-    Refused(Rejection),
     #[error("{0}")]
     Keys(String),
 }
@@ -111,15 +109,8 @@ pub fn verify_bundle(
     now_unix_s: u64,
 ) -> Result<UpdateManifest, AdminError> {
     let public = std::fs::read_to_string(pubkey).map_err(io(pubkey))?;
-    let trust = Trust::new(&[bundle::public_key_line(&public)?], &[]).map_err(|e| {
-        AdminError::Keys(
-            e.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
-    let b = bundle::read(dir)?;
+    let trust = Trust::new(&[bundle::public_key_line(&public)?], &[])
+        .map_err(|e| AdminError::Keys(verify::describe(&e)))?;
     let floors = [(slot.to_string(), floor)].into();
     let ctx = Context {
         device,
@@ -128,10 +119,7 @@ pub fn verify_bundle(
         now_unix_s,
         floors: &floors,
     };
-    let m = verify::verify_manifest(&b.manifest, &b.signature, &trust, &ctx)
-        .map_err(AdminError::Refused)?;
-    let model = std::fs::read(&b.model).map_err(io(&b.model))?;
-    verify::check_artifact(&m, &model).map_err(AdminError::Refused)?;
+    let (m, _) = bundle::read(dir)?.verify(&trust, &ctx)?;
     Ok(m)
 }
 

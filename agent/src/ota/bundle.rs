@@ -9,6 +9,7 @@ use minisign::{KeyPair, PublicKey, SecretKey, SecretKeyBox};
 use thiserror::Error;
 
 use super::manifest::{FORMAT, Targets, UpdateManifest};
+use super::verify::{self, Context, Rejection, Trust};
 use crate::detect::manifest::Manifest;
 
 pub const MANIFEST_FILE: &str = "update.toml";
@@ -26,6 +27,8 @@ pub enum BundleError {
     Key(String),
     #[error("manifest: {0}")]
     Manifest(String),
+    #[error("refused ({reason}): {rejection}", reason = .0.reason(), rejection = .0)]
+    Refused(Rejection),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
@@ -138,4 +141,20 @@ pub fn read(dir: &Path) -> Result<Unverified, BundleError> {
         signature: std::fs::read_to_string(&signature_path).map_err(io(&signature_path))?,
         model: dir.join(MODEL_FILE),
     })
+}
+
+impl Unverified {
+    /// Every check in order: the manifest's signature and policy first, and only then is the
+    /// model read and checked. Returns the verified manifest and the model's bytes.
+    pub fn verify(
+        &self,
+        trust: &Trust,
+        ctx: &Context<'_>,
+    ) -> Result<(UpdateManifest, Vec<u8>), BundleError> {
+        let m = verify::verify_manifest(&self.manifest, &self.signature, trust, ctx)
+            .map_err(BundleError::Refused)?;
+        let model = std::fs::read(&self.model).map_err(io(&self.model))?;
+        verify::check_artifact(&m, &model).map_err(BundleError::Refused)?;
+        Ok((m, model))
+    }
 }

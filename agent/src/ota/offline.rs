@@ -10,7 +10,7 @@ use thiserror::Error;
 use super::bundle::{self, BundleError};
 use super::canary::{self, CanaryError};
 use super::store::{ModelStore, StoreError, StoreState};
-use super::verify::{self, Context, Rejection, Trust};
+use super::verify::{self, Context, Trust};
 use crate::config::Config;
 use crate::detect::DetectorOptions;
 
@@ -24,15 +24,8 @@ pub enum InstallError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("refused ({reason}): {rejection}", reason = .0.reason(), rejection = .0)]
-    Refused(Rejection),
     #[error("refused (canary): the new model {0}")]
     Canary(CanaryError),
-    #[error("{path}: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
 }
 
 /// Verifies the bundle in `dir` for this device and installs it; returns the new store state.
@@ -44,17 +37,10 @@ pub fn install(
     opts: &DetectorOptions,
 ) -> Result<StoreState, InstallError> {
     let ota = cfg.ota.as_ref().ok_or(InstallError::NotEnabled)?;
-    let trust = Trust::new(&ota.trusted_keys, &ota.revoked_keys).map_err(|e| {
-        InstallError::Keys(
-            e.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let trust = Trust::new(&ota.trusted_keys, &ota.revoked_keys)
+        .map_err(|e| InstallError::Keys(verify::describe(&e)))?;
     let store = ModelStore::open(&ota.state_dir)?;
     let floors = store.state()?.floors();
-    let b = bundle::read(dir)?;
     let ctx = Context {
         device: &cfg.agent.device_id,
         site: &cfg.agent.site,
@@ -62,13 +48,7 @@ pub fn install(
         now_unix_s,
         floors: &floors,
     };
-    let m = verify::verify_manifest(&b.manifest, &b.signature, &trust, &ctx)
-        .map_err(InstallError::Refused)?;
-    let model = std::fs::read(&b.model).map_err(|source| InstallError::Read {
-        path: b.model.clone(),
-        source,
-    })?;
-    verify::check_artifact(&m, &model).map_err(InstallError::Refused)?;
+    let (m, model) = bundle::read(dir)?.verify(&trust, &ctx)?;
     let current = store.active_manifest(&m.slot)?;
     let staged = store.stage(&m, &model)?;
     if let Err(e) = canary::run(&staged, current.as_deref(), opts) {

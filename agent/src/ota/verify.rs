@@ -96,6 +96,15 @@ pub struct KeyError {
     pub reason: String,
 }
 
+/// Key problems as one line, for commands that report a single error.
+pub fn describe(errors: &[KeyError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A key id as minisign prints it: 16 upper-case hex digits of the little-endian key number.
 pub fn key_id(keynum: &[u8]) -> String {
     keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
