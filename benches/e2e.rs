@@ -78,12 +78,15 @@ fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) ->
     let report = pipeline::run(
         std::slice::from_ref(&input),
         &mut detector,
+        &crossbeam_channel::never(),
         2,
         &stop,
         &health,
         |e| {
-            if let Event::Frame(_) = e {
-                seen += 1;
+            match e {
+                Event::Frame(_) => seen += 1,
+                Event::DetectorFailed(_) => return ControlFlow::Break(()),
+                _ => {}
             }
             if seen >= frames {
                 ControlFlow::Break(())
@@ -142,20 +145,28 @@ fn multi_camera(manifest: &Path, video: &Path, cameras: usize, fps: u32, seconds
     let window = Duration::from_secs(seconds);
     // The first seconds (model warm-up, preroll) are left out of the figures.
     let settle = Duration::from_secs(3);
-    pipeline::run(&inputs, &mut detector, 2, &stop, &health, |e| {
-        let elapsed = started.elapsed();
-        if let Event::Frame(p) = e
-            && elapsed >= settle
-        {
-            delivered[p.camera] += 1;
-            latency_ms.push(p.frame.pulled_at.elapsed().as_secs_f64() * 1000.0);
-        }
-        if elapsed >= settle + window {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })
+    pipeline::run(
+        &inputs,
+        &mut detector,
+        &crossbeam_channel::never(),
+        2,
+        &stop,
+        &health,
+        |e| {
+            let elapsed = started.elapsed();
+            if let Event::Frame(p) = e
+                && elapsed >= settle
+            {
+                delivered[p.camera] += 1;
+                latency_ms.push(p.frame.pulled_at.elapsed().as_secs_f64() * 1000.0);
+            }
+            if elapsed >= settle + window {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
     .expect("pipeline");
     latency_ms.sort_by(f64::total_cmp);
     let offered = u64::from(fps) * seconds;

@@ -106,32 +106,43 @@ fn inference_thread_allocates_nothing_per_frame() {
     let mut out = Vec::with_capacity(64);
     let (mut frames, mut people, mut events) = (0u64, 0usize, 0usize);
     let (mut seen, mut quiet_allocs) = (0u64, Vec::new());
-    pipeline::run(&[input], &mut detector, 2, &stop, &health, |e| {
-        let Event::Frame(p) = e else {
-            return ControlFlow::Continue(());
-        };
-        let t_ms = p.frame.pts_ms;
-        analytics
-            .on_frame(t_ms, p.frame.width, p.frame.height, p.detections, &mut out)
-            .expect("zones fit");
-        analytics.on_tick(t_ms, true, &snapshot, &mut out);
-        people += p.detections.len();
-        events += out.len();
-        let total = ALLOCS.load(Ordering::Relaxed);
-        if total > seen && out.is_empty() {
-            quiet_allocs.push((frames, total - seen));
-        }
-        seen = total;
-        out.clear();
-        frames += 1;
-        // Counting covers everything the thread does between these two frames.
-        COUNTED.with(|c| c.set((WARM_UP..WARM_UP + COUNTED_FRAMES).contains(&frames)));
-        if frames == WARM_UP + COUNTED_FRAMES {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })
+    pipeline::run(
+        &[input],
+        &mut detector,
+        &crossbeam_channel::never(),
+        2,
+        &stop,
+        &health,
+        |e| {
+            let p = match e {
+                Event::Frame(p) => p,
+                // A failed detector ends the run, as the pipeline's error.
+                Event::DetectorFailed(_) => return ControlFlow::Break(()),
+                _ => return ControlFlow::Continue(()),
+            };
+            let t_ms = p.frame.pts_ms;
+            analytics
+                .on_frame(t_ms, p.frame.width, p.frame.height, p.detections, &mut out)
+                .expect("zones fit");
+            analytics.on_tick(t_ms, true, &snapshot, &mut out);
+            people += p.detections.len();
+            events += out.len();
+            let total = ALLOCS.load(Ordering::Relaxed);
+            if total > seen && out.is_empty() {
+                quiet_allocs.push((frames, total - seen));
+            }
+            seen = total;
+            out.clear();
+            frames += 1;
+            // Counting covers everything the thread does between these two frames.
+            COUNTED.with(|c| c.set((WARM_UP..WARM_UP + COUNTED_FRAMES).contains(&frames)));
+            if frames == WARM_UP + COUNTED_FRAMES {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
     .expect("pipeline");
     let allocs = ALLOCS.load(Ordering::Relaxed);
     println!(

@@ -8,23 +8,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use thiserror::Error;
 
 use crate::analytics::rules::Severity;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, MqttSection};
-use crate::detect::Detector;
+use crate::detect::{Detector, DetectorOptions};
 use crate::events::{
     AgentHealth, Alert, AlertState, CameraHealth as EventHealth, CameraStatus, MqttHealth,
-    OutboxHealth, Payload, Status,
+    OutboxHealth, Payload, Status, UpdateEvent,
 };
 use crate::metrics;
 use crate::mqtt::{self, Link, LinkSettings, MqttCounters, TlsError};
+use crate::ota::gate::{Gate, GateSettings, OnError, Verdict};
+use crate::ota::store::ModelStore;
+use crate::ota::updater::{self, Channels};
+use crate::ota::verify::Trust;
 use crate::outbox::{
     Incoming, Limits, OpenOutcome, Outbox, OutboxCounters, OutboxError, SledOutbox, Writer,
     WriterHandle, spawn_writer,
 };
-use crate::pipeline::{self, CameraInput, Event as PipelineEvent, PipelineError, PipelineReport};
+use crate::pipeline::{
+    self, CameraInput, Event as PipelineEvent, PipelineError, PipelineReport, Swap,
+};
 use crate::source::{CameraHealth, HealthRates, SpecError};
 use crate::systemd::{self, Notifier};
 
@@ -84,6 +91,7 @@ impl Delivery {
         cfg: &Config,
         detector: &Detector,
         cameras: &[CameraStatus],
+        offers: Option<Sender<Vec<u8>>>,
     ) -> Result<Self, DaemonError> {
         let (store, opened) = SledOutbox::open(&cfg.outbox.path)?;
         let store = Arc::new(store);
@@ -117,6 +125,7 @@ impl Delivery {
                     mqtt: mqtt.clone(),
                     status: status_fn,
                     status_every: every,
+                    offers,
                 };
                 Some(mqtt::spawn_publisher(parts).map_err(DaemonError::Thread)?)
             }
@@ -238,10 +247,77 @@ impl Cameras<'_> {
     }
 }
 
+/// The model the agent starts on.
+pub struct StartModel {
+    pub detector: Detector,
+    /// Its manifest: the canary times updates against it.
+    pub path: std::path::PathBuf,
+    /// The config's own model, which serves again when the first update is rolled back.
+    pub configured: std::path::PathBuf,
+    pub options: DetectorOptions,
+    /// Updates that a restart interrupted, undone before this start (`ota::recover`).
+    pub recovered: Vec<UpdateEvent>,
+}
+
+/// The update thread and what the vision loop needs to talk to it.
+struct Updates {
+    thread: std::thread::JoinHandle<()>,
+    quit: Arc<AtomicBool>,
+}
+
+/// Starts the update thread when the config takes updates over the network ([ota] and [mqtt]).
+/// A problem here is logged and leaves the agent without updates: the store's analytics must
+/// not stop over an update setting.
+fn start_updates(
+    cfg: &Config,
+    model: &StartModel,
+    events: &crate::outbox::WriterHandle,
+    offers: Receiver<Vec<u8>>,
+    verdicts: Receiver<Verdict>,
+    swaps: Sender<Swap>,
+) -> Option<Updates> {
+    let ota = cfg.ota.as_ref()?;
+    let settings = (|| -> Result<updater::Settings, String> {
+        Ok(updater::Settings {
+            trust: Trust::new(&ota.trusted_keys, &ota.revoked_keys)
+                .map_err(|e| crate::ota::verify::describe(&e))?,
+            store: ModelStore::open(&ota.state_dir).map_err(|e| e.to_string())?,
+            tls: crate::mqtt::client_config(&ota.ca_file, None).map_err(|e| e.to_string())?,
+            device: cfg.agent.device_id.clone(),
+            site: cfg.agent.site.clone(),
+            detector: model.options.clone(),
+            configured: model.configured.clone(),
+            current: model.path.clone(),
+        })
+    })();
+    let settings = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "model updates are off");
+            return None;
+        }
+    };
+    let quit = Arc::new(AtomicBool::new(false));
+    let channels = Channels {
+        offers,
+        verdicts,
+        swaps,
+        events: events.clone(),
+        quit: quit.clone(),
+    };
+    match updater::spawn(settings, channels) {
+        Ok(thread) => Some(Updates { thread, quit }),
+        Err(e) => {
+            tracing::error!(error = %e, "model updates are off: cannot start their thread");
+            None
+        }
+    }
+}
+
 /// Runs the agent until `stop` is set or every camera (recordings) has ended.
 pub fn run(
     cfg: &Config,
-    mut detector: Detector,
+    model: StartModel,
     stop: &Arc<AtomicBool>,
 ) -> Result<PipelineReport, DaemonError> {
     let inputs = cfg.camera_inputs()?;
@@ -263,7 +339,30 @@ pub fn run(
     let started = Instant::now();
     let (mut last_tick, mut last_health) = (started, started);
     let mut statuses = cams.statuses(started);
-    let delivery = Delivery::start(cfg, &detector, &statuses)?;
+    let networked = cfg.ota.is_some() && cfg.mqtt.is_some();
+    let (offer_tx, offer_rx) = crossbeam_channel::bounded(4);
+    let delivery = Delivery::start(
+        cfg,
+        &model.detector,
+        &statuses,
+        networked.then_some(offer_tx),
+    )?;
+    let now = SystemClock.now_ms();
+    for e in &model.recovered {
+        delivery.events.send(Incoming {
+            camera: None,
+            ts_ms: now,
+            payload: Payload::Update(e.clone()),
+        });
+    }
+    let (swap_tx, swaps) = crossbeam_channel::bounded(1);
+    let (verdict_tx, verdict_rx) = crossbeam_channel::unbounded();
+    let updates = networked
+        .then(|| start_updates(cfg, &model, &delivery.events, offer_rx, verdict_rx, swap_tx))
+        .flatten();
+    let trial_frames = cfg.ota.as_ref().map_or(100, |o| o.trial_frames);
+    let mut gate = Gate::new(GateSettings::new(trial_frames));
+    let mut detector = model.detector;
     tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, model_version = detector.manifest().version, cameras = inputs.len(), outbox = %cfg.outbox.path.display(), broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port)), "agent started");
     let (mut inference_sum, mut inference_n) = (Duration::ZERO, 0u32);
     let mut inference_ms = 0.0;
@@ -285,6 +384,7 @@ pub fn run(
     let report = pipeline::run(
         &inputs,
         &mut detector,
+        &swaps,
         cfg.pipeline.queue_capacity,
         stop,
         &health,
@@ -297,7 +397,30 @@ pub fn run(
             }
             notifier.heartbeat();
             let now = clock.now_ms();
+            match &event {
+                PipelineEvent::Swapped { model, trial } => {
+                    gate.swapped(*trial);
+                    tracing::info!(model = %model.name, model_version = model.version, trial, "model swapped");
+                    if let Ok(mut s) = delivery.status.lock() {
+                        s.model.clone_from(&model.name);
+                        s.model_version = model.version;
+                    }
+                }
+                PipelineEvent::DetectorFailed(e) => match gate.error(&e.to_string()) {
+                    OnError::Fatal => return ControlFlow::Break(()),
+                    OnError::Fail(v) => {
+                        tracing::error!(error = %e, "the model on trial failed; rolling back");
+                        let _ = verdict_tx.send(v);
+                    }
+                    OnError::Skip => {}
+                },
+                PipelineEvent::Frame(_) | PipelineEvent::Idle => {}
+            }
             if let PipelineEvent::Frame(p) = &event {
+                if let Some(v) = gate.frame(p.detections.len(), p.inference.as_secs_f64() * 1e3) {
+                    tracing::info!(verdict = ?v, "health gate");
+                    let _ = verdict_tx.send(v);
+                }
                 let camera = inputs[p.camera].settings.id.as_str();
                 inference_sum += p.inference;
                 inference_n += 1;
@@ -377,6 +500,13 @@ pub fn run(
         let camera_health = statuses.get(i).map(|c| c.health).unwrap_or_default();
         a.finish(now, &camera_health, &mut payloads);
         send(&inputs[i].settings.id, &mut payloads, now);
+    }
+    // The update thread holds a writer handle: it stops before the writer flushes.
+    if let Some(u) = updates {
+        u.quit.store(true, Ordering::Relaxed);
+        if u.thread.join().is_err() {
+            tracing::error!("update thread panicked");
+        }
     }
     delivery.stop();
     Ok(report?)

@@ -433,7 +433,7 @@ mod tests {
 
     fn summary(start_s: u64, zones: &str) -> String {
         format!(
-            r#"{{"schema_version":2,"event_id":"r:{start_s}","device_id":"d","site":"s","seq":{start_s},"camera":"c","ts_ms":{end},"payload":{{"type":"summary","window_start_ms":{start},"window_end_ms":{end},"frames":5,"zones":[{zones}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
+            r#"{{"schema_version":3,"event_id":"r:{start_s}","device_id":"d","site":"s","seq":{start_s},"camera":"c","ts_ms":{end},"payload":{{"type":"summary","window_start_ms":{start},"window_end_ms":{end},"frames":5,"zones":[{zones}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
             start = start_s * 1000,
             end = start_s * 1000 + 1000
         )
@@ -441,7 +441,7 @@ mod tests {
 
     fn alert(t_s: u64, rule: &str) -> String {
         format!(
-            r#"{{"schema_version":2,"event_id":"r:a{t_s}","device_id":"d","site":"s","seq":99,"camera":"c","ts_ms":{},"payload":{{"type":"alert","alert_id":"x","rule":"{rule}","severity":"warning","state":"raised","zone":"till","metric":"length","value":5.0,"threshold":5.0}}}}"#,
+            r#"{{"schema_version":3,"event_id":"r:a{t_s}","device_id":"d","site":"s","seq":99,"camera":"c","ts_ms":{},"payload":{{"type":"alert","alert_id":"x","rule":"{rule}","severity":"warning","state":"raised","zone":"till","metric":"length","value":5.0,"threshold":5.0}}}}"#,
             t_s * 1000
         )
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::rules::Severity;
 use crate::analytics::zones::ZoneMetrics;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One event as it leaves the agent, addressed to a device, site and (for camera events) camera.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -36,13 +36,14 @@ pub enum Payload {
     Summary(Summary),
     Alert(Alert),
     Health(AgentHealth),
+    Update(UpdateEvent),
 }
 
 impl Payload {
-    /// Alerts are what store ops act on: they are flushed to disk at once and are the last thing
-    /// a full outbox gives up.
-    pub fn is_alert(&self) -> bool {
-        matches!(self, Payload::Alert(_))
+    /// Alerts are what store ops act on and update steps what fleet admins act on: both are
+    /// flushed to disk at once and are the last thing a full outbox gives up.
+    pub fn is_urgent(&self) -> bool {
+        matches!(self, Payload::Alert(_) | Payload::Update(_))
     }
 }
 
@@ -131,6 +132,39 @@ pub struct Alert {
     pub metric: Option<String>,
     pub value: Option<f64>,
     pub threshold: Option<f64>,
+}
+
+/// One step of a model update (docs/ota.md), so a fleet admin sees every gateway's progress and
+/// every refusal with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEvent {
+    pub step: UpdateStep,
+    /// Absent when the update was refused before its manifest could be trusted.
+    pub slot: Option<String>,
+    pub model: Option<String>,
+    pub version: Option<u64>,
+    /// Why a step failed, as a short code (`bad_signature`, `downgrade`, `canary`, …).
+    pub reason: Option<String>,
+    /// The failure in words, for people.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStep {
+    /// The manifest verified; the artifact is being fetched.
+    Downloading,
+    /// The artifact matched the manifest and the ONNX checks passed.
+    Verified,
+    /// Refused; the active model is unchanged.
+    Rejected,
+    /// Passed its canary and serves frames, on trial until the health gate passes.
+    Active,
+    /// Passed the health gate: the update is complete.
+    Committed,
+    /// Failed the health gate (or was interrupted on trial): the previous model serves again.
+    RolledBack,
 }
 
 /// The agent's own health, published every health interval: what support looks at first.

@@ -187,6 +187,28 @@ enum ModelAction {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Offer a bundle to gateways over MQTT (retained, on SITE/DEVICE's cmd/model topic); they
+    /// download the model from the manifest's url, check it and swap it in.
+    Publish {
+        bundle: PathBuf,
+        /// The broker as HOST:PORT (TLS).
+        #[arg(long)]
+        broker: String,
+        /// CA certificate (PEM) the broker's certificate is checked against.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Client certificate and key (PEM), for brokers that require one.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// The agents' `mqtt.topic_prefix`.
+        #[arg(long, default_value = "aisle")]
+        topic_prefix: String,
+        /// SITE/DEVICE (repeatable).
+        #[arg(long = "target", required = true)]
+        targets: Vec<String>,
+    },
     /// Run every check a gateway runs on a bundle, against a public key file.
     Verify {
         bundle: PathBuf,
@@ -371,12 +393,16 @@ fn detect(
     let report = pipeline::run(
         std::slice::from_ref(&input),
         &mut detector,
+        &crossbeam_channel::never(),
         2,
         &stop,
         &health,
         |event| {
-            let PipelineEvent::Frame(p) = event else {
-                return ControlFlow::Continue(());
+            let p = match event {
+                PipelineEvent::Frame(p) => p,
+                // A failed detector ends the run, as the pipeline's error.
+                PipelineEvent::DetectorFailed(_) => return ControlFlow::Break(()),
+                _ => return ControlFlow::Continue(()),
             };
             output::detections_line(
                 &mut line,
@@ -593,6 +619,32 @@ fn model_cmd(action: ModelAction) -> Result<()> {
             let state = aisle::ota::offline::install(&cfg, &bundle, now, &detector_options(&cfg))?;
             println!("{}", serde_json::to_string(&state)?);
         }
+        ModelAction::Publish {
+            bundle,
+            broker,
+            ca,
+            cert,
+            key,
+            topic_prefix,
+            targets,
+        } => {
+            let (host, port) = broker
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+                .with_context(|| format!("--broker {broker:?}: expected HOST:PORT"))?;
+            let topics = aisle::ota::publish::publish(&aisle::ota::publish::PublishOptions {
+                bundle: &bundle,
+                host,
+                port,
+                ca_file: &ca,
+                client: cert.as_deref().zip(key.as_deref()),
+                topic_prefix: &topic_prefix,
+                targets: &targets,
+            })?;
+            for t in topics {
+                println!("offered on {t}");
+            }
+        }
         ModelAction::Verify {
             bundle,
             pubkey,
@@ -637,10 +689,25 @@ fn run(config_path: &Path, log_format: Option<LogFormat>) -> Result<()> {
     let cfg = Config::load(config_path)?;
     init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
     let stop = stop_on_signals()?;
+    // An update a restart interrupted is undone before a model is chosen.
+    let recovered = match &cfg.ota {
+        Some(ota) => {
+            aisle::ota::recover::recover(&aisle::ota::store::ModelStore::open(&ota.state_dir)?)?
+        }
+        None => Vec::new(),
+    };
     let model = agent_model(&cfg)?;
-    let detector = Detector::load(&model, &detector_options(&cfg))
+    let options = detector_options(&cfg);
+    let detector = Detector::load(&model, &options)
         .with_context(|| format!("loading model {}", model.display()))?;
-    match aisle::daemon::run(&cfg, detector, &stop) {
+    let start = aisle::daemon::StartModel {
+        detector,
+        path: model,
+        configured: model_path(cfg.detector.model.clone())?,
+        options,
+        recovered,
+    };
+    match aisle::daemon::run(&cfg, start, &stop) {
         Ok(r) => {
             tracing::info!(
                 frames = r.frames,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Select, TryRecvError};
+use crossbeam_channel::{Receiver, Select, TryRecvError};
 use thiserror::Error;
 
+use crate::detect::manifest::Manifest;
 use crate::detect::{Detection, Detector, DetectorError};
 use crate::source::{
     self, CameraHealth, CameraSettings, Fit, Frame, GstOptions, SourceError, SourceSpec,
@@ -38,6 +39,21 @@ pub struct Processed<'a> {
 pub enum Event<'a> {
     Frame(Processed<'a>),
     Idle,
+    /// A model from the swap channel serves from the next frame on.
+    Swapped {
+        model: &'a Manifest,
+        trial: bool,
+    },
+    /// The detector failed on a frame. The sink decides: `Break` ends the pipeline with the
+    /// error, `Continue` skips the frame (a model on trial is being rolled back).
+    DetectorFailed(&'a DetectorError),
+}
+
+/// A model to run from the next frame on, loaded off the inference thread so the cameras never
+/// wait for it. `trial`: the sink should watch it (a new update) rather than trust it.
+pub struct Swap {
+    pub detector: Detector,
+    pub trial: bool,
 }
 
 #[derive(Debug, Error)]
@@ -54,10 +70,13 @@ pub struct PipelineReport {
     pub elapsed: Duration,
 }
 
-/// Runs until every camera has ended (recordings), `stop` is set, or the sink breaks.
+/// Runs until every camera has ended (recordings), `stop` is set, or the sink breaks. Models
+/// arriving on `swaps` replace the detector between two frames; sources keep scaling frames to
+/// the first model's input, and the detector resizes them further if a new model's differs.
 pub fn run(
     inputs: &[CameraInput],
     detector: &mut Detector,
+    swaps: &Receiver<Swap>,
     queue_capacity: usize,
     stop: &Arc<AtomicBool>,
     health: &[Arc<CameraHealth>],
@@ -95,6 +114,16 @@ pub fn run(
             if stop.load(Ordering::Relaxed) {
                 break Ok(());
             }
+            if let Ok(swap) = swaps.try_recv() {
+                *detector = swap.detector;
+                let event = Event::Swapped {
+                    model: detector.manifest(),
+                    trial: swap.trial,
+                };
+                if sink(event).is_break() {
+                    break Ok(());
+                }
+            }
             let Some((camera, frame)) = take_frame(&mut receivers, &mut next) else {
                 if receivers.iter().all(Option::is_none) {
                     break Ok(());
@@ -106,7 +135,10 @@ pub fn run(
             };
             let t0 = Instant::now();
             if let Err(e) = detector.detect(frame.view(), &mut detections) {
-                break Err(PipelineError::Detector(e));
+                if sink(Event::DetectorFailed(&e)).is_break() {
+                    break Err(PipelineError::Detector(e));
+                }
+                continue;
             }
             frames += 1;
             let processed = Processed {

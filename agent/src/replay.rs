@@ -233,12 +233,16 @@ fn replay_video(
     pipeline::run(
         std::slice::from_ref(input_cam),
         detector,
+        &crossbeam_channel::never(),
         4,
         stop,
         &health,
         |event| {
-            let PipelineEvent::Frame(p) = event else {
-                return ControlFlow::Continue(());
+            let p = match event {
+                PipelineEvent::Frame(p) => p,
+                // A failed detector ends the run, as the pipeline's error.
+                PipelineEvent::DetectorFailed(_) => return ControlFlow::Break(()),
+                _ => return ControlFlow::Continue(()),
             };
             if realtime {
                 let due = Duration::from_millis(p.frame.pts_ms);

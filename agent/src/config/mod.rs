@@ -60,10 +60,25 @@ pub struct OtaSection {
     /// Installed models and the install state (relative paths from the config file's folder).
     #[serde(default = "default_models_dir")]
     pub state_dir: PathBuf,
+    /// CA certificates (PEM) that HTTPS model downloads are checked against.
+    #[serde(default = "default_download_ca")]
+    pub ca_file: PathBuf,
+    /// Frames a model updated over the network serves on trial before the health gate judges
+    /// it against the model it replaced.
+    #[serde(default = "default_trial_frames")]
+    pub trial_frames: u64,
 }
 
 fn default_models_dir() -> PathBuf {
     "/var/lib/aisle/models".into()
+}
+
+fn default_download_ca() -> PathBuf {
+    "/etc/ssl/certs/ca-certificates.crt".into()
+}
+
+fn default_trial_frames() -> u64 {
+    100
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -278,6 +293,7 @@ impl Config {
         delivery::resolve(&mut self.outbox, self.mqtt.as_mut(), resolve);
         if let Some(ota) = self.ota.as_mut() {
             resolve(&mut ota.state_dir);
+            resolve(&mut ota.ca_file);
         }
         for cam in &mut self.cameras {
             let plain_path = !cam.uri.contains("://") && !cam.uri.starts_with("pipeline:");
@@ -397,6 +413,14 @@ impl Config {
             for e in errors {
                 bad(e.field, e.reason);
             }
+        }
+        if let Some(ota) = &self.ota
+            && !(1..=100_000).contains(&ota.trial_frames)
+        {
+            bad(
+                "ota.trial_frames".into(),
+                "must be within 1..=100000".into(),
+            );
         }
         self.validate_analytics(&mut p);
         p

@@ -108,6 +108,9 @@ pub struct PublisherParts<O> {
     pub status: StatusFn,
     /// How often the retained status is refreshed.
     pub status_every: Duration,
+    /// Where messages on `{prefix}/cmd/model` go (the update thread); without it the agent does
+    /// not subscribe to commands at all.
+    pub offers: Option<Sender<Vec<u8>>>,
 }
 
 struct Publisher<O> {
@@ -199,6 +202,8 @@ impl<O: Outbox> Publisher<O> {
         // The outbox is the session: the broker keeps nothing for us.
         o.set_clean_session(true);
         o.set_inflight(u16::try_from(s.inflight * 2 + 4).unwrap_or(u16::MAX));
+        // Offers are the only thing the agent receives; larger packets end the connection.
+        o.set_max_packet_size(crate::ota::offer::MAX_OFFER_BYTES + 1024, 10 * 1024);
         o.set_last_will(LastWill::new(
             s.topic("status"),
             (self.parts.status)(false),
@@ -215,9 +220,21 @@ impl<O: Outbox> Publisher<O> {
         let pending: Arc<Mutex<VecDeque<Option<u64>>>> = Arc::default();
         let (events_tx, events) = crossbeam_channel::unbounded();
         let poller_pending = pending.clone();
+        let offers = self
+            .parts
+            .offers
+            .clone()
+            .map(|tx| (s.topic(crate::ota::offer::TOPIC), tx));
         let poller = std::thread::Builder::new()
             .name("mqtt-poll".into())
-            .spawn(move || poll(&mut connection, &poller_pending, &events_tx));
+            .spawn(move || {
+                poll(
+                    &mut connection,
+                    &poller_pending,
+                    &events_tx,
+                    offers.as_ref(),
+                )
+            });
         let poller = match poller {
             Ok(p) => p,
             Err(e) => return Ended::Down(format!("cannot start the mqtt poller: {e}")),
@@ -263,6 +280,13 @@ impl<O: Outbox> Publisher<O> {
             client.try_publish(topic, QoS::AtLeastOnce, retain, payload)
         };
         let mut inflight = 0usize;
+        if self.parts.offers.is_some()
+            && client
+                .try_subscribe(s.topic("cmd/#"), QoS::AtLeastOnce)
+                .is_err()
+        {
+            return Ended::Down("mqtt client closed".into());
+        }
         if send(None, s.topic("status"), (self.parts.status)(true), true).is_err() {
             return Ended::Down("mqtt client closed".into());
         }
@@ -376,11 +400,13 @@ impl<O: Outbox> Publisher<O> {
 }
 
 /// The poller: turns the event loop's notifications into [`LinkEvent`]s until the connection
-/// fails or the client is dropped.
+/// fails or the client is dropped, and hands update offers (`offers`: their topic and where
+/// they go) to the update thread.
 fn poll(
     connection: &mut rumqttc::Connection,
     pending: &Mutex<VecDeque<Option<u64>>>,
     events: &Sender<LinkEvent>,
+    offers: Option<&(String, Sender<Vec<u8>>)>,
 ) {
     let mut by_pkid: HashMap<u16, Option<u64>> = HashMap::new();
     for notification in connection.iter() {
@@ -396,6 +422,17 @@ fn poll(
                 Some(seq) => LinkEvent::Acked(seq),
                 None => continue,
             },
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                match offers {
+                    Some((topic, tx)) if p.topic == *topic => {
+                        if tx.try_send(p.payload.to_vec()).is_err() {
+                            tracing::warn!("update offer dropped: the update thread is busy");
+                        }
+                    }
+                    _ => tracing::warn!(topic = %p.topic, "unknown command ignored"),
+                }
+                continue;
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
             Ok(_) => continue,
             Err(e) => {

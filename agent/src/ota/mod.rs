@@ -6,8 +6,15 @@
 pub mod admin;
 pub mod bundle;
 pub mod canary;
+pub mod download;
+pub mod fault;
+pub mod gate;
 pub mod manifest;
+pub mod offer;
 pub mod offline;
 pub mod onnx;
+pub mod publish;
+pub mod recover;
 pub mod store;
+pub mod updater;
 pub mod verify;

@@ -52,8 +52,9 @@ pub fn install(
     let current = store.active_manifest(&m.slot)?;
     let staged = store.stage(&m, &model)?;
     if let Err(e) = canary::run(&staged, current.as_deref(), opts) {
-        store.discard(&m)?;
+        store.discard(&m.slot, m.version, false)?;
         return Err(InstallError::Canary(e));
     }
-    Ok(store.activate(&m)?)
+    // An installer at the box is watching: the update is not on trial.
+    Ok(store.activate(&m, false)?)
 }

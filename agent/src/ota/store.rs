@@ -56,6 +56,15 @@ pub struct SlotState {
     pub active: Option<Installed>,
     /// Kept on disk for rollback.
     pub previous: Option<Installed>,
+    /// The active model was installed over the network and has not passed its health gate yet.
+    /// An agent that starts and finds this set was interrupted during the trial, and rolls back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trial: bool,
+    /// A version being staged and tried by the canary. An agent that starts and finds this set
+    /// crashed or lost power there; the version is discarded and never tried again, so a model
+    /// that crashes ONNX Runtime cannot put the agent in a crash loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staging: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -81,6 +90,10 @@ impl ModelStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         Ok(Self { dir: dir.into() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The state as last committed; a store never written to is empty.
@@ -110,8 +123,12 @@ impl ModelStore {
     }
 
     /// Writes a verified model into its own version folder, synced, without making it active;
-    /// returns the manifest the detector (and the canary) loads it from.
+    /// returns the manifest the detector (and the canary) loads it from. The version is recorded
+    /// as staging first, so a crash from here to activation is noticed at the next start.
     pub fn stage(&self, m: &UpdateManifest, model: &[u8]) -> Result<PathBuf, StoreError> {
+        let mut state = self.state()?;
+        state.slots.entry(m.slot.clone()).or_default().staging = Some(m.version);
+        self.commit(&state)?;
         let dir = self.version_dir(&m.slot, m.version);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let manifest = Manifest {
@@ -133,15 +150,27 @@ impl ModelStore {
         Ok(path)
     }
 
-    /// Removes a staged model that failed its canary.
-    pub fn discard(&self, m: &UpdateManifest) -> Result<(), StoreError> {
-        let dir = self.version_dir(&m.slot, m.version);
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))
+    /// Removes a staged version that failed (or was interrupted in) its canary. With `refuse`,
+    /// the floor rises to it, so it is never tried again.
+    pub fn discard(&self, slot: &str, version: u64, refuse: bool) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        let s = state.slots.entry(slot.to_string()).or_default();
+        s.staging = None;
+        if refuse {
+            s.floor = s.floor.max(version);
+        }
+        self.commit(&state)?;
+        let dir = self.version_dir(slot, version);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Makes a staged model the slot's active one (one atomic rename); the one it replaces
-    /// becomes `previous`, older ones are removed. Returns the new state.
-    pub fn activate(&self, m: &UpdateManifest) -> Result<StoreState, StoreError> {
+    /// becomes `previous`, older ones are removed. `trial`: the model still has to pass the
+    /// health gate ([`Self::commit_trial`]). Returns the new state.
+    pub fn activate(&self, m: &UpdateManifest, trial: bool) -> Result<StoreState, StoreError> {
         let mut state = self.state()?;
         let slot = state.slots.entry(m.slot.clone()).or_default();
         slot.previous = slot.active.take();
@@ -151,21 +180,32 @@ impl ModelStore {
             sha256: m.sha256.clone(),
         });
         slot.floor = slot.floor.max(m.version);
+        slot.staging = None;
+        slot.trial = trial;
         self.commit(&state)?;
         self.prune(&m.slot, &state)?;
         Ok(state)
     }
 
-    /// Makes the previous model active again (the new one failed its health gate). The floor
-    /// stays where it is: the failed version can never be installed again, only a newer one.
+    /// The model on trial passed its health gate.
+    pub fn commit_trial(&self, slot: &str) -> Result<StoreState, StoreError> {
+        let mut state = self.state()?;
+        state.slots.entry(slot.to_string()).or_default().trial = false;
+        self.commit(&state)?;
+        Ok(state)
+    }
+
+    /// Makes the previous model active again (the new one failed its health gate); with no
+    /// previous update, the slot goes back to the configured model. The floor stays where it
+    /// is: the failed version can never be installed again, only a newer one.
     pub fn rollback(&self, slot: &str) -> Result<StoreState, StoreError> {
         let mut state = self.state()?;
         let s = state.slots.entry(slot.to_string()).or_default();
-        let previous = s
-            .previous
-            .take()
-            .ok_or_else(|| StoreError::NoPrevious(slot.into()))?;
-        s.active = Some(previous);
+        if s.active.is_none() {
+            return Err(StoreError::NoPrevious(slot.into()));
+        }
+        s.active = s.previous.take();
+        s.trial = false;
         self.commit(&state)?;
         Ok(state)
     }
@@ -255,7 +295,7 @@ mod tests {
         for v in [2, 3, 4] {
             let (m, onnx) = update(v);
             store.stage(&m, &onnx).unwrap();
-            store.activate(&m).unwrap();
+            store.activate(&m, false).unwrap();
         }
         let s = store.state().unwrap();
         let slot = &s.slots["person"];
@@ -276,13 +316,45 @@ mod tests {
         let slot = &s.slots["person"];
         assert_eq!((slot.floor, slot.active.as_ref().unwrap().version), (4, 3));
         assert!(slot.previous.is_none());
+        // Reopened (a restart): the same state.
+        let again = ModelStore::open(dir.path()).unwrap().state().unwrap();
+        assert_eq!(again, s);
+        // Back to the configured model, then nothing is left to roll back from.
+        let s = store.rollback("person").unwrap();
+        assert!(s.slots["person"].active.is_none());
+        assert!(store.active_manifest("person").unwrap().is_none());
         assert!(matches!(
             store.rollback("person"),
             Err(StoreError::NoPrevious(_))
         ));
-        // Reopened (a restart): the same state.
-        let again = ModelStore::open(dir.path()).unwrap().state().unwrap();
-        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn staging_and_trial_are_recorded_until_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path()).unwrap();
+        let (m, onnx) = update(2);
+        store.stage(&m, &onnx).unwrap();
+        assert_eq!(store.state().unwrap().slots["person"].staging, Some(2));
+        store.discard("person", 2, true).unwrap();
+        let s = store.state().unwrap();
+        assert_eq!(
+            (s.slots["person"].staging, s.slots["person"].floor),
+            (None, 2)
+        );
+        assert!(!dir.path().join("person/2").exists());
+
+        let (m, onnx) = update(3);
+        store.stage(&m, &onnx).unwrap();
+        let s = store.activate(&m, true).unwrap();
+        assert!(s.slots["person"].trial && s.slots["person"].staging.is_none());
+        let s = store.commit_trial("person").unwrap();
+        assert!(!s.slots["person"].trial);
+        let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+        assert!(
+            !text.contains("trial") && !text.contains("staging"),
+            "{text}"
+        );
     }
 
     #[test]

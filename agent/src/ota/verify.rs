@@ -61,6 +61,19 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Whether the manifest's signature had verified when this was refused: only then may the
+    /// manifest's own fields (name, slot, version) be repeated in the rejection event.
+    pub fn after_signature(&self) -> bool {
+        !matches!(
+            self,
+            Rejection::SignatureFormat(_)
+                | Rejection::UnknownKey(_)
+                | Rejection::RevokedKey(_)
+                | Rejection::BadSignature(_)
+                | Rejection::Manifest(_)
+        )
+    }
+
     pub fn reason(&self) -> &'static str {
         match self {
             Rejection::SignatureFormat(_) => "signature_format",

@@ -70,6 +70,7 @@ fn topic(event: &Event) -> String {
         (Payload::Summary(_), None) => "summary".into(),
         (Payload::Alert(_), _) => "alert".into(),
         (Payload::Health(_), _) => "health".into(),
+        (Payload::Update(_), _) => "model".into(),
     }
 }
 
@@ -117,7 +118,7 @@ impl<O: Outbox> Writer<O> {
     /// next attempt, up to [`RETRY_CAPACITY`], beyond which the oldest summaries go first.
     pub fn accept(&mut self, events: impl IntoIterator<Item = Incoming>) {
         for e in events {
-            let class = if e.payload.is_alert() {
+            let class = if e.payload.is_urgent() {
                 Class::Alert
             } else {
                 Class::Summary
