@@ -40,6 +40,7 @@ Maintainer: aisle developers <aisle@example.com>
 Section: video
 Priority: optional
 Depends: libc6 (>= 2.36), libgcc-s1, libgstreamer1.0-0 (>= 1.22), libgstreamer-plugins-base1.0-0 (>= 1.22), gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-libav, adduser
+Recommends: ca-certificates
 Installed-Size: $(du -sk "$PKG" | cut -f1)
 Homepage: https://example.com/aisle
 Description: edge computer-vision agent for physical stores

@@ -21,6 +21,8 @@ cargo bench --locked --bench e2e -- --frames 100 --threads 2 --seconds 15
 cargo build --locked --release --bin aisle
 echo "== tracker scores on TUD-Campus and TUD-Stadtmitte (py-motmetrics; reported, not asserted)" >&2
 scripts/eval-tracker.sh
+echo "== person detection on TUD-Campus (aisle eval detect; fails if the default's AP50 drops > 0.02)" >&2
+scripts/eval-detect.sh --aspects --check docs/models.md
 echo "== simulated store days over seeds (aisle simulate/eval; reported, not asserted)" >&2
 scripts/eval-sim.sh
 echo "== aarch64: cross build, and the qemu smoke test against the x86-64 build" >&2

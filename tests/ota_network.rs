@@ -196,12 +196,31 @@ fn an_update_is_downloaded_swapped_in_and_committed_and_a_tampered_one_is_reject
     assert_eq!(started["model_version"], 1);
 
     let v2 = f.release(2, &default_model(), true);
+    let published = std::time::Instant::now();
     f.publish(&v2);
     let committed = f.wait_step("committed", 2, Duration::from_secs(90));
+    let took = published.elapsed();
     assert_eq!(committed["payload"]["model"], "nanodet-m-416");
     assert_eq!(
         f.steps(2),
         ["downloading", "verified", "active", "committed"]
+    );
+    // Figures for docs/ota.md (reported, not asserted): when each step happened on the agent.
+    let ts: Vec<u64> = f
+        .sub
+        .seen
+        .iter()
+        .filter(|m| m.topic == "aisle/s1/gw-1/model")
+        .map(Message::json)
+        .filter(|e| e["payload"]["version"] == 2)
+        .map(|e| e["ts_ms"].as_u64().unwrap())
+        .collect();
+    println!(
+        "publish to committed {:.1} s; downloading to verified {} ms, to active {} ms, to committed {} ms",
+        took.as_secs_f64(),
+        ts[1] - ts[0],
+        ts[2] - ts[0],
+        ts[3] - ts[0]
     );
     // The first response was cut halfway: the agent resumed with a range request.
     let asks: Vec<_> = f

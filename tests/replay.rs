@@ -57,7 +57,7 @@ fn full_frame_occupancy_stays_plausible_every_second() {
         // The video shows 0 to about 10 people at a time.
         assert!((0.0..=12.0).contains(&mean) && max <= 14, "{s}");
         assert_eq!(s["device_id"], "demo-gw-01");
-        assert_eq!(s["schema_version"], 2);
+        assert_eq!(s["schema_version"], aisle::events::SCHEMA_VERSION);
     }
     let busy = summaries
         .iter()

@@ -3,6 +3,8 @@
 //! summaries and alerts — what a store would see — so what is scored is what is shipped. Per-second
 //! occupancy and individual waits need one-second summaries (`summary_interval_s = 1`).
 
+pub mod detection;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

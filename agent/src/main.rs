@@ -109,12 +109,16 @@ enum Command {
         out: PathBuf,
     },
     /// Score the events of a replay (JSON lines) against a simulation's truth.json: line counts,
-    /// queue waits, occupancy per second and alert timing.
+    /// queue waits, occupancy per second and alert timing. `aisle eval detect` scores the person
+    /// detector on annotated footage instead.
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
     Eval {
-        #[arg(long)]
-        truth: PathBuf,
-        #[arg(long)]
-        events: PathBuf,
+        #[command(subcommand)]
+        detector: Option<EvalAction>,
+        #[arg(long, required = true)]
+        truth: Option<PathBuf>,
+        #[arg(long, required = true)]
+        events: Option<PathBuf>,
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -134,6 +138,37 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalAction {
+    /// Score person detections frame by frame against MOT-format ground truth: AP50,
+    /// AP[.5:.95], precision/recall/F1 and count error at the operating threshold, the best-F1
+    /// threshold, and time per frame. Prints a JSON report.
+    Detect {
+        /// A folder of frames (000001.jpg, …) or a video.
+        #[arg(long, required_unless_present = "detections")]
+        images: Option<String>,
+        /// Score these MOT-format detections (frame,id,left,top,width,height,score) instead of
+        /// running a model: another detector's output, or a cross-check with other tools.
+        #[arg(long, conflicts_with_all = ["images", "model"])]
+        detections: Option<PathBuf>,
+        /// Ground truth, MOT format (frame,id,left,top,width,height,conf; 1-based frames).
+        #[arg(long)]
+        gt: PathBuf,
+        /// Model manifest; the bundled default person model when absent.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Operating score threshold (default: the manifest's).
+        #[arg(long)]
+        score: Option<f32>,
+        /// ONNX Runtime intra-op threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Write the precision-recall curve here as SVG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
 }
 
@@ -289,11 +324,34 @@ fn main() {
         },
         Command::Simulate { scenario, out } => simulate_cmd(&scenario, &out),
         Command::Eval {
-            truth,
-            events,
+            detector:
+                Some(EvalAction::Detect {
+                    images,
+                    detections,
+                    gt,
+                    model,
+                    score,
+                    threads,
+                    plot,
+                }),
+            ..
+        } => {
+            init_logging(cli.log_format.unwrap_or_default(), "warn");
+            let source = match (images, detections) {
+                (_, Some(file)) => DetectionSource::Mot(file),
+                (Some(images), None) => DetectionSource::Model { images, model },
+                (None, None) => unreachable!("clap requires --images or --detections"),
+            };
+            eval_detect_cmd(source, &gt, score, threads, plot.as_deref())
+        }
+        Command::Eval {
+            truth: Some(truth),
+            events: Some(events),
             json,
             check,
+            ..
         } => eval_cmd(&truth, &events, json, check),
+        Command::Eval { .. } => unreachable!("clap requires --truth and --events"),
         Command::Model { action } => model_cmd(action),
         Command::EventsSchema => {
             print!("{}", aisle::events::schema_json());
@@ -429,6 +487,187 @@ fn detect(
         report.frames,
         report.frames as f64 / secs.max(1e-9)
     );
+    Ok(())
+}
+
+/// Scores below this still reach `aisle eval detect`, so its precision-recall curve covers the
+/// thresholds anyone would choose.
+const CURVE_FLOOR: f32 = 0.05;
+
+/// Where `aisle eval detect` gets its detections.
+enum DetectionSource {
+    Model {
+        images: String,
+        model: Option<PathBuf>,
+    },
+    Mot(PathBuf),
+}
+
+/// Detections per 1-based frame, with what produced them and the time per frame.
+struct Detected {
+    frames: Vec<(u64, Vec<aisle::detect::Detection>)>,
+    ms: Vec<f64>,
+    operating: f32,
+    describe: serde_json::Value,
+    title: String,
+}
+
+fn read_mot(path: &Path) -> Result<Vec<mot::MotRow>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    mot::parse(&text).with_context(|| format!("{}", path.display()))
+}
+
+fn run_detector(
+    images: &str,
+    model: Option<PathBuf>,
+    score: Option<f32>,
+    threads: usize,
+) -> Result<Detected> {
+    let stop = stop_on_signals()?;
+    let spec = SourceSpec::parse(images)?;
+    let first = match &spec {
+        SourceSpec::Images { first, .. } => u64::from(*first),
+        _ => 1,
+    };
+    let model = model_path(model)?;
+    let opts = DetectorOptions {
+        threads,
+        score: Some(CURVE_FLOOR),
+        ort_library: None,
+    };
+    let mut detector = Detector::load(&model, &opts)
+        .with_context(|| format!("loading model {}", model.display()))?;
+    let manifest = detector.manifest().clone();
+    let person = manifest.output.labels.iter().position(|l| l == "person");
+    let input = CameraInput {
+        settings: CameraSettings::ad_hoc(images, spec.is_live()),
+        spec,
+        gst: GstOptions::default(),
+    };
+    let (mut frames, mut ms) = (Vec::new(), Vec::new());
+    let health = [Arc::default()];
+    pipeline::run(
+        std::slice::from_ref(&input),
+        &mut detector,
+        &crossbeam_channel::never(),
+        2,
+        &stop,
+        &health,
+        |event| {
+            let p = match event {
+                PipelineEvent::Frame(p) => p,
+                PipelineEvent::DetectorFailed(_) => return ControlFlow::Break(()),
+                _ => return ControlFlow::Continue(()),
+            };
+            let people = p
+                .detections
+                .iter()
+                .copied()
+                .filter(|d| person.is_none_or(|c| usize::from(d.class) == c))
+                .collect();
+            frames.push((first + p.frame.index, people));
+            ms.push(p.inference.as_secs_f64() * 1e3);
+            ControlFlow::Continue(())
+        },
+    )?;
+    Ok(Detected {
+        frames,
+        ms,
+        operating: score.unwrap_or(manifest.output.score_threshold),
+        describe: serde_json::json!({
+            "model": manifest.name,
+            "manifest": model,
+            "resize": manifest.input.resize,
+            "input": [manifest.input.width, manifest.input.height],
+            "threads": threads,
+        }),
+        title: format!(
+            "{} ({:?}) on {images}",
+            manifest.name, manifest.input.resize
+        ),
+    })
+}
+
+fn eval_detect_cmd(
+    source: DetectionSource,
+    gt: &Path,
+    score: Option<f32>,
+    threads: usize,
+    plot: Option<&Path>,
+) -> Result<()> {
+    use aisle::eval::detection;
+    let rows = read_mot(gt)?;
+    let mut d = match source {
+        DetectionSource::Model { images, model } => run_detector(&images, model, score, threads)?,
+        DetectionSource::Mot(path) => {
+            let found = read_mot(&path)?;
+            Detected {
+                frames: mot::frames(&found)
+                    .map(|(f, rows)| (f, rows.iter().map(mot::MotRow::detection).collect()))
+                    .collect(),
+                ms: Vec::new(),
+                operating: score.unwrap_or(0.5),
+                describe: serde_json::json!({ "detections": path }),
+                title: format!("{}", path.display()),
+            }
+        }
+    };
+    let last = rows
+        .iter()
+        .map(|r| r.frame)
+        .chain(d.frames.iter().map(|f| f.0))
+        .max()
+        .unwrap_or(0);
+    let mut frames: Vec<detection::Frame> = detection::truth_by_frame(&rows, last)
+        .into_iter()
+        .map(|truth| detection::Frame {
+            truth,
+            detections: Vec::new(),
+        })
+        .collect();
+    for (frame, dets) in d.frames {
+        if let Some(f) = usize::try_from(frame)
+            .ok()
+            .and_then(|i| frames.get_mut(i - 1))
+        {
+            f.detections = dets;
+        }
+    }
+    let scores = detection::score(&frames, d.operating);
+    d.ms.sort_by(f64::total_cmp);
+    let mean_ms = d.ms.iter().fold(0.0, |a, b| a + b) / d.ms.len().max(1) as f64;
+    let p50_ms = d.ms.get(d.ms.len() / 2).copied().unwrap_or(0.0);
+    let mut report = d.describe;
+    report["frames_timed"] = d.ms.len().into();
+    report["ms_per_frame_mean"] = mean_ms.into();
+    report["ms_per_frame_p50"] = p50_ms.into();
+    report["scores"] = serde_json::to_value(&scores)?;
+    println!("{report}");
+    let o = scores.operating;
+    eprintln!(
+        "AP50 {:.3}, AP[.5:.95] {:.3}; at {:.2}: precision {:.3}, recall {:.3}, F1 {:.3}, count MAE {:.2}; best F1 {:.3} at {:.2}; {} frames, {} people{}",
+        scores.ap50,
+        scores.ap50_95,
+        o.score,
+        o.precision,
+        o.recall,
+        o.f1,
+        o.count_mae,
+        scores.best_f1.f1,
+        scores.best_f1.score,
+        scores.frames,
+        scores.truth,
+        if d.ms.is_empty() {
+            String::new()
+        } else {
+            format!("; {mean_ms:.1} ms/frame")
+        }
+    );
+    if let Some(path) = plot {
+        std::fs::write(path, detection::pr_svg(&scores, &d.title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
 }
 

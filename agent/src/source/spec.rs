@@ -21,6 +21,12 @@ pub enum SpecError {
 pub enum SourceSpec {
     /// A recorded video: replayed deterministically, nothing dropped.
     File(PathBuf),
+    /// A folder of JPEG frames numbered as in MOTChallenge (`000001.jpg`, …), from `first`:
+    /// annotated footage for `aisle eval detect`. Replayed like a recording.
+    Images {
+        dir: PathBuf,
+        first: u32,
+    },
     Rtsp(String),
     V4l2(PathBuf),
     /// `videotestsrc`; live unless `frames` is given, in which case it is a finite, non-live clip.
@@ -92,10 +98,32 @@ impl SourceSpec {
 
     fn file(path: &Path) -> Result<Self, SpecError> {
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if abs.is_dir() {
+            return Self::images(abs);
+        }
         if !abs.is_file() {
             return Err(SpecError::MissingFile(abs));
         }
         Ok(Self::File(abs))
+    }
+
+    fn images(dir: PathBuf) -> Result<Self, SpecError> {
+        let numbered = |name: &str| -> Option<u32> {
+            let stem = name.strip_suffix(".jpg")?;
+            (stem.len() == 6).then(|| stem.parse().ok()).flatten()
+        };
+        let first = std::fs::read_dir(&dir)
+            .map_err(|e| SpecError::Bad {
+                uri: dir.display().to_string(),
+                reason: e.to_string(),
+            })?
+            .filter_map(|e| e.ok()?.file_name().to_str().and_then(numbered))
+            .min()
+            .ok_or_else(|| SpecError::Bad {
+                uri: dir.display().to_string(),
+                reason: "a folder must hold frames named 000001.jpg, 000002.jpg, …".into(),
+            })?;
+        Ok(Self::Images { dir, first })
     }
 
     fn test(rest: &str) -> Result<Self, String> {
@@ -144,6 +172,7 @@ impl SourceSpec {
         !matches!(
             self,
             Self::File(_)
+                | Self::Images { .. }
                 | Self::Test {
                     frames: Some(_),
                     ..
@@ -177,6 +206,10 @@ impl SourceSpec {
                 frames.is_none(),
                 frames.map_or(-1, i64::from)
             ),
+            Self::Images { dir, first } => format!(
+                "multifilesrc location={} start-index={first} caps=\"image/jpeg,framerate=10/1\" ! jpegdec",
+                quote(&dir.join("%06d.jpg").display().to_string())
+            ),
             Self::Pipeline(desc) => desc.clone(),
             Self::Nokhwa(_) => String::new(),
         }
@@ -191,6 +224,27 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_of_numbered_frames_is_a_recording_from_its_first_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = SourceSpec::parse(dir.path().to_str().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("000001.jpg"), "{e}");
+        for name in ["000007.jpg", "000003.jpg", "notes.txt", "12.jpg"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let spec = SourceSpec::parse(dir.path().to_str().unwrap()).unwrap();
+        assert!(
+            matches!(spec, SourceSpec::Images { first: 3, .. }),
+            "{spec:?}"
+        );
+        assert!(!spec.is_live());
+        assert!(
+            spec.head().contains("%06d.jpg\" start-index=3"),
+            "{}",
+            spec.head()
+        );
+    }
 
     #[test]
     fn schemes_are_recognised() {
