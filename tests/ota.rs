@@ -63,23 +63,33 @@ impl Fleet {
     }
 
     fn config(&self) -> PathBuf {
+        self.config_trusting(&[&self.key_line], 1)
+    }
+
+    /// A gateway that trusts `keys` and requires `required` of them to sign.
+    fn config_trusting(&self, keys: &[&str], required: usize) -> PathBuf {
+        let keys: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
         let text = format!(
             "[agent]\ndevice_id = \"gw-1\"\nsite = \"store-12\"\n[runtime]\nthreads = 1\n\
-             [outbox]\npath = \"{}\"\n[ota]\ntrusted_keys = [\"{}\"]\nstate_dir = \"{}\"\n\
-             [[cameras]]\nid = \"door\"\nuri = \"test://?frames=3\"\n",
+             [outbox]\npath = \"{}\"\n[ota]\ntrusted_keys = [{}]\nrequired_signatures = {required}\n\
+             state_dir = \"{}\"\n[[cameras]]\nid = \"door\"\nuri = \"test://?frames=3\"\n",
             self.path("outbox").display(),
-            self.key_line,
+            keys.join(", "),
             self.path("models").display()
         );
         write(self.dir.path(), "gateway.toml", text)
     }
 
     fn install(&self, bundle: &Path) -> std::process::Output {
+        self.install_with(bundle, &self.config())
+    }
+
+    fn install_with(&self, bundle: &Path, config: &Path) -> std::process::Output {
         aisle()
             .args(["model", "install"])
             .arg(bundle)
             .arg("--config")
-            .arg(self.config())
+            .arg(config)
             .output()
             .unwrap()
     }
@@ -168,4 +178,44 @@ fn keygen_never_overwrites_a_key() {
         .output()
         .unwrap();
     assert_clean_failure(&o, &["aisle-model.pub exists: refusing to overwrite a key"]);
+}
+
+#[test]
+fn a_gateway_requiring_two_signers_refuses_one_and_takes_two() {
+    let fleet = Fleet::new();
+    let second = Fleet::new();
+    let config = fleet.config_trusting(&[&fleet.key_line, &second.key_line], 2);
+    let v2 = fleet.pack(2, &fleet.path("keys"));
+    assert_clean_failure(
+        &fleet.install_with(&v2, &config),
+        &["refused (signatures)", "1 of the 2"],
+    );
+    let o = aisle()
+        .args(["model", "cosign"])
+        .arg(&v2)
+        .arg("--key")
+        .arg(second.path("keys/aisle-model.key"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("co-signed by key "),
+        "{}",
+        stdout(&o)
+    );
+    // The co-signature is a standard minisign file beside the first.
+    let cosigs = std::fs::read_dir(&v2)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("update.toml.")
+                && name.ends_with(".minisig")
+                && name != "update.toml.minisig"
+        })
+        .count();
+    assert_eq!(cosigs, 1);
+    let o = fleet.install_with(&v2, &config);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fleet.active_version(), 2);
 }

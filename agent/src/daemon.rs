@@ -279,8 +279,12 @@ fn start_updates(
     let ota = cfg.ota.as_ref()?;
     let settings = (|| -> Result<updater::Settings, String> {
         Ok(updater::Settings {
-            trust: Trust::new(&ota.trusted_keys, &ota.revoked_keys)
-                .map_err(|e| crate::ota::verify::describe(&e))?,
+            trust: Trust::new(
+                &ota.trusted_keys,
+                &ota.revoked_keys,
+                ota.required_signatures,
+            )
+            .map_err(|e| crate::ota::verify::describe(&e))?,
             store: ModelStore::open(&ota.state_dir).map_err(|e| e.to_string())?,
             tls: crate::mqtt::client_config(&ota.ca_file, None).map_err(|e| e.to_string())?,
             device: cfg.agent.device_id.clone(),

@@ -222,6 +222,14 @@ enum ModelAction {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Add another admin's signature to a packed bundle, for gateways that require more than
+    /// one (`ota.required_signatures`): check it with `aisle model verify` first.
+    Cosign {
+        bundle: PathBuf,
+        /// Secret key file from `aisle model keygen`.
+        #[arg(long)]
+        key: PathBuf,
+    },
     /// Offer a bundle to gateways over MQTT (retained, on SITE/DEVICE's cmd/model topic); they
     /// download the model from the manifest's url, check it and swap it in.
     Publish {
@@ -857,6 +865,12 @@ fn model_cmd(action: ModelAction) -> Result<()> {
             let cfg = Config::load(&config)?;
             let state = aisle::ota::offline::install(&cfg, &bundle, now, &detector_options(&cfg))?;
             println!("{}", serde_json::to_string(&state)?);
+        }
+        ModelAction::Cosign { bundle, key } => {
+            let secret = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read {}", key.display()))?;
+            let id = aisle::ota::bundle::cosign(&bundle, &secret)?;
+            println!("co-signed by key {id} → {}", bundle.display());
         }
         ModelAction::Publish {
             bundle,

@@ -57,6 +57,9 @@ pub struct OtaSection {
     /// Key ids (16 hex digits) refused even if still listed as trusted: a stolen key.
     #[serde(default)]
     pub revoked_keys: Vec<String>,
+    /// How many distinct trusted keys must sign an update (k of n; `aisle model cosign`).
+    #[serde(default = "default_required_signatures")]
+    pub required_signatures: usize,
     /// Installed models and the install state (relative paths from the config file's folder).
     #[serde(default = "default_models_dir")]
     pub state_dir: PathBuf,
@@ -75,6 +78,10 @@ fn default_models_dir() -> PathBuf {
 
 fn default_download_ca() -> PathBuf {
     "/etc/ssl/certs/ca-certificates.crt".into()
+}
+
+fn default_required_signatures() -> usize {
+    1
 }
 
 fn default_trial_frames() -> u64 {
@@ -407,8 +414,11 @@ impl Config {
         }
         delivery::validate(&self.outbox, self.mqtt.as_ref(), &mut bad);
         if let Some(ota) = &self.ota
-            && let Err(errors) =
-                crate::ota::verify::Trust::new(&ota.trusted_keys, &ota.revoked_keys)
+            && let Err(errors) = crate::ota::verify::Trust::new(
+                &ota.trusted_keys,
+                &ota.revoked_keys,
+                ota.required_signatures,
+            )
         {
             for e in errors {
                 bad(e.field, e.reason);

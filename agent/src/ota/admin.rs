@@ -109,7 +109,7 @@ pub fn verify_bundle(
     now_unix_s: u64,
 ) -> Result<UpdateManifest, AdminError> {
     let public = std::fs::read_to_string(pubkey).map_err(io(pubkey))?;
-    let trust = Trust::new(&[bundle::public_key_line(&public)?], &[])
+    let trust = Trust::new(&[bundle::public_key_line(&public)?], &[], 1)
         .map_err(|e| AdminError::Keys(verify::describe(&e)))?;
     let floors = [(slot.to_string(), floor)].into();
     let ctx = Context {

@@ -126,21 +126,58 @@ pub fn write(
     Ok(())
 }
 
-/// A bundle's three files as read from disk, not yet trusted.
+/// A bundle's files as read from disk, not yet trusted.
 pub struct Unverified {
     pub manifest: Vec<u8>,
-    pub signature: String,
+    /// The packer's signature first, then co-signatures in file-name order.
+    pub signatures: Vec<String>,
     pub model: PathBuf,
+}
+
+/// A co-signature's file: `update.toml.<KEY ID>.minisig`, so `minisign -V -x` checks it too.
+pub fn cosignature_file(key_id: &str) -> String {
+    format!("{MANIFEST_FILE}.{key_id}.minisig")
 }
 
 pub fn read(dir: &Path) -> Result<Unverified, BundleError> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let signature_path = dir.join(SIGNATURE_FILE);
+    let mut signatures =
+        vec![std::fs::read_to_string(&signature_path).map_err(io(&signature_path))?];
+    let mut cosigned: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&format!("{MANIFEST_FILE}."))
+                    && n.ends_with(".minisig")
+                    && n != SIGNATURE_FILE
+            })
+        })
+        .collect();
+    cosigned.sort();
+    for path in cosigned {
+        signatures.push(std::fs::read_to_string(&path).map_err(io(&path))?);
+    }
     Ok(Unverified {
         manifest: std::fs::read(&manifest_path).map_err(io(&manifest_path))?,
-        signature: std::fs::read_to_string(&signature_path).map_err(io(&signature_path))?,
+        signatures,
         model: dir.join(MODEL_FILE),
     })
+}
+
+/// Adds a co-signature by another admin's secret key to a packed bundle; returns its key id.
+/// The manifest is signed byte for byte as it is, after its checks on the admin's desk.
+pub fn cosign(dir: &Path, secret_key: &str) -> Result<String, BundleError> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest = std::fs::read(&manifest_path).map_err(io(&manifest_path))?;
+    let signature = sign(&manifest, secret_key)?;
+    let sig = minisign::SignatureBox::from_string(&signature)
+        .map_err(|e| BundleError::Key(e.to_string()))?;
+    let id = verify::key_id(sig.keynum());
+    let path = dir.join(cosignature_file(&id));
+    std::fs::write(&path, signature).map_err(io(&path))?;
+    Ok(id)
 }
 
 impl Unverified {
@@ -151,7 +188,7 @@ impl Unverified {
         trust: &Trust,
         ctx: &Context<'_>,
     ) -> Result<(UpdateManifest, Vec<u8>), BundleError> {
-        let m = verify::verify_manifest(&self.manifest, &self.signature, trust, ctx)
+        let m = verify::verify_manifest(&self.manifest, &self.signatures, trust, ctx)
             .map_err(BundleError::Refused)?;
         let model = std::fs::read(&self.model).map_err(io(&self.model))?;
         verify::check_artifact(&m, &model).map_err(BundleError::Refused)?;

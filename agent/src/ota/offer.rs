@@ -18,6 +18,9 @@ pub struct Offer {
     pub manifest: String,
     /// `update.toml.minisig`.
     pub signature: String,
+    /// Co-signatures by other admins, for gateways that require k of n.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cosignatures: Vec<String>,
 }
 
 impl Offer {
@@ -29,6 +32,13 @@ impl Offer {
             ));
         }
         serde_json::from_slice(bytes).map_err(|e| format!("offer is not an update offer: {e}"))
+    }
+
+    /// Every signature, the packer's first.
+    pub fn signatures(&self) -> Vec<String> {
+        std::iter::once(self.signature.clone())
+            .chain(self.cosignatures.iter().cloned())
+            .collect()
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -45,7 +55,9 @@ mod tests {
         let o = Offer {
             manifest: "format = 1\n".into(),
             signature: "untrusted comment: x\nRW…\n".into(),
+            cosignatures: vec!["second".into()],
         };
+        assert_eq!(o.signatures().len(), 2);
         assert_eq!(Offer::parse(&o.to_json()).unwrap(), o);
         let e = Offer::parse(br#"{"manifest":"","signature":"","model":"AAAA"}"#).unwrap_err();
         assert!(e.contains("unknown field `model`"), "{e}");

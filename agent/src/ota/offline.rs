@@ -37,8 +37,12 @@ pub fn install(
     opts: &DetectorOptions,
 ) -> Result<StoreState, InstallError> {
     let ota = cfg.ota.as_ref().ok_or(InstallError::NotEnabled)?;
-    let trust = Trust::new(&ota.trusted_keys, &ota.revoked_keys)
-        .map_err(|e| InstallError::Keys(verify::describe(&e)))?;
+    let trust = Trust::new(
+        &ota.trusted_keys,
+        &ota.revoked_keys,
+        ota.required_signatures,
+    )
+    .map_err(|e| InstallError::Keys(verify::describe(&e)))?;
     let store = ModelStore::open(&ota.state_dir)?;
     let floors = store.state()?.floors();
     let ctx = Context {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
 use thiserror::Error;
 
-use super::bundle::{MANIFEST_FILE, SIGNATURE_FILE};
+use super::bundle::MANIFEST_FILE;
 use super::manifest::UpdateManifest;
 use super::offer::{Offer, TOPIC};
 use crate::mqtt::{TlsError, client_config};
@@ -87,9 +87,17 @@ pub fn publish(o: &PublishOptions<'_>) -> Result<Vec<String>, PublishError> {
     if parsed.url.is_none() {
         return Err(PublishError::NoUrl(manifest_path));
     }
+    let mut signatures = super::bundle::read(o.bundle)
+        .map_err(|e| PublishError::Manifest {
+            path: o.bundle.into(),
+            message: e.to_string(),
+        })?
+        .signatures
+        .into_iter();
     let offer = Offer {
         manifest,
-        signature: read(&o.bundle.join(SIGNATURE_FILE))?,
+        signature: signatures.next().unwrap_or_default(),
+        cosignatures: signatures.collect(),
     }
     .to_json();
 

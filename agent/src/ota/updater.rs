@@ -192,7 +192,8 @@ impl Updater {
             floors: &floors,
         };
         let manifest = offer.manifest.as_bytes();
-        let r = match verify::verify_manifest(manifest, &offer.signature, &self.s.trust, &ctx) {
+        let signatures = offer.signatures();
+        let r = match verify::verify_manifest(manifest, &signatures, &self.s.trust, &ctx) {
             Ok(m) if m.slot != SLOT => {
                 let stop = Stop::rejected(
                     "unknown_slot",

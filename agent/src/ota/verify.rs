@@ -26,6 +26,8 @@ pub enum Rejection {
     RevokedKey(String),
     #[error("signature does not verify with key {0}")]
     BadSignature(String),
+    #[error("{have} of the {need} signatures by distinct trusted keys that this gateway requires")]
+    NotEnoughSignatures { have: usize, need: usize },
     #[error("manifest: {0}")]
     Manifest(String),
     #[error("manifest format {0} is not supported (this agent reads {FORMAT})")]
@@ -70,6 +72,7 @@ impl Rejection {
                 | Rejection::UnknownKey(_)
                 | Rejection::RevokedKey(_)
                 | Rejection::BadSignature(_)
+                | Rejection::NotEnoughSignatures { .. }
                 | Rejection::Manifest(_)
         )
     }
@@ -80,6 +83,7 @@ impl Rejection {
             Rejection::UnknownKey(_) => "unknown_key",
             Rejection::RevokedKey(_) => "revoked_key",
             Rejection::BadSignature(_) => "bad_signature",
+            Rejection::NotEnoughSignatures { .. } => "signatures",
             Rejection::Manifest(_) => "bad_manifest",
             Rejection::Format(_) => "unsupported_format",
             Rejection::Expired { .. } => "expired",
@@ -96,10 +100,12 @@ impl Rejection {
     }
 }
 
-/// The keys an agent trusts, and the key ids it no longer does.
+/// The keys an agent trusts, the key ids it no longer does, and how many distinct trusted keys
+/// must sign an update (k of n: one stolen admin key is not enough when k > 1).
 pub struct Trust {
     keys: Vec<PublicKey>,
     revoked: Vec<String>,
+    required: usize,
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -125,8 +131,13 @@ pub fn key_id(keynum: &[u8]) -> String {
 
 impl Trust {
     /// Keys as minisign public keys in base64 (`RW…`, the second line of a `.pub` file);
-    /// revoked entries as key ids (16 hex digits, as `minisign` prints them).
-    pub fn new(keys: &[String], revoked: &[String]) -> Result<Self, Vec<KeyError>> {
+    /// revoked entries as key ids (16 hex digits, as `minisign` prints them); `required`
+    /// signatures by distinct trusted keys.
+    pub fn new(
+        keys: &[String],
+        revoked: &[String],
+        required: usize,
+    ) -> Result<Self, Vec<KeyError>> {
         let mut problems = Vec::new();
         let mut parsed = Vec::new();
         for (i, k) in keys.iter().enumerate() {
@@ -152,10 +163,20 @@ impl Trust {
                 reason: "needs at least one key".into(),
             });
         }
+        if required == 0 || required > keys.len().max(1) {
+            problems.push(KeyError {
+                field: "ota.required_signatures".into(),
+                reason: format!(
+                    "{required} is not between 1 and the {} trusted key(s)",
+                    keys.len()
+                ),
+            });
+        }
         if problems.is_empty() {
             Ok(Self {
                 keys: parsed,
                 revoked: revoked.iter().map(|r| r.to_ascii_uppercase()).collect(),
+                required,
             })
         } else {
             Err(problems)
@@ -174,27 +195,48 @@ pub struct Context<'a> {
     pub floors: &'a BTreeMap<String, u64>,
 }
 
-/// Checks the signature over `manifest` (the exact bytes that were signed), then parses and
-/// checks the manifest against the device's context.
+/// Checks the signatures over `manifest` (the exact bytes that were signed) — enough of them, by
+/// distinct trusted keys, and none by a revoked key or failing with a trusted one — then parses
+/// and checks the manifest against the device's context. Signatures by keys the gateway does not
+/// know are ignored, so an update can carry more signers than one gateway trusts.
 pub fn verify_manifest(
     manifest: &[u8],
-    signature: &str,
+    signatures: &[String],
     trust: &Trust,
     ctx: &Context<'_>,
 ) -> Result<UpdateManifest, Rejection> {
-    let sig = SignatureBox::from_string(signature)
-        .map_err(|e| Rejection::SignatureFormat(e.to_string()))?;
-    let id = key_id(sig.keynum());
-    if trust.revoked.contains(&id) {
-        return Err(Rejection::RevokedKey(id));
+    if signatures.is_empty() {
+        return Err(Rejection::SignatureFormat("no signature".into()));
     }
-    let key = trust
-        .keys
-        .iter()
-        .find(|k| k.keynum() == sig.keynum())
-        .ok_or_else(|| Rejection::UnknownKey(id.clone()))?;
-    minisign::verify(key, &sig, Cursor::new(manifest), true, false, false)
-        .map_err(|_| Rejection::BadSignature(id))?;
+    let mut signers: Vec<&PublicKey> = Vec::new();
+    let mut unknown = None;
+    for signature in signatures {
+        let sig = SignatureBox::from_string(signature)
+            .map_err(|e| Rejection::SignatureFormat(e.to_string()))?;
+        let id = key_id(sig.keynum());
+        if trust.revoked.contains(&id) {
+            return Err(Rejection::RevokedKey(id));
+        }
+        let Some(key) = trust.keys.iter().find(|k| k.keynum() == sig.keynum()) else {
+            unknown.get_or_insert(id);
+            continue;
+        };
+        minisign::verify(key, &sig, Cursor::new(manifest), true, false, false)
+            .map_err(|_| Rejection::BadSignature(id))?;
+        if !signers.iter().any(|s| s.keynum() == key.keynum()) {
+            signers.push(key);
+        }
+    }
+    match (signers.len(), unknown) {
+        (0, Some(id)) => return Err(Rejection::UnknownKey(id)),
+        (have, _) if have < trust.required => {
+            return Err(Rejection::NotEnoughSignatures {
+                have,
+                need: trust.required,
+            });
+        }
+        _ => {}
+    }
 
     let text =
         std::str::from_utf8(manifest).map_err(|_| Rejection::Manifest("is not UTF-8".into()))?;
@@ -392,6 +434,11 @@ mod tests {
     }
 
     fn verify(m: &[u8], sig: &str, t: &Trust) -> Result<UpdateManifest, Rejection> {
+        verify_all(m, &[sig], t)
+    }
+
+    fn verify_all(m: &[u8], sigs: &[&str], t: &Trust) -> Result<UpdateManifest, Rejection> {
+        let sigs: Vec<String> = sigs.iter().map(|s| s.to_string()).collect();
         let floors = floors();
         let ctx = Context {
             device: "gw-1",
@@ -400,12 +447,12 @@ mod tests {
             now_unix_s: NOW,
             floors: &floors,
         };
-        verify_manifest(m, sig, t, &ctx)
+        verify_manifest(m, &sigs, t, &ctx)
     }
 
     fn trust(keys: &[&Keys], revoked: &[String]) -> Trust {
         let ks: Vec<String> = keys.iter().map(|k| k.public.clone()).collect();
-        Trust::new(&ks, revoked).unwrap()
+        Trust::new(&ks, revoked, 1).unwrap()
     }
 
     fn reason(r: Result<impl std::fmt::Debug, Rejection>) -> &'static str {
@@ -582,14 +629,66 @@ mod tests {
 
     #[test]
     fn trust_config_problems_are_each_named() {
-        let errs = Trust::new(&["not a key".into()], &["XYZ".into()])
+        let errs = Trust::new(&["not a key".into()], &["XYZ".into()], 1)
             .err()
             .unwrap();
         assert_eq!(errs[0].field, "ota.trusted_keys[0]");
         assert_eq!(errs[1].field, "ota.revoked_keys[0]");
         assert_eq!(
-            Trust::new(&[], &[]).err().unwrap()[0].field,
+            Trust::new(&[], &[], 1).err().unwrap()[0].field,
             "ota.trusted_keys"
+        );
+        let k = keys();
+        let errs = Trust::new(std::slice::from_ref(&k.public), &[], 2)
+            .err()
+            .unwrap();
+        assert_eq!(errs[0].field, "ota.required_signatures");
+    }
+
+    fn two_of(keys: &[&Keys]) -> Trust {
+        let ks: Vec<String> = keys.iter().map(|k| k.public.clone()).collect();
+        Trust::new(&ks, &[], 2).unwrap()
+    }
+
+    #[test]
+    fn k_of_n_needs_k_distinct_trusted_signers() {
+        let (a, b, c, stranger) = (keys(), keys(), keys(), keys());
+        let (m, sig_a) = signed(&a, 8, &onnx());
+        let sig_b = bundle::sign(&m, &b.secret).unwrap();
+        let sig_s = bundle::sign(&m, &stranger.secret).unwrap();
+        let t = two_of(&[&a, &b, &c]);
+        assert_eq!(reason(verify_all(&m, &[&sig_a], &t)), "signatures");
+        // The same key twice is one signer; a stranger's signature counts for nothing.
+        assert_eq!(reason(verify_all(&m, &[&sig_a, &sig_a], &t)), "signatures");
+        assert_eq!(reason(verify_all(&m, &[&sig_a, &sig_s], &t)), "signatures");
+        assert_eq!(
+            verify_all(&m, &[&sig_a, &sig_s, &sig_b], &t)
+                .unwrap()
+                .version,
+            8
+        );
+        assert_eq!(reason(verify_all(&m, &[&sig_s], &t)), "unknown_key");
+    }
+
+    #[test]
+    fn k_of_n_refuses_any_bad_or_revoked_signature_among_good_ones() {
+        let (a, b, c) = (keys(), keys(), keys());
+        let (m, sig_a) = signed(&a, 8, &onnx());
+        let sig_b = bundle::sign(&m, &b.secret).unwrap();
+        let sig_c = bundle::sign(&m, &c.secret).unwrap();
+        let (_, other) = signed(&c, 9, &onnx());
+        let t = two_of(&[&a, &b, &c]);
+        // c signed another manifest: a signature by a trusted key that does not verify.
+        assert_eq!(
+            reason(verify_all(&m, &[&sig_a, &sig_b, &other], &t)),
+            "bad_signature"
+        );
+        let c_id = key_id(SignatureBox::from_string(&sig_c).unwrap().keynum());
+        let ks: Vec<String> = [&a, &b, &c].iter().map(|k| k.public.clone()).collect();
+        let t = Trust::new(&ks, &[c_id], 2).unwrap();
+        assert_eq!(
+            reason(verify_all(&m, &[&sig_a, &sig_b, &sig_c], &t)),
+            "revoked_key"
         );
     }
 }
