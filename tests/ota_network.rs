@@ -100,9 +100,15 @@ impl Fleet {
     }
 
     fn publish(&self, bundle: &Path) {
+        let out = self.publish_args(&[bundle.to_str().unwrap()]);
+        assert!(out.contains("offered on aisle/s1/gw-1/cmd/model"), "{out}");
+    }
+
+    /// Runs `aisle model publish ARGS…` against the test broker; returns its stdout.
+    fn publish_args(&self, args: &[&str]) -> String {
         let o = aisle()
             .args(["model", "publish"])
-            .arg(bundle)
+            .args(args)
             .args([
                 "--broker",
                 &format!("localhost:{}", self.broker.port),
@@ -117,7 +123,7 @@ impl Fleet {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(stdout(&o).contains("offered on aisle/s1/gw-1/cmd/model"));
+        stdout(&o)
     }
 
     /// Waits for the model event with `step` for `version`, and returns it.
@@ -261,6 +267,20 @@ fn an_update_is_downloaded_swapped_in_and_committed_and_a_tampered_one_is_reject
             > before + 2
     });
     assert_eq!(f.latest_status()["model_version"], 2);
+
+    // Once the fleet has it, the admin clears the retained offer; the agent ignores the empty
+    // message rather than reporting a malformed offer.
+    let out = f.publish_args(&["--clear"]);
+    assert!(out.contains("cleared aisle/s1/gw-1/cmd/model"), "{out}");
+    f.sub.drain_for(Duration::from_secs(2));
+    assert!(
+        !f.sub
+            .seen
+            .iter()
+            .filter(|m| m.topic == "aisle/s1/gw-1/model")
+            .any(|m| m.json()["payload"]["reason"] == "bad_offer"),
+        "the cleared offer was reported"
+    );
 
     let (status, rest) = agent.terminate();
     assert!(status.success(), "{status:?}");

@@ -233,7 +233,12 @@ enum ModelAction {
     /// Offer a bundle to gateways over MQTT (retained, on SITE/DEVICE's cmd/model topic); they
     /// download the model from the manifest's url, check it and swap it in.
     Publish {
-        bundle: PathBuf,
+        #[arg(required_unless_present = "clear")]
+        bundle: Option<PathBuf>,
+        /// Remove the retained offer from the targets' topics instead, once the fleet has
+        /// taken it (gateways ignore the empty message).
+        #[arg(long, conflicts_with = "bundle")]
+        clear: bool,
         /// The broker as HOST:PORT (TLS).
         #[arg(long)]
         broker: String,
@@ -874,6 +879,7 @@ fn model_cmd(action: ModelAction) -> Result<()> {
         }
         ModelAction::Publish {
             bundle,
+            clear,
             broker,
             ca,
             cert,
@@ -886,7 +892,7 @@ fn model_cmd(action: ModelAction) -> Result<()> {
                 .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
                 .with_context(|| format!("--broker {broker:?}: expected HOST:PORT"))?;
             let topics = aisle::ota::publish::publish(&aisle::ota::publish::PublishOptions {
-                bundle: &bundle,
+                bundle: bundle.as_deref().filter(|_| !clear),
                 host,
                 port,
                 ca_file: &ca,
@@ -894,8 +900,9 @@ fn model_cmd(action: ModelAction) -> Result<()> {
                 topic_prefix: &topic_prefix,
                 targets: &targets,
             })?;
+            let done = if clear { "cleared" } else { "offered on" };
             for t in topics {
-                println!("offered on {t}");
+                println!("{done} {t}");
             }
         }
         ModelAction::Verify {

@@ -38,7 +38,8 @@ pub enum PublishError {
 }
 
 pub struct PublishOptions<'a> {
-    pub bundle: &'a Path,
+    /// `None` clears the retained offer (an empty retained message).
+    pub bundle: Option<&'a Path>,
     pub host: &'a str,
     pub port: u16,
     pub ca_file: &'a Path,
@@ -73,11 +74,9 @@ fn topics(prefix: &str, targets: &[String]) -> Result<Vec<String>, PublishError>
         .collect()
 }
 
-/// Publishes the bundle's offer to every target; returns the topics once the broker has
-/// acknowledged each message.
-pub fn publish(o: &PublishOptions<'_>) -> Result<Vec<String>, PublishError> {
-    let topics = topics(o.topic_prefix, o.targets)?;
-    let manifest_path = o.bundle.join(MANIFEST_FILE);
+/// The bundle's offer: its manifest, byte for byte, and every signature.
+fn offer_bytes(bundle: &Path) -> Result<Vec<u8>, PublishError> {
+    let manifest_path = bundle.join(MANIFEST_FILE);
     let manifest = read(&manifest_path)?;
     let parsed: UpdateManifest =
         toml::from_str(&manifest).map_err(|e: toml::de::Error| PublishError::Manifest {
@@ -87,20 +86,29 @@ pub fn publish(o: &PublishOptions<'_>) -> Result<Vec<String>, PublishError> {
     if parsed.url.is_none() {
         return Err(PublishError::NoUrl(manifest_path));
     }
-    let mut signatures = super::bundle::read(o.bundle)
+    let mut signatures = super::bundle::read(bundle)
         .map_err(|e| PublishError::Manifest {
-            path: o.bundle.into(),
+            path: bundle.into(),
             message: e.to_string(),
         })?
         .signatures
         .into_iter();
-    let offer = Offer {
+    Ok(Offer {
         manifest,
         signature: signatures.next().unwrap_or_default(),
         cosignatures: signatures.collect(),
     }
-    .to_json();
+    .to_json())
+}
 
+/// Publishes the bundle's offer to every target; returns the topics once the broker has
+/// acknowledged each message.
+pub fn publish(o: &PublishOptions<'_>) -> Result<Vec<String>, PublishError> {
+    let topics = topics(o.topic_prefix, o.targets)?;
+    let offer = match o.bundle {
+        Some(bundle) => offer_bytes(bundle)?,
+        None => Vec::new(),
+    };
     let id = format!("aisle-publish-{}", uuid::Uuid::new_v4().simple());
     let mut options = MqttOptions::new(id, o.host, o.port);
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(

@@ -126,6 +126,10 @@ impl Updater {
             let Ok(bytes) = self.c.offers.recv_timeout(POLL) else {
                 continue;
             };
+            // An admin clearing the retained offer (`aisle model publish --clear`).
+            if bytes.is_empty() {
+                continue;
+            }
             let digest: [u8; 32] = Sha256::digest(&bytes).into();
             if self.seen.insert(digest) {
                 self.offer(&bytes);
