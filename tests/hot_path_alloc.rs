@@ -17,7 +17,7 @@ use aisle::analytics::camera::{AnalyticsConfig, CameraAnalytics};
 use aisle::analytics::rules::{Rule, RuleConfig, Severity};
 use aisle::detect::{Detector, DetectorOptions};
 use aisle::events::CameraHealth;
-use aisle::pipeline::{self, CameraInput, Event};
+use aisle::pipeline::{self, CameraInput};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 
 struct Counting;
@@ -114,11 +114,9 @@ fn inference_thread_allocates_nothing_per_frame() {
         &stop,
         &health,
         |e| {
-            let p = match e {
-                Event::Frame(p) => p,
-                // A failed detector ends the run, as the pipeline's error.
-                Event::DetectorFailed(_) => return ControlFlow::Break(()),
-                _ => return ControlFlow::Continue(()),
+            let p = match e.into_frame() {
+                Ok(p) => p,
+                Err(flow) => return flow,
             };
             let t_ms = p.frame.pts_ms;
             analytics

@@ -17,14 +17,7 @@ struct Fleet {
 impl Fleet {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let o = aisle()
-            .args(["model", "keygen", "--out"])
-            .arg(dir.path().join("keys"))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        let key_line = stdout(&o).trim().to_string();
-        assert!(key_line.starts_with("RW"), "{key_line}");
+        let key_line = keygen(&dir.path().join("keys"));
         Self { dir, key_line }
     }
 

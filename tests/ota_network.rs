@@ -34,13 +34,7 @@ impl Fleet {
         let broker = Broker::start(dir.path(), &pki);
         let sub = Subscriber::start(&broker, &pki);
         let files = FileServer::start(&pki);
-        let o = aisle()
-            .args(["model", "keygen", "--out"])
-            .arg(dir.path().join("keys"))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        let key_line = stdout(&o).trim().to_string();
+        let key_line = keygen(&dir.path().join("keys"));
         Self {
             dir,
             pki,

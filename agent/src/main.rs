@@ -16,7 +16,7 @@ use aisle::daemon::DaemonError;
 use aisle::detect::{Detector, DetectorOptions};
 use aisle::ota::{admin, bundle::Release};
 use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
-use aisle::pipeline::{self, CameraInput, Event as PipelineEvent};
+use aisle::pipeline::{self, CameraInput};
 use aisle::replay::{self, MotFrames, ReplayInput};
 use aisle::sim::{self, scenario::Scenario, truth::Truth};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
@@ -469,11 +469,9 @@ fn detect(
         &stop,
         &health,
         |event| {
-            let p = match event {
-                PipelineEvent::Frame(p) => p,
-                // A failed detector ends the run, as the pipeline's error.
-                PipelineEvent::DetectorFailed(_) => return ControlFlow::Break(()),
-                _ => return ControlFlow::Continue(()),
+            let p = match event.into_frame() {
+                Ok(p) => p,
+                Err(flow) => return flow,
             };
             output::detections_line(
                 &mut line,
@@ -568,10 +566,9 @@ fn run_detector(
         &stop,
         &health,
         |event| {
-            let p = match event {
-                PipelineEvent::Frame(p) => p,
-                PipelineEvent::DetectorFailed(_) => return ControlFlow::Break(()),
-                _ => return ControlFlow::Continue(()),
+            let p = match event.into_frame() {
+                Ok(p) => p,
+                Err(flow) => return flow,
             };
             let people = p
                 .detections

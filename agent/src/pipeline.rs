@@ -49,6 +49,18 @@ pub enum Event<'a> {
     DetectorFailed(&'a DetectorError),
 }
 
+impl<'a> Event<'a> {
+    /// For sinks that only want frames: the frame, or else what the sink should return — a
+    /// failed detector ends the run (as the pipeline's error), anything else goes on.
+    pub fn into_frame(self) -> Result<Processed<'a>, ControlFlow<()>> {
+        match self {
+            Event::Frame(p) => Ok(p),
+            Event::DetectorFailed(_) => Err(ControlFlow::Break(())),
+            Event::Idle | Event::Swapped { .. } => Err(ControlFlow::Continue(())),
+        }
+    }
+}
+
 /// A model to run from the next frame on, loaded off the inference thread so the cameras never
 /// wait for it. `trial`: the sink should watch it (a new update) rather than trust it.
 pub struct Swap {

@@ -22,7 +22,7 @@ use crate::clock::{Clock, StreamClock};
 use crate::config::Config;
 use crate::detect::{BBox, Detection, Detector};
 use crate::events::{CameraHealth, Payload, Sequencer};
-use crate::pipeline::{self, CameraInput, Event as PipelineEvent, PipelineError};
+use crate::pipeline::{self, CameraInput, PipelineError};
 use crate::source::{SourceSpec, SpecError};
 
 #[derive(Debug, Error)]
@@ -238,11 +238,9 @@ fn replay_video(
         stop,
         &health,
         |event| {
-            let p = match event {
-                PipelineEvent::Frame(p) => p,
-                // A failed detector ends the run, as the pipeline's error.
-                PipelineEvent::DetectorFailed(_) => return ControlFlow::Break(()),
-                _ => return ControlFlow::Continue(()),
+            let p = match event.into_frame() {
+                Ok(p) => p,
+                Err(flow) => return flow,
             };
             if realtime {
                 let due = Duration::from_millis(p.frame.pts_ms);

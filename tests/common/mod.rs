@@ -83,6 +83,20 @@ pub fn check_config_rejects(text: &str) -> String {
     stderr(&o)
 }
 
+/// `aisle model keygen --out DIR` (keys `DIR/aisle-model.{pub,key}`); returns the key line for
+/// a gateway's `ota.trusted_keys`.
+pub fn keygen(dir: &Path) -> String {
+    let o = aisle()
+        .args(["model", "keygen", "--out"])
+        .arg(dir)
+        .output()
+        .expect("run aisle model keygen");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o).trim().to_string();
+    assert!(line.starts_with("RW"), "{line}");
+    line
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);
