@@ -63,25 +63,26 @@ fn time_model(detector: &mut Detector, frame: &[u8]) -> Result<f64, CanaryError>
     Ok(ms[RUNS / 2])
 }
 
-/// Runs the staged model at `staged` (its manifest), and the `current` one when given.
+/// Runs the staged model at `staged` (its manifest), and the `current` one when given. The
+/// current model is timed first and dropped, so at most one extra session is loaded at a time;
+/// the staged model comes back loaded and warm, ready to be swapped in.
 pub fn run(
     staged: &Path,
     current: Option<&Path>,
     opts: &DetectorOptions,
-) -> Result<CanaryReport, CanaryError> {
+) -> Result<(CanaryReport, Detector), CanaryError> {
     let frame = reference_frame();
-    let mut new = Detector::load(staged, opts).map_err(|e| CanaryError::Load(e.to_string()))?;
-    let new_ms = time_model(&mut new, &frame)?;
-    drop(new);
     let current_ms = match current.map(|p| Detector::load(p, opts)) {
         // A current model that no longer runs leaves nothing to compare against.
         Some(Ok(mut d)) => time_model(&mut d, &frame).ok(),
         Some(Err(_)) | None => None,
     };
+    let mut new = Detector::load(staged, opts).map_err(|e| CanaryError::Load(e.to_string()))?;
+    let new_ms = time_model(&mut new, &frame)?;
     if let Some(current_ms) = current_ms
         && new_ms > current_ms * LATENCY_FACTOR + SLACK_MS
     {
         return Err(CanaryError::TooSlow { new_ms, current_ms });
     }
-    Ok(CanaryReport { new_ms, current_ms })
+    Ok((CanaryReport { new_ms, current_ms }, new))
 }

@@ -256,24 +256,24 @@ impl Updater {
             .map_err(|e| Stop::rejected("store", e))?;
         drop(bytes);
         fault::point("staged");
-        if let Err(e) = canary::run(&staged, Some(&self.current), &self.s.detector) {
-            let discarded = self.s.store.discard(&m.slot, m.version, true);
-            if let Err(d) = discarded {
-                tracing::error!(error = %d, "cannot discard a model that failed its canary");
+        let detector = match canary::run(&staged, Some(&self.current), &self.s.detector) {
+            Ok((report, detector)) => {
+                tracing::info!(
+                    new_ms = report.new_ms,
+                    current_ms = report.current_ms,
+                    "canary passed"
+                );
+                detector
             }
-            return Err(Stop::rejected("canary", format!("the new model {e}")));
-        }
-        fault::point("canary_passed");
-        let detector = match Detector::load(&staged, &self.s.detector) {
-            Ok(d) => d,
             Err(e) => {
-                let _ = self.s.store.discard(&m.slot, m.version, true);
-                return Err(Stop::rejected(
-                    "canary",
-                    format!("the new model does not load: {e}"),
-                ));
+                let discarded = self.s.store.discard(&m.slot, m.version, true);
+                if let Err(d) = discarded {
+                    tracing::error!(error = %d, "cannot discard a model that failed its canary");
+                }
+                return Err(Stop::rejected("canary", format!("the new model {e}")));
             }
         };
+        fault::point("canary_passed");
         self.s
             .store
             .activate(m, true)
