@@ -182,6 +182,8 @@ fn summaries_reach_a_tls_subscriber_and_nothing_else_leaves() {
         "aisle_mqtt_connected 1",
         "aisle_camera_fps_in{camera=\"door\"}",
         "aisle_inference_ms",
+        "aisle_model_version 1",
+        "aisle_model_on_trial 0",
     ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }

@@ -367,6 +367,7 @@ pub fn run(
     let trial_frames = cfg.ota.as_ref().map_or(100, |o| o.trial_frames);
     let mut gate = Gate::new(GateSettings::new(trial_frames));
     let mut detector = model.detector;
+    let mut model_version = detector.manifest().version;
     tracing::info!(device = %cfg.agent.device_id, site = %cfg.agent.site, model = %detector.manifest().name, model_version = detector.manifest().version, cameras = inputs.len(), outbox = %cfg.outbox.path.display(), broker = cfg.mqtt.as_ref().map(|m| format!("{}:{}", m.host, m.port)), "agent started");
     let (mut inference_sum, mut inference_n) = (Duration::ZERO, 0u32);
     let mut inference_ms = 0.0;
@@ -404,6 +405,7 @@ pub fn run(
             match &event {
                 PipelineEvent::Swapped { model, trial } => {
                     gate.swapped(*trial);
+                    model_version = model.version;
                     tracing::info!(model = %model.name, model_version = model.version, trial, "model swapped");
                     if let Ok(mut s) = delivery.status.lock() {
                         s.model.clone_from(&model.name);
@@ -459,6 +461,8 @@ pub fn run(
                     event_queue: delivery.events.backlog(),
                     outbox: &outbox,
                     mqtt: &mqtt,
+                    model_version,
+                    model_on_trial: gate.on_trial(),
                 });
                 if let Ok(mut s) = delivery.status.lock() {
                     s.cameras.clone_from(&statuses);

@@ -34,6 +34,9 @@ pub struct Snapshot<'a> {
     pub event_queue: usize,
     pub outbox: &'a OutboxHealth,
     pub mqtt: &'a MqttHealth,
+    /// The serving model's version, and whether it is on trial after an update.
+    pub model_version: u64,
+    pub model_on_trial: bool,
 }
 
 pub fn record(s: &Snapshot<'_>) {
@@ -48,6 +51,8 @@ pub fn record(s: &Snapshot<'_>) {
         counter!("aisle_camera_reconnects_total", "camera" => cam).absolute(c.health.reconnects);
     }
     gauge!("aisle_inference_ms").set(s.inference_ms);
+    gauge!("aisle_model_version").set(s.model_version as f64);
+    gauge!("aisle_model_on_trial").set(f64::from(u8::from(s.model_on_trial)));
     gauge!("aisle_event_queue_depth").set(s.event_queue as f64);
     let o = s.outbox;
     gauge!("aisle_outbox_pending").set(o.pending as f64);

@@ -1,6 +1,7 @@
 //! Publishing the outbox over MQTT with TLS (`rumqttc` + `rustls`). Topics are documented in
-//! docs/mqtt.md. Only what is in the outbox (summaries, alerts, health) and the retained status
-//! ever leave the box: there is no code path that publishes frames, crops or tracks.
+//! docs/mqtt.md. Only what is in the outbox (summaries, alerts, health, update steps) and the
+//! retained status ever leave the box: there is no code path that publishes frames, crops or
+//! tracks. The one subscription is the device's command topic, for signed update offers.
 
 mod publisher;
 mod tls;
