@@ -205,6 +205,11 @@ fn an_update_is_downloaded_swapped_in_and_committed_and_a_tampered_one_is_reject
         f.steps(2),
         ["downloading", "verified", "active", "committed"]
     );
+    // The canary ran the new model on the camera's own latest frame, not only a synthetic one.
+    let canary = agent
+        .wait_for("canary passed", Duration::from_secs(5))
+        .expect("canary logged");
+    assert_eq!(canary["recent_frames"], 1, "{canary}");
     // Figures for docs/ota.md (reported, not asserted): when each step happened on the agent.
     let ts: Vec<u64> = f
         .sub

@@ -21,6 +21,7 @@ use crate::events::{
 };
 use crate::metrics;
 use crate::mqtt::{self, Link, LinkSettings, MqttCounters, TlsError};
+use crate::ota::canary::{RecentFrame, RecentFrames};
 use crate::ota::gate::{Gate, GateSettings, OnError, Verdict};
 use crate::ota::store::ModelStore;
 use crate::ota::updater::{self, Channels};
@@ -271,6 +272,7 @@ struct Updates {
 fn start_updates(
     cfg: &Config,
     model: &StartModel,
+    recent: &RecentFrames,
     events: &crate::outbox::WriterHandle,
     offers: Receiver<Vec<u8>>,
     verdicts: Receiver<Verdict>,
@@ -292,6 +294,7 @@ fn start_updates(
             detector: model.options.clone(),
             configured: model.configured.clone(),
             current: model.path.clone(),
+            recent: recent.clone(),
         })
     })();
     let settings = match settings {
@@ -359,10 +362,26 @@ pub fn run(
             payload: Payload::Update(e.clone()),
         });
     }
+    // The cameras' latest frames, copied about once a second while updates are on.
+    let recent: RecentFrames = Arc::new(Mutex::new(vec![
+        RecentFrame::default();
+        if networked { inputs.len() } else { 0 }
+    ]));
+    let mut sampled = vec![started; inputs.len()];
     let (swap_tx, swaps) = crossbeam_channel::bounded(1);
     let (verdict_tx, verdict_rx) = crossbeam_channel::unbounded();
     let updates = networked
-        .then(|| start_updates(cfg, &model, &delivery.events, offer_rx, verdict_rx, swap_tx))
+        .then(|| {
+            start_updates(
+                cfg,
+                &model,
+                &recent,
+                &delivery.events,
+                offer_rx,
+                verdict_rx,
+                swap_tx,
+            )
+        })
         .flatten();
     let trial_frames = cfg.ota.as_ref().map_or(100, |o| o.trial_frames);
     let mut gate = Gate::new(GateSettings::new(trial_frames));
@@ -423,6 +442,12 @@ pub fn run(
                 PipelineEvent::Frame(_) | PipelineEvent::Idle => {}
             }
             if let PipelineEvent::Frame(p) = &event {
+                if networked && sampled[p.camera].elapsed() >= Duration::from_secs(1) {
+                    sampled[p.camera] = Instant::now();
+                    if let Ok(mut frames) = recent.lock() {
+                        frames[p.camera].copy_from(&p.frame.view());
+                    }
+                }
                 if let Some(v) = gate.frame(p.detections.len(), p.inference.as_secs_f64() * 1e3) {
                     tracing::info!(verdict = ?v, "health gate");
                     let _ = verdict_tx.send(v);

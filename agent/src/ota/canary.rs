@@ -1,8 +1,9 @@
 //! Trying a staged model before it serves a store: it must load in ONNX Runtime, give finite
-//! outputs on reference frames and stay within a latency budget of the model it replaces. A
-//! model that fails is never activated.
+//! outputs on a reference frame and on the store's own recent frames, and stay within a latency
+//! budget of the model it replaces. A model that fails is never activated.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use thiserror::Error;
@@ -23,6 +24,8 @@ pub enum CanaryError {
     Run(String),
     #[error("gives non-finite outputs (NaN or infinity) on a reference frame")]
     NotFinite,
+    #[error("gives non-finite outputs (NaN or infinity) on a recent camera frame")]
+    NotFiniteRecent,
     #[error("takes {new_ms:.1} ms a frame against {current_ms:.1} ms for the current model")]
     TooSlow { new_ms: f64, current_ms: f64 },
 }
@@ -31,7 +34,48 @@ pub enum CanaryError {
 pub struct CanaryReport {
     pub new_ms: f64,
     pub current_ms: Option<f64>,
+    /// Recent camera frames the new model ran on.
+    pub recent_frames: usize,
 }
+
+/// A copy of a frame a camera delivered lately (already scaled for the model), kept so the
+/// canary sees what this store's cameras see, not only a synthetic frame.
+#[derive(Debug, Clone, Default)]
+pub struct RecentFrame {
+    width: u32,
+    height: u32,
+    stride: usize,
+    bgr: Vec<u8>,
+    source: (u32, u32),
+}
+
+impl RecentFrame {
+    /// Copies `v` into this frame, reusing its buffer.
+    pub fn copy_from(&mut self, v: &FrameView<'_>) {
+        let len = (v.stride * v.height as usize).min(v.bgr.len());
+        self.bgr.clear();
+        self.bgr.extend_from_slice(&v.bgr[..len]);
+        (self.width, self.height, self.stride, self.source) =
+            (v.width, v.height, v.stride, v.source);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bgr.is_empty()
+    }
+
+    pub fn view(&self) -> FrameView<'_> {
+        FrameView {
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+            bgr: &self.bgr,
+            source: self.source,
+        }
+    }
+}
+
+/// The latest frame of each camera, refreshed by the vision loop about once a second.
+pub type RecentFrames = Arc<Mutex<Vec<RecentFrame>>>;
 
 /// A 768x576 BGR frame with gradients and edges, so convolutions see varied input.
 fn reference_frame() -> Vec<u8> {
@@ -63,13 +107,15 @@ fn time_model(detector: &mut Detector, frame: &[u8]) -> Result<f64, CanaryError>
     Ok(ms[RUNS / 2])
 }
 
-/// Runs the staged model at `staged` (its manifest), and the `current` one when given. The
-/// current model is timed first and dropped, so at most one extra session is loaded at a time;
-/// the staged model comes back loaded and warm, ready to be swapped in.
+/// Runs the staged model at `staged` (its manifest), and the `current` one when given, on the
+/// reference frame; then the staged one on `recent` camera frames. The current model is timed
+/// first and dropped, so at most one extra session is loaded at a time; the staged model comes
+/// back loaded and warm, ready to be swapped in.
 pub fn run(
     staged: &Path,
     current: Option<&Path>,
     opts: &DetectorOptions,
+    recent: &[RecentFrame],
 ) -> Result<(CanaryReport, Detector), CanaryError> {
     let frame = reference_frame();
     let current_ms = match current.map(|p| Detector::load(p, opts)) {
@@ -84,5 +130,45 @@ pub fn run(
     {
         return Err(CanaryError::TooSlow { new_ms, current_ms });
     }
-    Ok((CanaryReport { new_ms, current_ms }, new))
+    let mut out = Vec::new();
+    let recent: Vec<&RecentFrame> = recent.iter().filter(|f| !f.is_empty()).collect();
+    for f in &recent {
+        new.detect(f.view(), &mut out)
+            .map_err(|e| CanaryError::Run(e.to_string()))?;
+        if !new.outputs_finite() {
+            return Err(CanaryError::NotFiniteRecent);
+        }
+    }
+    let report = CanaryReport {
+        new_ms,
+        current_ms,
+        recent_frames: recent.len(),
+    };
+    Ok((report, new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_frames_are_copied_with_their_geometry_into_a_reused_buffer() {
+        let pixels: Vec<u8> = (0..4 * 2 * 3 + 6).map(|i| i as u8).collect();
+        let view = FrameView {
+            width: 4,
+            height: 2,
+            stride: 15,
+            bgr: &pixels,
+            source: (8, 4),
+        };
+        let mut f = RecentFrame::default();
+        assert!(f.is_empty());
+        f.copy_from(&view);
+        let capacity = f.bgr.capacity();
+        f.copy_from(&view);
+        assert_eq!(f.bgr.capacity(), capacity, "no new allocation");
+        let v = f.view();
+        assert_eq!((v.width, v.height, v.stride, v.source), (4, 2, 15, (8, 4)));
+        assert_eq!(v.bgr, &pixels[..30]);
+    }
 }

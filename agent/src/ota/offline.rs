@@ -55,7 +55,7 @@ pub fn install(
     let (m, model) = bundle::read(dir)?.verify(&trust, &ctx)?;
     let current = store.active_manifest(&m.slot)?;
     let staged = store.stage(&m, &model)?;
-    if let Err(e) = canary::run(&staged, current.as_deref(), opts) {
+    if let Err(e) = canary::run(&staged, current.as_deref(), opts, &[]) {
         store.discard(&m.slot, m.version, false)?;
         return Err(InstallError::Canary(e));
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use sha2::{Digest, Sha256};
 
-use super::canary;
+use super::canary::{self, RecentFrames};
 use super::download::{self, DownloadError};
 use super::fault;
 use super::gate::Verdict;
@@ -49,6 +49,8 @@ pub struct Settings {
     pub configured: PathBuf,
     /// The model serving when the agent started.
     pub current: PathBuf,
+    /// The cameras' latest frames, for the canary.
+    pub recent: RecentFrames,
 }
 
 /// How the updater talks to the rest of the agent.
@@ -256,11 +258,15 @@ impl Updater {
             .map_err(|e| Stop::rejected("store", e))?;
         drop(bytes);
         fault::point("staged");
-        let detector = match canary::run(&staged, Some(&self.current), &self.s.detector) {
+        let recent = self.s.recent.lock().map(|f| f.clone()).unwrap_or_default();
+        let tried = canary::run(&staged, Some(&self.current), &self.s.detector, &recent);
+        drop(recent);
+        let detector = match tried {
             Ok((report, detector)) => {
                 tracing::info!(
                     new_ms = report.new_ms,
                     current_ms = report.current_ms,
+                    recent_frames = report.recent_frames,
                     "canary passed"
                 );
                 detector
