@@ -460,35 +460,22 @@ fn detect(
     let mut out = stdout.lock();
     let mut line = String::with_capacity(1024);
     let mut write_error = None;
-    let health = [Arc::default()];
-    let report = pipeline::run(
-        std::slice::from_ref(&input),
-        &mut detector,
-        &crossbeam_channel::never(),
-        2,
-        &stop,
-        &health,
-        |event| {
-            let p = match event.into_frame() {
-                Ok(p) => p,
-                Err(flow) => return flow,
-            };
-            output::detections_line(
-                &mut line,
-                p.frame.index,
-                p.frame.pts_ms,
-                p.detections,
-                &labels,
-            );
-            match writeln!(out, "{line}") {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    write_error = Some(e);
-                    ControlFlow::Break(())
-                }
+    let report = pipeline::run_frames(&input, &mut detector, 2, &stop, |p| {
+        output::detections_line(
+            &mut line,
+            p.frame.index,
+            p.frame.pts_ms,
+            p.detections,
+            &labels,
+        );
+        match writeln!(out, "{line}") {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_error = Some(e);
+                ControlFlow::Break(())
             }
-        },
-    )?;
+        }
+    })?;
     if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
         return Err(e).context("cannot write to stdout");
     }
@@ -557,30 +544,17 @@ fn run_detector(
         gst: GstOptions::default(),
     };
     let (mut frames, mut ms) = (Vec::new(), Vec::new());
-    let health = [Arc::default()];
-    pipeline::run(
-        std::slice::from_ref(&input),
-        &mut detector,
-        &crossbeam_channel::never(),
-        2,
-        &stop,
-        &health,
-        |event| {
-            let p = match event.into_frame() {
-                Ok(p) => p,
-                Err(flow) => return flow,
-            };
-            let people = p
-                .detections
-                .iter()
-                .copied()
-                .filter(|d| person.is_none_or(|c| usize::from(d.class) == c))
-                .collect();
-            frames.push((first + p.frame.index, people));
-            ms.push(p.inference.as_secs_f64() * 1e3);
-            ControlFlow::Continue(())
-        },
-    )?;
+    pipeline::run_frames(&input, &mut detector, 2, &stop, |p| {
+        let people = p
+            .detections
+            .iter()
+            .copied()
+            .filter(|d| person.is_none_or(|c| usize::from(d.class) == c))
+            .collect();
+        frames.push((first + p.frame.index, people));
+        ms.push(p.inference.as_secs_f64() * 1e3);
+        ControlFlow::Continue(())
+    })?;
     Ok(Detected {
         frames,
         ms,

@@ -180,6 +180,30 @@ pub fn run(
     })
 }
 
+/// One camera whose frames are all the sink wants (`detect`, `replay`, `eval detect`): no model
+/// swaps, and a failed detector ends the run with its error.
+pub fn run_frames(
+    input: &CameraInput,
+    detector: &mut Detector,
+    queue_capacity: usize,
+    stop: &Arc<AtomicBool>,
+    mut sink: impl FnMut(Processed<'_>) -> ControlFlow<()>,
+) -> Result<PipelineReport, PipelineError> {
+    let health = [Arc::default()];
+    run(
+        std::slice::from_ref(input),
+        detector,
+        &crossbeam_channel::never(),
+        queue_capacity,
+        stop,
+        &health,
+        |event| match event.into_frame() {
+            Ok(p) => sink(p),
+            Err(flow) => flow,
+        },
+    )
+}
+
 /// The next queued frame, visiting cameras round-robin so a busy one cannot starve the rest.
 /// Queues whose camera has ended are retired.
 fn take_frame(

@@ -229,41 +229,28 @@ fn replay_video(
     let started = Instant::now();
     let clock = StreamClock::default();
     let mut failure: Option<ReplayError> = None;
-    let health = [Arc::default()];
-    pipeline::run(
-        std::slice::from_ref(input_cam),
-        detector,
-        &crossbeam_channel::never(),
-        4,
-        stop,
-        &health,
-        |event| {
-            let p = match event.into_frame() {
-                Ok(p) => p,
-                Err(flow) => return flow,
-            };
-            if realtime {
-                let due = Duration::from_millis(p.frame.pts_ms);
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    std::thread::sleep(wait);
-                }
+    pipeline::run_frames(input_cam, detector, 4, stop, |p| {
+        if realtime {
+            let due = Duration::from_millis(p.frame.pts_ms);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
             }
-            clock.advance_to(p.frame.pts_ms);
-            let size = (p.frame.width, p.frame.height);
-            match session.frame(
-                p.frame.index + 1,
-                clock.now_ms(),
-                size,
-                Seen::Detections(p.detections),
-            ) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    failure = Some(e);
-                    ControlFlow::Break(())
-                }
+        }
+        clock.advance_to(p.frame.pts_ms);
+        let size = (p.frame.width, p.frame.height);
+        match session.frame(
+            p.frame.index + 1,
+            clock.now_ms(),
+            size,
+            Seen::Detections(p.detections),
+        ) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
             }
-        },
-    )?;
+        }
+    })?;
     failure.map_or(Ok(()), Err)
 }
 
