@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use aisle::analytics::zones::percentile;
 use aisle::detect::geometry::ResizeMode;
+use aisle::detect::tiling::Tiling;
 use aisle::detect::{Detector, DetectorOptions, runtime};
 use aisle::pipeline::{self, CameraInput, Event};
 use aisle::source::{CameraHealth, CameraSettings, Fit, GstOptions, GstSource, Pulled, SourceSpec};
@@ -71,6 +72,7 @@ fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) ->
         spec: SourceSpec::parse(&video.display().to_string()).expect("video"),
         settings: CameraSettings::ad_hoc("bench", false),
         gst: GstOptions::default(),
+        tiling: Tiling::WHOLE,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let health = [Arc::default()];
@@ -126,6 +128,7 @@ fn live_camera(video: &Path, fps: u32, id: usize) -> CameraInput {
         spec: SourceSpec::parse(&uri).expect("pipeline"),
         settings: CameraSettings::ad_hoc(&format!("cam{id}"), true),
         gst: GstOptions::default(),
+        tiling: Tiling::WHOLE,
     }
 }
 

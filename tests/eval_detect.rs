@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -49,29 +50,31 @@ fn mot_detections_are_scored_as_computed_by_hand() {
     assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{svg}");
 }
 
-#[test]
-fn the_model_runs_on_a_folder_of_frames_and_bad_truth_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let frames = dir.path().join("img1");
+/// The demo video's last `count` frames as JPEGs, after `filter` (one GStreamer element and its
+/// properties, or nothing).
+fn demo_frames(dir: &Path, filter: &[&str], count: usize) -> PathBuf {
+    let frames = dir.join("img1");
     std::fs::create_dir(&frames).unwrap();
     let status = Command::new("gst-launch-1.0")
         .args(["-q", "filesrc"])
         .arg(format!("location={}", vtest().display()))
-        .args([
-            "!",
-            "decodebin",
-            "!",
-            "videoconvert",
-            "!",
-            "jpegenc",
-            "!",
-            "multifilesink",
-        ])
+        .args(["!", "decodebin", "!", "videoconvert", "!"])
+        .args(filter)
+        .args(filter.first().map(|_| "!"))
+        .args(["jpegenc", "!", "multifilesink"])
         .arg(format!("location={}/%06d.jpg", frames.display()))
-        .args(["index=1", "max-files=4"])
+        .arg("index=1")
+        .arg(format!("max-files={count}"))
         .status()
         .expect("gst-launch-1.0 (scripts/setup.sh installs it)");
     assert!(status.success());
+    frames
+}
+
+#[test]
+fn the_model_runs_on_a_folder_of_frames_and_bad_truth_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = demo_frames(dir.path(), &[], 4);
     // max-files keeps the last 4 frames of the video: the folder starts wherever they are.
     let count = std::fs::read_dir(&frames).unwrap().count();
     assert_eq!(count, 4);
@@ -102,4 +105,71 @@ fn the_model_runs_on_a_folder_of_frames_and_bad_truth_is_named() {
         .output()
         .unwrap();
     assert_clean_failure(&o, &["bad.txt", "line 2"]);
+}
+
+/// Boxes of one `aisle detect` line scoring at least `min`.
+fn boxes(line: &serde_json::Value, min: f64) -> Vec<[f64; 4]> {
+    line["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["score"].as_f64().unwrap() >= min)
+        .map(|d| {
+            let b: Vec<f64> = d["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            [b[0], b[1], b[2], b[3]]
+        })
+        .collect()
+}
+
+fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = |r: &[f64; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+    iw * ih / (area(a) + area(b) - iw * ih)
+}
+
+#[test]
+fn a_portrait_frame_detected_in_two_slices_keeps_everyone_the_whole_frame_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    // The 768x576 demo frames padded to a 768x1376 portrait frame.
+    let frames = demo_frames(dir.path(), &["videobox", "top=-400", "bottom=-400"], 3);
+    let detect = |tiles: &str| {
+        let o = aisle()
+            .arg("detect")
+            .arg(&frames)
+            .args(["--threads", "2", "--tiles", tiles])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (whole, sliced) = (detect("1x1"), detect("1x2"));
+    assert_eq!(whole.len(), 3);
+    assert_eq!(sliced.len(), 3);
+    let mut confident = 0;
+    for (w, s) in whole.iter().zip(&sliced) {
+        let found = boxes(s, 0.35);
+        for b in boxes(w, 0.6) {
+            confident += 1;
+            assert!(
+                found.iter().any(|f| iou(f, &b) >= 0.5),
+                "{b:?} found whole but not in slices: {found:?}"
+            );
+        }
+        for f in &found {
+            assert!(
+                f[1] >= 390.0 && f[3] <= 986.0,
+                "a box in the padding: {f:?}"
+            );
+        }
+    }
+    assert!(confident >= 3, "too few people to compare: {confident}");
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aisle::analytics::camera::{AnalyticsConfig, CameraAnalytics};
 use aisle::analytics::rules::{Rule, RuleConfig, Severity};
+use aisle::detect::tiling::Tiling;
 use aisle::detect::{Detector, DetectorOptions};
 use aisle::events::CameraHealth;
 use aisle::pipeline::{self, CameraInput};
@@ -99,6 +100,7 @@ fn inference_thread_allocates_nothing_per_frame() {
         spec: SourceSpec::parse(&common::vtest().display().to_string()).expect("video"),
         settings: CameraSettings::ad_hoc("cam", false),
         gst: GstOptions::default(),
+        tiling: Tiling::WHOLE,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let health = [Arc::new(aisle::source::CameraHealth::default())];

@@ -13,6 +13,7 @@ use aisle::analytics::mot;
 use aisle::clock::{Clock, SystemClock};
 use aisle::config::{Config, ConfigError, LogFormat};
 use aisle::daemon::DaemonError;
+use aisle::detect::tiling::{TileGrid, Tiling};
 use aisle::detect::{Detector, DetectorOptions};
 use aisle::ota::{admin, bundle::Release};
 use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
@@ -54,6 +55,12 @@ enum Command {
         /// Score threshold (default: the manifest's).
         #[arg(long)]
         score: Option<f32>,
+        /// Detect in COLSxROWS overlapping slices of each frame, one inference each.
+        #[arg(long, default_value = "1x1")]
+        tiles: TileGrid,
+        /// Share of a slice that overlaps its neighbour.
+        #[arg(long, default_value_t = 0.4, value_parser = overlap_share)]
+        tile_overlap: f32,
         /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then the installation).
         #[arg(long)]
         ort_library: Option<PathBuf>,
@@ -169,6 +176,12 @@ enum EvalAction {
         /// Write the precision-recall curve here as SVG.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Detect in COLSxROWS overlapping slices of each frame, one inference each.
+        #[arg(long, default_value = "1x1")]
+        tiles: TileGrid,
+        /// Share of a slice that overlaps its neighbour.
+        #[arg(long, default_value_t = 0.4, value_parser = overlap_share)]
+        tile_overlap: f32,
     },
 }
 
@@ -298,10 +311,16 @@ fn main() {
             every,
             threads,
             score,
+            tiles,
+            tile_overlap,
             ort_library,
         } => {
             init_logging(cli.log_format.unwrap_or_default(), "warn");
-            detect(&source, model, every, threads, score, ort_library)
+            let tiling = Tiling {
+                grid: tiles,
+                overlap: tile_overlap,
+            };
+            detect(&source, model, every, threads, score, tiling, ort_library)
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config } => run(&config, cli.log_format),
@@ -346,13 +365,23 @@ fn main() {
                     score,
                     threads,
                     plot,
+                    tiles,
+                    tile_overlap,
                 }),
             ..
         } => {
             init_logging(cli.log_format.unwrap_or_default(), "warn");
+            let tiling = Tiling {
+                grid: tiles,
+                overlap: tile_overlap,
+            };
             let source = match (images, detections) {
                 (_, Some(file)) => DetectionSource::Mot(file),
-                (Some(images), None) => DetectionSource::Model { images, model },
+                (Some(images), None) => DetectionSource::Model {
+                    images,
+                    model,
+                    tiling,
+                },
                 (None, None) => unreachable!("clap requires --images or --detections"),
             };
             eval_detect_cmd(source, &gt, score, threads, plot.as_deref())
@@ -397,6 +426,14 @@ fn init_logging(format: LogFormat, default_level: &str) {
     };
 }
 
+/// A slice overlap share for the command line, 0..=0.5.
+fn overlap_share(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=0.5).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share in 0..=0.5")),
+    }
+}
+
 fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -437,6 +474,7 @@ fn detect(
     every: u64,
     threads: Option<usize>,
     score: Option<f32>,
+    tiling: Tiling,
     ort_library: Option<PathBuf>,
 ) -> Result<()> {
     let stop = stop_on_signals()?;
@@ -454,6 +492,7 @@ fn detect(
         },
         spec,
         gst: GstOptions::default(),
+        tiling,
     };
     let labels = detector.manifest().output.labels.clone();
     let stdout = std::io::stdout();
@@ -497,6 +536,7 @@ enum DetectionSource {
     Model {
         images: String,
         model: Option<PathBuf>,
+        tiling: Tiling,
     },
     Mot(PathBuf),
 }
@@ -519,6 +559,7 @@ fn read_mot(path: &Path) -> Result<Vec<mot::MotRow>> {
 fn run_detector(
     images: &str,
     model: Option<PathBuf>,
+    tiling: Tiling,
     score: Option<f32>,
     threads: usize,
 ) -> Result<Detected> {
@@ -542,6 +583,7 @@ fn run_detector(
         settings: CameraSettings::ad_hoc(images, spec.is_live()),
         spec,
         gst: GstOptions::default(),
+        tiling,
     };
     let (mut frames, mut ms) = (Vec::new(), Vec::new());
     pipeline::run_frames(&input, &mut detector, 2, &stop, |p| {
@@ -564,11 +606,12 @@ fn run_detector(
             "manifest": model,
             "resize": manifest.input.resize,
             "input": [manifest.input.width, manifest.input.height],
+            "tiles": tiling.grid,
             "threads": threads,
         }),
         title: format!(
-            "{} ({:?}) on {images}",
-            manifest.name, manifest.input.resize
+            "{} ({:?}, tiles {}) on {images}",
+            manifest.name, manifest.input.resize, tiling.grid
         ),
     })
 }
@@ -583,7 +626,11 @@ fn eval_detect_cmd(
     use aisle::eval::detection;
     let rows = read_mot(gt)?;
     let mut d = match source {
-        DetectionSource::Model { images, model } => run_detector(&images, model, score, threads)?,
+        DetectionSource::Model {
+            images,
+            model,
+            tiling,
+        } => run_detector(&images, model, tiling, score, threads)?,
         DetectionSource::Mot(path) => {
             let found = read_mot(&path)?;
             Detected {

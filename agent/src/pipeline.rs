@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, Select, TryRecvError};
 use thiserror::Error;
 
 use crate::detect::manifest::Manifest;
+use crate::detect::tiling::Tiling;
 use crate::detect::{Detection, Detector, DetectorError};
 use crate::source::{
     self, CameraHealth, CameraSettings, Fit, Frame, GstOptions, SourceError, SourceSpec,
@@ -23,6 +24,8 @@ pub struct CameraInput {
     pub spec: SourceSpec,
     pub settings: CameraSettings,
     pub gst: GstOptions,
+    /// Slices each frame is detected in; the source scales frames so each slice fits the model.
+    pub tiling: Tiling,
 }
 
 /// What the sink sees for each processed frame.
@@ -97,13 +100,8 @@ pub fn run(
     assert_eq!(health.len(), inputs.len(), "one health record per camera");
     let started = Instant::now();
     let mut frames = 0u64;
-    // Sources scale to the model's input themselves, off the inference thread.
-    let input = detector.manifest().input_spec();
-    let fit = Fit {
-        width: input.width,
-        height: input.height,
-        resize: input.resize,
-    };
+    // Sources scale to the model's input (times the slices) themselves, off the inference thread.
+    let model_input = detector.manifest().input_spec();
     let outcome = std::thread::scope(|scope| {
         let mut receivers = Vec::with_capacity(inputs.len());
         let mut threads = Vec::with_capacity(inputs.len());
@@ -111,8 +109,13 @@ pub fn run(
             let (tx, rx) = frame_queue(queue_capacity, input.settings.live);
             receivers.push(Some(rx));
             let (h, stop) = (h.clone(), stop.clone());
+            let (width, height) = input.tiling.fit(model_input.width, model_input.height);
             let gst = GstOptions {
-                fit: Some(fit),
+                fit: Some(Fit {
+                    width,
+                    height,
+                    resize: model_input.resize,
+                }),
                 ..input.gst.clone()
             };
             threads.push(scope.spawn(move || {
@@ -146,7 +149,8 @@ pub fn run(
                 continue;
             };
             let t0 = Instant::now();
-            if let Err(e) = detector.detect(frame.view(), &mut detections) {
+            let tiling = &inputs[camera].tiling;
+            if let Err(e) = detector.detect_tiled(frame.view(), tiling, &mut detections) {
                 if sink(Event::DetectorFailed(&e)).is_break() {
                     break Err(PipelineError::Detector(e));
                 }

@@ -16,6 +16,7 @@ use thiserror::Error;
 use crate::analytics::camera::{AnalyticsConfig, CameraAnalytics};
 use crate::analytics::rules::{Condition, Rule, RuleConfig, clear_problem};
 use crate::analytics::zones::ZoneConfig;
+use crate::detect::tiling::{TileGrid, Tiling};
 use crate::source::{CameraSettings, GstOptions, SourceSpec};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -182,6 +183,14 @@ pub struct CameraSection {
     pub reconnect_min_s: f64,
     #[serde(default = "default_reconnect_max")]
     pub reconnect_max_s: f64,
+    /// Slices each frame is detected in, `"COLSxROWS"`, at one inference per slice: `"1x2"`
+    /// keeps people in a portrait view at the size the model finds them (docs/models.md).
+    #[serde(default)]
+    pub tiles: TileGrid,
+    /// Share of a slice that overlaps its neighbour: people up to this share of a slice tall
+    /// are whole in at least one slice.
+    #[serde(default = "default_tile_overlap")]
+    pub tile_overlap: f32,
     /// Areas, lines, queues and shelves on this camera's image.
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
@@ -210,6 +219,9 @@ fn default_reconnect_min() -> f64 {
 }
 fn default_reconnect_max() -> f64 {
     30.0
+}
+fn default_tile_overlap() -> f32 {
+    0.4
 }
 
 /// One thing wrong with a config, located by its dotted field path.
@@ -411,6 +423,12 @@ impl Config {
                     "need 0 < reconnect_min_s <= reconnect_max_s <= 3600".into(),
                 );
             }
+            if !(0.0..=0.5).contains(&c.tile_overlap) {
+                bad(
+                    f("tile_overlap"),
+                    format!("{} is outside 0..=0.5", c.tile_overlap),
+                );
+            }
         }
         delivery::validate(&self.outbox, self.mqtt.as_ref(), &mut bad);
         if let Some(ota) = &self.ota
@@ -565,6 +583,10 @@ impl Config {
                     gst: GstOptions {
                         max_fps: c.fps,
                         fit: None,
+                    },
+                    tiling: Tiling {
+                        grid: c.tiles,
+                        overlap: c.tile_overlap,
                     },
                 })
             })
@@ -741,6 +763,7 @@ id = "a"
 uri = "test://"
 reconnect_min_s = 10.0
 reconnect_max_s = 1.0
+tile_overlap = 0.9
 "#;
         let c = Config::parse(text, &[]).unwrap();
         let fields: Vec<String> = c.validate().into_iter().map(|p| p.field).collect();
@@ -755,6 +778,7 @@ reconnect_max_s = 1.0
             "cameras[0].fps",
             "cameras[1].id",
             "cameras[1].reconnect_min_s",
+            "cameras[1].tile_overlap",
         ] {
             assert!(fields.contains(&f.to_string()), "{f} not in {fields:?}");
         }

@@ -24,7 +24,14 @@ pub enum DecoderKind {
     Yolox,
     /// Already decoded rows `[x0,y0,x1,y1,score,class]` in input pixels.
     Boxes,
+    /// MoveNet MultiPose: `[1,K,56]`, one row per person: 17 keypoints as (y, x, score), then
+    /// `ymin, xmin, ymax, xmax` as fractions of the input and the person's score. Only the box
+    /// and score are read: keypoints never leave the decoder.
+    MovenetMultipose,
 }
+
+/// Floats in a MoveNet MultiPose row: 17 keypoints × (y, x, score), a box and a score.
+const MOVENET_ROW: usize = 17 * 3 + 5;
 
 impl DecoderKind {
     pub fn name(self) -> &'static str {
@@ -34,6 +41,7 @@ impl DecoderKind {
             Self::Yolov5 => "yolov5",
             Self::Yolox => "yolox",
             Self::Boxes => "boxes",
+            Self::MovenetMultipose => "movenet-multipose",
         }
     }
 }
@@ -197,6 +205,19 @@ impl Decoder {
                     ));
                 }
             },
+            DecoderKind::MovenetMultipose => match shapes {
+                [s] if s.len() == 3 && s[2] == MOVENET_ROW as i64 && nc == 1 => Plan::Rows {
+                    output: 0,
+                    rows: s[1] as usize,
+                    width: MOVENET_ROW,
+                },
+                _ => {
+                    return Err(err(format!(
+                        "expected one [1,K,{MOVENET_ROW}] output (17 keypoints, box, score) and \
+                         one label, got {nc} labels"
+                    )));
+                }
+            },
         };
         Ok(Self { params, plan })
     }
@@ -281,7 +302,17 @@ impl Decoder {
                 width,
             } => {
                 let t = outputs[*output];
+                let (w, h) = (self.params.input_w as f32, self.params.input_h as f32);
                 for r in t.chunks_exact(*width).take(*rows) {
+                    if self.params.kind == DecoderKind::MovenetMultipose {
+                        if let &[y0, x0, y1, x1, score] = &r[MOVENET_ROW - 5..]
+                            && keep.contains(&0)
+                            && score >= threshold
+                        {
+                            push(0, score, BBox::new(x0 * w, y0 * h, x1 * w, y1 * h));
+                        }
+                        continue;
+                    }
                     if self.params.kind == DecoderKind::Boxes {
                         let class = r[5];
                         if class >= 0.0 && keep.contains(&(class as u16)) && r[4] >= threshold {
@@ -440,6 +471,34 @@ mod tests {
         dec.decode(&[&t], &identity(100, 100), 0.5, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].bbox, BBox::new(1.0, 2.0, 3.0, 4.0));
+    }
+
+    #[test]
+    fn movenet_reads_the_normalised_box_after_the_keypoints() {
+        let p = params(DecoderKind::MovenetMultipose, 1, vec![], 200, 100);
+        let dec = Decoder::new(p, &[vec![1, 2, 56]]).unwrap();
+        let mut t = vec![0.7f32; 2 * 56];
+        t[51..56].copy_from_slice(&[0.1, 0.25, 0.9, 0.5, 0.3]);
+        t[56 + 55] = 0.05;
+        let mut out = Vec::new();
+        dec.decode(&[&t], &identity(200, 100), 0.1, &mut out);
+        assert_eq!(out.len(), 1, "the second person scores under the threshold");
+        assert_eq!(out[0].bbox, BBox::new(50.0, 10.0, 100.0, 90.0));
+        assert!((out[0].score - 0.3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn movenet_refuses_other_row_widths_and_several_labels() {
+        let one = params(DecoderKind::MovenetMultipose, 1, vec![], 256, 256);
+        let err = Decoder::new(one, &[vec![1, 6, 51]])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[1,K,56]") && err.contains("[1, 6, 51]"),
+            "{err}"
+        );
+        let many = params(DecoderKind::MovenetMultipose, 80, vec![], 256, 256);
+        assert!(Decoder::new(many, &[vec![1, 6, 56]]).is_err());
     }
 
     #[test]

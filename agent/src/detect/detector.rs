@@ -11,11 +11,16 @@ use ort::value::Tensor;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::boxes::{Detection, nms};
+use super::boxes::{BBox, Detection, nms};
 use super::decode::{Decoder, DecoderError};
 use super::manifest::{Manifest, ManifestError};
 use super::preprocess::{FrameView, PreprocessError, Preprocessor};
 use super::runtime::{self, RuntimeError};
+use super::tiling::{SliceDetection, Tiling, merge_across_tiles};
+
+/// How much of a box from one slice must lie inside a higher-scored box from another slice for
+/// the two to be one person (intersection over the smaller box).
+const TILE_MERGE_OVERLAP: f32 = 0.5;
 
 /// Outputs a decoder may read; no supported head has more.
 const MAX_OUTPUTS: usize = 16;
@@ -70,6 +75,9 @@ pub struct Detector {
     pre: Preprocessor,
     decoder: Decoder,
     threshold: f32,
+    /// One slice's detections, then every slice's with its slice index: reused frame to frame.
+    slice: Vec<Detection>,
+    tiled: Vec<SliceDetection>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -176,6 +184,8 @@ impl Detector {
             binding,
             decoder,
             manifest,
+            slice: Vec::with_capacity(128),
+            tiled: Vec::with_capacity(256),
         })
     }
 
@@ -197,21 +207,83 @@ impl Detector {
         frame: FrameView<'_>,
         out: &mut Vec<Detection>,
     ) -> Result<(), DetectorError> {
+        out.clear();
+        self.infer(frame, out)?;
+        self.prune(out);
+        Ok(())
+    }
+
+    /// Detects objects slice by slice (see `tiling`): one inference per slice, then the halves of
+    /// people cut at slice edges are merged and the whole frame is pruned once more.
+    pub fn detect_tiled(
+        &mut self,
+        frame: FrameView<'_>,
+        tiling: &Tiling,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), DetectorError> {
+        let tiles = tiling.grid.count();
+        if tiles == 1 {
+            return self.detect(frame, out);
+        }
+        let mut slice = std::mem::take(&mut self.slice);
+        let mut tiled = std::mem::take(&mut self.tiled);
+        tiled.clear();
+        let mut result = Ok(());
+        let pixels = (frame.width, frame.height);
+        let scale = (
+            frame.source.0 as f32 / frame.width as f32,
+            frame.source.1 as f32 / frame.height as f32,
+        );
+        for i in 0..tiles {
+            let rect = tiling.tile(i, frame.width, frame.height);
+            let (view, (ox, oy)) = frame.crop(rect);
+            slice.clear();
+            result = self.infer(view, &mut slice);
+            if result.is_err() {
+                break;
+            }
+            self.prune(&mut slice);
+            tiled.extend(slice.iter().map(|d| {
+                let b = d.bbox;
+                let bbox = BBox::new(b.x0 + ox, b.y0 + oy, b.x1 + ox, b.y1 + oy);
+                SliceDetection {
+                    det: Detection { bbox, ..*d },
+                    slice: i as u16,
+                    cut: rect.cuts(&bbox, pixels, scale),
+                }
+            }));
+        }
+        if result.is_ok() {
+            merge_across_tiles(&mut tiled, TILE_MERGE_OVERLAP);
+            out.clear();
+            out.extend(tiled.iter().map(|t| t.det));
+            self.prune(out);
+        }
+        self.slice = slice;
+        self.tiled = tiled;
+        result
+    }
+
+    /// Preprocesses, runs the model and appends the decoded candidates to `out`.
+    fn infer(
+        &mut self,
+        frame: FrameView<'_>,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), DetectorError> {
         let geo = self.pre.run(frame, self.input.extract_tensor_mut().1)?;
         run_bound(&self.session, &self.binding)?;
         let mut slices: [&[f32]; MAX_OUTPUTS] = [&[]; MAX_OUTPUTS];
         for (slot, tensor) in slices.iter_mut().zip(&self.outputs) {
             *slot = tensor.extract_tensor().1;
         }
-        out.clear();
         self.decoder
             .decode(&slices[..self.outputs.len()], &geo, self.threshold, out);
-        nms(
-            out,
-            self.manifest.output.nms_iou,
-            self.manifest.output.max_detections,
-        );
         Ok(())
+    }
+
+    fn prune(&self, dets: &mut Vec<Detection>) {
+        let o = &self.manifest.output;
+        nms(dets, o.nms_iou, o.max_detections);
     }
 }
 

@@ -59,6 +59,18 @@ impl Geometry {
         }
     }
 
+    /// The same placement in the input for an image of `src_w`×`src_h` that the placed pixels
+    /// were scaled from.
+    pub fn for_source(self, src_w: u32, src_h: u32) -> Self {
+        Self {
+            src_w,
+            src_h,
+            scale_x: self.inner_w as f32 / src_w as f32,
+            scale_y: self.inner_h as f32 / src_h as f32,
+            ..self
+        }
+    }
+
     /// Maps a box from input pixels back to source pixels, clipped to the frame.
     pub fn to_source(&self, b: BBox) -> BBox {
         let (w, h) = (self.src_w as f32, self.src_h as f32);

@@ -7,6 +7,7 @@ pub mod geometry;
 pub mod manifest;
 pub mod preprocess;
 pub mod runtime;
+pub mod tiling;
 
 pub use boxes::{BBox, Detection};
 pub use detector::{Detector, DetectorError, DetectorOptions};

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::geometry::{Geometry, ResizeMode};
+use super::tiling::Rect;
 
 /// Channel order the model expects. Frames always arrive as packed BGR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +56,25 @@ impl<'a> FrameView<'a> {
             bgr,
             source: (width, height),
         }
+    }
+
+    /// The part of the frame inside `r` (in these pixels, within the frame), and where that part
+    /// starts in source pixels, which its detections are shifted by.
+    pub fn crop(&self, r: Rect) -> (FrameView<'a>, (f32, f32)) {
+        let sx = self.source.0 as f32 / self.width as f32;
+        let sy = self.source.1 as f32 / self.height as f32;
+        let start = r.y as usize * self.stride + r.x as usize * 3;
+        let view = FrameView {
+            width: r.w,
+            height: r.h,
+            stride: self.stride,
+            bgr: self.bgr.get(start..).unwrap_or(&[]),
+            source: (
+                ((r.w as f32 * sx).round() as u32).max(1),
+                ((r.h as f32 * sy).round() as u32).max(1),
+            ),
+        };
+        (view, (r.x as f32 * sx, r.y as f32 * sy))
     }
 }
 
@@ -148,7 +168,10 @@ impl Preprocessor {
                 got: out.len(),
             });
         }
-        let geo = Geometry::new(self.spec.resize, sw, sh, self.spec.width, self.spec.height);
+        // Placed by the pixels' own size, so pixels already scaled to fit (by GStreamer, or a
+        // slice cut to the input's size) are never resized again, then mapped to the source.
+        let geo = Geometry::new(self.spec.resize, w, h, self.spec.width, self.spec.height)
+            .for_source(sw, sh);
         let src: &[u8] = if frame.stride == row {
             &frame.bgr[..row * h as usize]
         } else {
