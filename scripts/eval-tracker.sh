@@ -15,6 +15,10 @@ if ! cmp -s "$REQ" "$VENV/requirements.txt" 2>/dev/null; then
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
   cp "$REQ" "$VENV/requirements.txt"
 fi
-exec "$VENV/bin/python" "$ROOT/scripts/eval_tracker.py" \
+frames=()
+for d in "${AISLE_EVAL_DATA:-}" "$ROOT/../shared/data" /work/shared/data; do
+  if [ -n "$d" ] && [ -d "$d/tud-campus/img1" ]; then frames=(--frames "$d/tud-campus/img1"); break; fi
+done
+exec "$VENV/bin/python" "$ROOT/scripts/eval_tracker.py" "${frames[@]}" \
   --aisle "${AISLE_BIN:-$ROOT/target/release/aisle}" \
   --config "$ROOT/firmware-config/eval-mot.toml" "$@"

@@ -9,7 +9,9 @@ slices recommended for that shape. With --check, fails when the default's AP50 o
 more than 0.02 below the figure recorded in docs/models.md (the line `<!-- guard: ap50 X -->`),
 or, with --aspects, when the default's recall on a padded shape, with its recommended slices, is
 more than 0.03 below its recall on the 4:3 frames. With --plot, writes the default's
-precision-recall curve."""
+precision-recall curve. With --calibrate MODEL, prints the `score_map` line for MODEL's manifest
+instead: its raw scores matched to the default's by recall on TUD-Campus, so that each of the
+default's thresholds (the tracker's among them) admits the same share of people with MODEL."""
 
 import argparse
 import json
@@ -103,6 +105,38 @@ def padded(data, out_dir, name, side, top):
     return frames, gt
 
 
+# The default's scores at which the calibration matches recall: the tracker's thresholds (0.1,
+# 0.5, 0.6) and the default's operating threshold among them.
+CALIBRATION_POINTS = [0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def recall_at(curve, threshold):
+    """Recall of the detections scoring at least `threshold` (the curve is ranked by score)."""
+    return max([c["recall"] for c in curve if c["score"] >= threshold] or [0.0])
+
+
+def score_for_recall(curve, recall):
+    """The highest score whose detections reach `recall`, or None if none do."""
+    for c in curve:
+        if c["recall"] >= recall:
+            return c["score"]
+    return None
+
+
+def calibrate(aisle, data, root, model, tmp):
+    frames, gt = os.path.join(data, "img1"), os.path.join(data, "gt", "gt.txt")
+    default = run(aisle, frames, gt, variant(root, MODELS[0][0], {}, tmp))["scores"]["curve"]
+    raw = variant(root, model, {"score_map": "[]"}, tmp)
+    curve = run(aisle, frames, gt, raw)["scores"]["curve"]
+    points = [[0.0, 0.0]]
+    for t in CALIBRATION_POINTS:
+        s = score_for_recall(curve, recall_at(default, t))
+        if s is not None and s > points[-1][0] and t > points[-1][1] and s < 1.0:
+            points.append([round(s, 4), t])
+    points.append([1.0, 1.0])
+    print("score_map = [%s]" % ", ".join("[%g, %g]" % (r, c) for r, c in points))
+
+
 def mosaic(data, out_dir):
     """Four TUD-Campus frames at half size in each frame, and the ground truth to match."""
     frames, links = os.path.join(out_dir, "mosaic"), os.path.join(out_dir, "mosaic-src")
@@ -177,8 +211,14 @@ def main():
     ap.add_argument("--plot", help="write the default's PR curve (SVG) here")
     ap.add_argument("--aspects", action="store_true",
                     help="also score the default on frames padded to 16:9 and 9:16")
+    ap.add_argument("--calibrate", metavar="MODEL",
+                    help="print the score_map line for models/MODEL/manifest.toml, and stop")
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if args.calibrate:
+        with tempfile.TemporaryDirectory() as tmp:
+            calibrate(args.aisle, args.data, root, args.calibrate, tmp)
+        return
     print("| model | preprocessing | threshold | AP50 | AP[.5:.95] | precision | recall | F1 "
           "| count MAE | mosaic AP50 | mosaic F1 | mosaic count MAE | ms/frame (2 threads) "
           "| size | licence |")

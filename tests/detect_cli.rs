@@ -37,13 +37,7 @@ fn finds_the_people_a_person_would_count_on_vtest() {
         assert_eq!(line["pts_ms"], frame * 100, "10 fps video");
     }
     for line in &lines {
-        for d in line["detections"].as_array().unwrap() {
-            let b: Vec<f64> = d["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
+        for b in boxes(line, 0.0) {
             assert!(
                 b[0] >= 0.0
                     && b[1] >= 0.0
@@ -166,6 +160,45 @@ fn input_shape_mismatch_names_both_shapes() {
     });
     let o = detect(&["test://?frames=1", "--model", m.to_str().unwrap()]);
     assert_clean_failure(&o, &["[1, 3, 416, 320]", "[1, 3, 416, 416]"]);
+}
+
+#[test]
+fn a_score_map_that_is_not_increasing_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_variant(dir.path(), None, |t| {
+        t.replace(
+            "nms_iou = 0.6",
+            "nms_iou = 0.6\nscore_map = [[0.0, 0.0], [0.5, 0.6], [0.4, 0.7], [1.0, 1.0]]",
+        )
+    });
+    let o = detect(&["test://?frames=1", "--model", m.to_str().unwrap()]);
+    assert_clean_failure(&o, &["output.score_map", "must both increase"]);
+}
+
+#[test]
+fn candidate_models_find_people_on_the_common_score_scale() {
+    for model in ["movenet-multipose", "centernet-mbv3"] {
+        let manifest = root().join("models").join(model).join("manifest.toml");
+        let video = vtest();
+        let o = detect(&[
+            video.to_str().unwrap(),
+            "--every",
+            "200",
+            "--model",
+            manifest.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        let lines: Vec<serde_json::Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4, "{model}: frames 0, 200, 400, 600");
+        let found: usize = lines.iter().map(|l| people(l, 0.35)).sum();
+        let all: usize = lines.iter().map(|l| people(l, 0.0)).sum();
+        // Calibrated scores: everything reported clears the manifest's 0.35.
+        assert_eq!(found, all, "{model}");
+        assert!(found >= 8, "{model}: {found} people in 4 busy frames");
+    }
 }
 
 #[test]

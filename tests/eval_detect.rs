@@ -107,25 +107,6 @@ fn the_model_runs_on_a_folder_of_frames_and_bad_truth_is_named() {
     assert_clean_failure(&o, &["bad.txt", "line 2"]);
 }
 
-/// Boxes of one `aisle detect` line scoring at least `min`.
-fn boxes(line: &serde_json::Value, min: f64) -> Vec<[f64; 4]> {
-    line["detections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["score"].as_f64().unwrap() >= min)
-        .map(|d| {
-            let b: Vec<f64> = d["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
-            [b[0], b[1], b[2], b[3]]
-        })
-        .collect()
-}
-
 fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);

