@@ -43,11 +43,16 @@ impl BBox {
         Self::new(self.x0 - dx, self.y0 - dy, self.x1 + dx, self.y1 + dy)
     }
 
-    /// Intersection over union; 0 for degenerate boxes so they never suppress anything.
-    pub fn iou(&self, other: &BBox) -> f32 {
+    /// Area of the overlap with `other`; 0 when they do not overlap.
+    pub fn intersection(&self, other: &BBox) -> f32 {
         let iw = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
         let ih = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
-        let inter = iw * ih;
+        iw * ih
+    }
+
+    /// Intersection over union; 0 for degenerate boxes so they never suppress anything.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
     }

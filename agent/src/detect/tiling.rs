@@ -134,13 +134,11 @@ impl Tiling {
 /// Intersection over the smaller box's area: a half of a person cut at a slice's edge lies
 /// almost wholly inside the whole person's box, though their IoU is only about one half.
 fn intersection_over_smaller(a: &BBox, b: &BBox) -> f32 {
-    let iw = (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0);
-    let ih = (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0);
     let smaller = a.area().min(b.area());
     if smaller <= 0.0 {
         0.0
     } else {
-        iw * ih / smaller
+        a.intersection(b) / smaller
     }
 }
 
