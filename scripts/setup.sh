@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-tools
   mosquitto mosquitto-clients
+  python3-venv
   libclang-dev
   systemd adduser
 )
@@ -46,6 +47,17 @@ if [ ! -s "$VIDEO" ]; then
     rm -rf "$work"
   fi
   mv "$VIDEO.tmp" "$VIDEO"
+fi
+
+# The shelf generator's Python (numpy, pillow, pinned): the tests render the held-out cells and
+# the shelf video with it (models/shelf/).
+SHELF_VENV="$DEPS/shelf-venv"
+if ! cmp -s "$ROOT/models/shelf/requirements.txt" "$SHELF_VENV/requirements.txt" 2>/dev/null; then
+  log "creating the shelf generator's Python environment in $SHELF_VENV"
+  rm -rf "$SHELF_VENV"
+  /usr/bin/python3 -m venv "$SHELF_VENV"
+  "$SHELF_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/models/shelf/requirements.txt"
+  cp "$ROOT/models/shelf/requirements.txt" "$SHELF_VENV/requirements.txt"
 fi
 
 # The demo broker's PKI: a private CA, a certificate for a broker on localhost, and one client

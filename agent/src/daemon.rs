@@ -33,6 +33,7 @@ use crate::outbox::{
 use crate::pipeline::{
     self, CameraInput, Event as PipelineEvent, PipelineError, PipelineReport, Swap,
 };
+use crate::shelf::Shelves;
 use crate::source::{CameraHealth, HealthRates, SpecError};
 use crate::systemd::{self, Notifier};
 
@@ -394,6 +395,11 @@ pub fn run(
     let mut analytics = cfg.camera_analytics();
     let mut payloads = Vec::new();
     let mut zone_error_logged = vec![false; inputs.len()];
+    // Shelves that cannot be watched (no reference, no model) leave the people analytics on.
+    let mut shelves = Shelves::from_config(cfg).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "shelf watch off");
+        Shelves::none()
+    });
     let mut notifier = Notifier::from_env();
     let stall_after = systemd::stall_after();
     let send = |camera: &str, payloads: &mut Vec<Payload>, ts_ms: u64| {
@@ -463,6 +469,17 @@ pub fn run(
                     "frame"
                 );
                 let (w, h) = (p.frame.width, p.frame.height);
+                // Shelf readings first, so this frame's rules already see them.
+                if let Err(e) = shelves.on_frame(
+                    p.camera,
+                    now,
+                    &p.frame.view(),
+                    p.detections,
+                    &mut analytics[p.camera],
+                ) {
+                    tracing::error!(camera, error = %e, "shelf watch off for this camera");
+                    shelves.disable(p.camera);
+                }
                 if let Err(e) = analytics[p.camera].on_frame(now, w, h, p.detections, &mut payloads)
                     && !std::mem::replace(&mut zone_error_logged[p.camera], true)
                 {

@@ -182,7 +182,7 @@ fn read(events: &str) -> Result<Seen, EvalError> {
                                 occupancy_mean,
                             ));
                         }
-                        ZoneMetrics::Shelf {} => {}
+                        ZoneMetrics::Shelf { .. } => {}
                     }
                 }
             }

@@ -35,3 +35,12 @@ pub fn default_model() -> Result<PathBuf, Vec<PathBuf>> {
     ]);
     tried.iter().find(|p| p.is_file()).cloned().ok_or(tried)
 }
+
+/// The project's shelf-cell classifier manifest, if one is installed or checked out.
+pub fn default_shelf_model() -> Result<PathBuf, Vec<PathBuf>> {
+    let tried = candidates(&[
+        "models/shelf/manifest.toml",
+        "share/aisle/models/shelf/manifest.toml",
+    ]);
+    tried.iter().find(|p| p.is_file()).cloned().ok_or(tried)
+}

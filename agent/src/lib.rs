@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod output;
 pub mod pipeline;
 pub mod replay;
+pub mod shelf;
 pub mod sim;
 pub mod source;
 pub mod systemd;

@@ -19,6 +19,7 @@ use aisle::ota::{admin, bundle::Release};
 use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
 use aisle::pipeline::{self, CameraInput};
 use aisle::replay::{self, MotFrames, ReplayInput};
+use aisle::shelf::CellModel;
 use aisle::sim::{self, scenario::Scenario, truth::Truth};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 use aisle::{eval, install, output};
@@ -138,6 +139,12 @@ enum Command {
     Model {
         #[command(subcommand)]
         action: ModelAction,
+    },
+    /// Empty-shelf detection: the store's stocked reference, and the classifier's accuracy
+    /// (docs/shelves.md).
+    Shelf {
+        #[command(subcommand)]
+        action: ShelfAction,
     },
     /// Print the JSON Schema of the events the agent produces.
     EventsSchema,
@@ -288,6 +295,37 @@ enum ModelAction {
 }
 
 #[derive(Subcommand)]
+enum ShelfAction {
+    /// Store each shelf zone's stocked reference, from the first frame with no person in front
+    /// of a shelf. Run at install time with the shelves full; prints how the classifier reads
+    /// each zone in that frame as JSON.
+    Calibrate {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this camera (default: every enabled camera with shelf zones).
+        #[arg(long)]
+        camera: Option<String>,
+        /// Frames to wait, per camera, for the shelves to be in clear view.
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+    },
+    /// Score the shelf-cell classifier on labelled cells (DIR/cells.rgb and DIR/labels.txt, as
+    /// written by models/shelf/synth.py); prints accuracy, confusion and time per cell as JSON.
+    Eval {
+        #[arg(long)]
+        cells: PathBuf,
+        /// Shelf model manifest (default: the bundled one).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Cells per inference run, as a camera's shelves are read together.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum OutboxAction {
     /// One JSON line: pending events, bytes, oldest age, drop counters.
     Stats {
@@ -395,6 +433,10 @@ fn main() {
         } => eval_cmd(&truth, &events, json, check),
         Command::Eval { .. } => unreachable!("clap requires --truth and --events"),
         Command::Model { action } => model_cmd(action),
+        Command::Shelf { action } => {
+            init_logging(cli.log_format.unwrap_or_default(), "warn");
+            shelf_cmd(action)
+        }
         Command::EventsSchema => {
             print!("{}", aisle::events::schema_json());
             Ok(())
@@ -780,6 +822,62 @@ fn replay_cmd(
         }
     };
     eprintln!("frames={} events={}", report.frames, report.events);
+    Ok(())
+}
+
+fn shelf_model(configured: Option<PathBuf>) -> Result<PathBuf> {
+    match configured {
+        Some(p) => Ok(p),
+        None => install::default_shelf_model().map_err(|tried| {
+            let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+            anyhow::anyhow!(
+                "default shelf model not found; looked in: {}",
+                tried.join(", ")
+            )
+        }),
+    }
+}
+
+fn shelf_cmd(action: ShelfAction) -> Result<()> {
+    match action {
+        ShelfAction::Calibrate {
+            config,
+            camera,
+            frames,
+        } => {
+            let cfg = Config::load(&config)?;
+            let stop = stop_on_signals()?;
+            let mut detector = Detector::load(&agent_model(&cfg)?, &detector_options(&cfg))?;
+            let path = shelf_model(cfg.shelf.model.clone())?;
+            let mut model = CellModel::load(
+                &path,
+                cfg.runtime.threads,
+                cfg.runtime.ort_library.as_deref(),
+            )
+            .with_context(|| format!("loading shelf model {}", path.display()))?;
+            let reports = aisle::shelf::calibrate::calibrate(
+                &cfg,
+                camera.as_deref(),
+                &mut detector,
+                &mut model,
+                frames,
+                &stop,
+            )?;
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+        }
+        ShelfAction::Eval {
+            cells,
+            model,
+            threads,
+            batch,
+        } => {
+            let path = shelf_model(model)?;
+            let mut model = CellModel::load(&path, threads, None)
+                .with_context(|| format!("loading shelf model {}", path.display()))?;
+            let report = aisle::shelf::eval::evaluate(&mut model, &cells, batch)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+    }
     Ok(())
 }
 

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::detect::{BBox, Detection, Detector};
 use crate::events::{CameraHealth, Payload, Sequencer};
 use crate::pipeline::{self, CameraInput, PipelineError};
+use crate::shelf::{ShelfError, Shelves};
 use crate::source::{SourceSpec, SpecError};
 
 #[derive(Debug, Error)]
@@ -43,6 +44,8 @@ pub enum ReplayError {
     Fps(f64),
     #[error("tracks need ids: frame {0} has a box with id -1 (detections go in --detections)")]
     TrackId(u64),
+    #[error(transparent)]
+    Shelf(#[from] ShelfError),
 }
 
 pub struct ReplayReport {
@@ -211,7 +214,13 @@ pub fn replay<'w>(
             let mut input_cam = inputs[index].clone();
             input_cam.spec = SourceSpec::parse(&path.display().to_string())?;
             input_cam.settings.live = false;
-            replay_video(&input_cam, detector, realtime, stop, &mut session)?;
+            let mut shelves = Shelves::from_config(cfg)?;
+            let video = VideoReplay {
+                input: &input_cam,
+                camera: index,
+                realtime,
+            };
+            replay_video(&video, detector, &mut shelves, stop, &mut session)?;
         }
         ReplayInput::Detections(mot) => replay_mot(&mot, false, stop, &mut session)?,
         ReplayInput::Tracks(mot) => replay_mot(&mot, true, stop, &mut session)?,
@@ -219,18 +228,27 @@ pub fn replay<'w>(
     session.finish()
 }
 
-fn replay_video(
-    input_cam: &CameraInput,
-    detector: &mut Detector,
+/// The camera a recording stands in for.
+struct VideoReplay<'a> {
+    input: &'a CameraInput,
+    /// Its index among the enabled cameras.
+    camera: usize,
+    /// Pace frames to their timestamps.
     realtime: bool,
+}
+
+fn replay_video(
+    video: &VideoReplay<'_>,
+    detector: &mut Detector,
+    shelves: &mut Shelves,
     stop: &Arc<AtomicBool>,
     session: &mut Session<'_>,
 ) -> Result<(), ReplayError> {
     let started = Instant::now();
     let clock = StreamClock::default();
     let mut failure: Option<ReplayError> = None;
-    pipeline::run_frames(input_cam, detector, 4, stop, |p| {
-        if realtime {
+    pipeline::run_frames(video.input, detector, 4, stop, |p| {
+        if video.realtime {
             let due = Duration::from_millis(p.frame.pts_ms);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 std::thread::sleep(wait);
@@ -238,6 +256,18 @@ fn replay_video(
         }
         clock.advance_to(p.frame.pts_ms);
         let size = (p.frame.width, p.frame.height);
+        // Shelf readings first, so this frame's rules already see them.
+        let view = p.frame.view();
+        if let Err(e) = shelves.on_frame(
+            video.camera,
+            clock.now_ms(),
+            &view,
+            p.detections,
+            &mut session.analytics,
+        ) {
+            failure = Some(e.into());
+            return ControlFlow::Break(());
+        }
         match session.frame(
             p.frame.index + 1,
             clock.now_ms(),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::{Rule, Severity, Transition};
 use super::tracker::{CROWD, Track, Tracker, TrackerConfig};
-use super::zones::{Foot, Zone, ZoneConfig};
+use super::zones::{CellState, Foot, Zone, ZoneConfig};
 use crate::detect::{BBox, Detection};
 use crate::events::{Alert, AlertState, CameraHealth, Payload, Summary, ZoneSummary};
 
@@ -116,6 +116,28 @@ impl CameraAnalytics {
             seen: true,
         }));
         self.observe(t_ms, out);
+        Ok(())
+    }
+
+    /// One sample of shelf zone `zone`'s cells (row by row, `None` where a person was in front);
+    /// the zone's rules see it from the next frame on.
+    pub fn on_shelf(
+        &mut self,
+        width: u32,
+        height: u32,
+        zone: &str,
+        readings: &[Option<CellState>],
+    ) -> Result<(), String> {
+        self.resolve_zones(width, height)?;
+        if let Some(z) = self
+            .zones
+            .as_deref_mut()
+            .unwrap_or_default()
+            .iter_mut()
+            .find(|z| z.name == zone)
+        {
+            z.observe_shelf(readings);
+        }
         Ok(())
     }
 

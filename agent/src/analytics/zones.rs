@@ -20,7 +20,7 @@ pub enum ZoneKind {
     Line,
     /// A checkout queue: a queue area and a service line.
     Queue,
-    /// Reserved for empty-shelf detection; accepted, produces no metrics yet.
+    /// A shelf face: its fill ratio and which of its cells are empty (`crate::shelf`).
     Shelf,
 }
 
@@ -76,7 +76,15 @@ pub struct ZoneConfig {
     /// side, so jitter on the line is not counted.
     pub band: Option<f32>,
     pub congestion: Option<Congestion>,
+    /// Shelf zones: shelf levels, top to bottom (default 1). The polygon is the shelf face's four
+    /// corners, top-left, top-right, bottom-right, bottom-left, as the camera sees them.
+    pub rows: Option<u32>,
+    /// Shelf zones: bays across each level, left to right (default 1).
+    pub bays: Option<u32>,
 }
+
+/// Most levels or bays a shelf zone may have: a cell must stay large enough to read.
+pub const MAX_SHELF_SPLIT: u32 = 16;
 
 impl ZoneConfig {
     /// Every problem, each as (field suffix, reason).
@@ -147,6 +155,30 @@ impl ZoneConfig {
         {
             bad("band", format!("{b} must be 0 or more"));
         }
+        if self.kind == ZoneKind::Shelf {
+            if self.polygon.len() != 4 {
+                bad(
+                    "polygon",
+                    format!(
+                        "a shelf zone needs exactly 4 corners (top-left, top-right, bottom-right, bottom-left), found {}",
+                        self.polygon.len()
+                    ),
+                );
+            }
+            for (f, v) in [("rows", self.rows), ("bays", self.bays)] {
+                if let Some(n) = v
+                    && !(1..=MAX_SHELF_SPLIT).contains(&n)
+                {
+                    bad(f, format!("{n} must be within 1..={MAX_SHELF_SPLIT}"));
+                }
+            }
+        } else {
+            for (f, v) in [("rows", self.rows), ("bays", self.bays)] {
+                if v.is_some() {
+                    bad(f, "only shelf zones have rows and bays".into());
+                }
+            }
+        }
         if let Some(c) = &self.congestion {
             if self.kind != ZoneKind::Area {
                 bad(
@@ -187,7 +219,7 @@ impl ZoneConfig {
                 "abandoned",
                 "service_rate",
             ],
-            ZoneKind::Shelf => &[],
+            ZoneKind::Shelf => &["fill", "empty", "low"],
         }
     }
 }
@@ -296,7 +328,46 @@ pub enum ZoneMetrics {
         /// Little's law: current length over the recent service rate.
         estimated_wait_s: Option<f64>,
     },
-    Shelf {},
+    Shelf {
+        /// Share of the shelf stocked at the last sample: stocked cells count 1, low ones 0.5,
+        /// over the cells read so far. `None` until a cell has been read.
+        fill: Option<f64>,
+        /// Lowest fill sampled in the window.
+        fill_min: Option<f64>,
+        /// Cells read empty at the last sample, as `r{level}b{bay}` from the top left.
+        empty_cells: Vec<String>,
+        low_cells: Vec<String>,
+        /// Samples taken in the window, and cell readings skipped because a person was in front.
+        samples: u64,
+        occluded: u64,
+    },
+}
+
+/// A shelf cell's name from its row-by-row index: `r{level}b{bay}`, from 1 at the top left, as
+/// store staff count them.
+pub fn cell_name(index: usize, bays: u32) -> String {
+    let bays = bays.max(1) as usize;
+    format!("r{}b{}", index / bays + 1, index % bays + 1)
+}
+
+/// What the shelf classifier, with the store's reference, says about one cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CellState {
+    Stocked,
+    Low,
+    Empty,
+}
+
+impl CellState {
+    /// The cell's share in the fill ratio.
+    pub fn fill(self) -> f64 {
+        match self {
+            CellState::Stocked => 1.0,
+            CellState::Low => 0.5,
+            CellState::Empty => 0.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -317,7 +388,35 @@ enum State {
         outs: u64,
     },
     Queue(Box<QueueState>),
-    Shelf,
+    Shelf(ShelfState),
+}
+
+/// A shelf zone's cells as last read; an occluded cell keeps its previous reading.
+#[derive(Debug, Clone)]
+struct ShelfState {
+    bays: u32,
+    cells: Vec<Option<CellState>>,
+    fill_min: Option<f64>,
+    samples: u64,
+    occluded: u64,
+}
+
+impl ShelfState {
+    fn fill(&self) -> Option<f64> {
+        let read: Vec<f64> = self.cells.iter().flatten().map(|c| c.fill()).collect();
+        (!read.is_empty()).then(|| read.iter().sum::<f64>() / read.len() as f64)
+    }
+
+    fn count(&self, state: CellState) -> usize {
+        self.cells.iter().filter(|c| **c == Some(state)).count()
+    }
+
+    fn names(&self, state: CellState) -> Vec<String> {
+        (0..self.cells.len())
+            .filter(|&i| self.cells[i] == Some(state))
+            .map(|i| cell_name(i, self.bays))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -412,7 +511,16 @@ impl Zone {
                     started_ms: None,
                 }))
             }
-            ZoneKind::Shelf => State::Shelf,
+            ZoneKind::Shelf => {
+                let (rows, bays) = (cfg.rows.unwrap_or(1), cfg.bays.unwrap_or(1));
+                State::Shelf(ShelfState {
+                    bays,
+                    cells: vec![None; (rows * bays) as usize],
+                    fill_min: None,
+                    samples: 0,
+                    occluded: 0,
+                })
+            }
         };
         Ok(Self {
             name: cfg.name.clone(),
@@ -472,7 +580,28 @@ impl Zone {
                 sides.retain_ids(|id| feet.iter().any(|f| f.id == id));
             }
             State::Queue(q) => q.observe(t_ms, feet),
-            State::Shelf => {}
+            State::Shelf(_) => {}
+        }
+    }
+
+    /// One sample of a shelf zone's cells, row by row; `None` for a cell a person hid. Ignored
+    /// by other zones, and when the count of cells does not match.
+    pub fn observe_shelf(&mut self, readings: &[Option<CellState>]) {
+        let State::Shelf(s) = &mut self.state else {
+            return;
+        };
+        if readings.len() != s.cells.len() {
+            return;
+        }
+        for (cell, r) in s.cells.iter_mut().zip(readings) {
+            match r {
+                Some(state) => *cell = Some(*state),
+                None => s.occluded += 1,
+            }
+        }
+        s.samples += 1;
+        if let Some(f) = s.fill() {
+            s.fill_min = Some(s.fill_min.map_or(f, |m| m.min(f)));
         }
     }
 
@@ -495,6 +624,9 @@ impl Zone {
             (State::Queue(q), "served") => Some(q.served as f64),
             (State::Queue(q), "abandoned") => Some(q.abandoned as f64),
             (State::Queue(q), "service_rate") => Some(q.service_rate_per_s() * 60.0),
+            (State::Shelf(s), "fill") => s.fill(),
+            (State::Shelf(s), "empty") => Some(s.count(CellState::Empty) as f64),
+            (State::Shelf(s), "low") => Some(s.count(CellState::Low) as f64),
             _ => None,
         }
     }
@@ -528,7 +660,14 @@ impl Zone {
                     estimated_wait_s: (rate_per_s > 0.0).then(|| q.length.last as f64 / rate_per_s),
                 }
             }
-            State::Shelf => ZoneMetrics::Shelf {},
+            State::Shelf(s) => ZoneMetrics::Shelf {
+                fill: s.fill(),
+                fill_min: s.fill_min,
+                empty_cells: s.names(CellState::Empty),
+                low_cells: s.names(CellState::Low),
+                samples: s.samples,
+                occluded: s.occluded,
+            },
         }
     }
 
@@ -543,7 +682,11 @@ impl Zone {
                 q.served = 0;
                 q.abandoned = 0;
             }
-            State::Shelf => {}
+            State::Shelf(s) => {
+                s.fill_min = s.fill();
+                s.samples = 0;
+                s.occluded = 0;
+            }
         }
     }
 }
@@ -647,6 +790,65 @@ mod tests {
         let cfg: ZoneConfig = toml::from_str(text).unwrap();
         assert!(cfg.problems().is_empty(), "{:?}", cfg.problems());
         Zone::new(&cfg, 100, 100).unwrap()
+    }
+
+    #[test]
+    fn a_shelf_keeps_hidden_cells_and_names_the_empty_ones() {
+        let mut z = zone(
+            "name = \"bay\"\nkind = \"shelf\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.5], [0.1, 0.5]]\nrows = 2\nbays = 2",
+        );
+        assert_eq!(z.metric("fill"), None, "nothing read yet");
+        use CellState::*;
+        z.observe_shelf(&[Some(Stocked), Some(Empty), Some(Low), Some(Stocked)]);
+        assert_eq!(z.metric("fill"), Some(0.625));
+        // A person hides the empty cell: it stays empty, and the hidden reading is counted.
+        z.observe_shelf(&[Some(Stocked), None, Some(Stocked), Some(Stocked)]);
+        assert_eq!(z.metric("fill"), Some(0.75));
+        assert_eq!(z.metric("empty"), Some(1.0));
+        match z.metrics() {
+            ZoneMetrics::Shelf {
+                fill_min,
+                empty_cells,
+                samples,
+                occluded,
+                ..
+            } => {
+                assert_eq!((fill_min, samples, occluded), (Some(0.625), 2, 1));
+                assert_eq!(empty_cells, vec!["r1b2".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        z.roll();
+        assert!(
+            matches!(z.metrics(), ZoneMetrics::Shelf { fill_min: Some(f), samples: 0, .. } if f == 0.75)
+        );
+    }
+
+    #[test]
+    fn shelf_zones_need_four_corners_and_a_sane_split() {
+        let cfg: ZoneConfig = toml::from_str(
+            "name = \"bay\"\nkind = \"shelf\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.5]]\nbays = 40",
+        )
+        .unwrap();
+        let p = cfg.problems();
+        assert!(
+            p.iter()
+                .any(|(f, r)| f == "polygon" && r.contains("exactly 4 corners")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|(f, r)| f == "bays" && r.contains("1..=16")),
+            "{p:?}"
+        );
+        let area: ZoneConfig = toml::from_str(
+            "name = \"floor\"\nkind = \"area\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.5]]\nrows = 2",
+        )
+        .unwrap();
+        assert!(
+            area.problems().iter().any(|(f, _)| f == "rows"),
+            "{:?}",
+            area.problems()
+        );
     }
 
     fn seen(id: u64, x: f32, y: f32) -> Foot {

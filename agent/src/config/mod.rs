@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::analytics::camera::{AnalyticsConfig, CameraAnalytics};
 use crate::analytics::rules::{Condition, Rule, RuleConfig, clear_problem};
-use crate::analytics::zones::ZoneConfig;
+use crate::analytics::zones::{ZoneConfig, ZoneKind};
 use crate::detect::tiling::{TileGrid, Tiling};
 use crate::source::{CameraSettings, GstOptions, SourceSpec};
 
@@ -46,6 +46,68 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// Signed model updates; without it the agent never installs a model (docs/ota.md).
     pub ota: Option<OtaSection>,
+    /// How shelf zones are watched (docs/shelves.md).
+    #[serde(default)]
+    pub shelf: ShelfSection,
+}
+
+/// Empty-shelf detection on the cameras' `shelf` zones.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShelfSection {
+    /// Shelf-cell classifier manifest; the bundled model (`models/shelf/`) when absent.
+    pub model: Option<PathBuf>,
+    /// Seconds between two samples of a camera's shelves: shelves empty slowly.
+    #[serde(default = "default_shelf_interval")]
+    pub interval_s: f64,
+    /// Where `aisle shelf calibrate` keeps each camera's stocked reference (on the box only).
+    #[serde(default = "default_calibration_dir")]
+    pub calibration_dir: PathBuf,
+    /// Share of a cell a person's box may cover before the cell is skipped for that sample.
+    #[serde(default = "default_occlusion")]
+    pub occlusion: f32,
+    /// Change from the stocked reference (0 same, about 1 unrelated) below which a cell counts as
+    /// stocked whatever the classifier says.
+    #[serde(default = "default_same_as_reference")]
+    pub same_as_reference: f32,
+}
+
+impl Default for ShelfSection {
+    fn default() -> Self {
+        Self {
+            model: None,
+            interval_s: default_shelf_interval(),
+            calibration_dir: default_calibration_dir(),
+            occlusion: default_occlusion(),
+            same_as_reference: default_same_as_reference(),
+        }
+    }
+}
+
+fn default_shelf_interval() -> f64 {
+    30.0
+}
+
+fn default_calibration_dir() -> PathBuf {
+    "/var/lib/aisle/shelf".into()
+}
+
+fn default_occlusion() -> f32 {
+    0.05
+}
+
+fn default_same_as_reference() -> f32 {
+    0.35
+}
+
+impl ShelfSection {
+    pub fn watch_settings(&self) -> crate::shelf::WatchSettings {
+        crate::shelf::WatchSettings {
+            interval_ms: (self.interval_s * 1000.0) as u64,
+            occlusion: self.occlusion,
+            same_as_reference: self.same_as_reference,
+        }
+    }
 }
 
 /// Who may sign model updates, and where installed models live.
@@ -310,6 +372,10 @@ impl Config {
             resolve(l);
         }
         delivery::resolve(&mut self.outbox, self.mqtt.as_mut(), resolve);
+        if let Some(m) = self.shelf.model.as_mut() {
+            resolve(m);
+        }
+        resolve(&mut self.shelf.calibration_dir);
         if let Some(ota) = self.ota.as_mut() {
             resolve(&mut ota.state_dir);
             resolve(&mut ota.ca_file);
@@ -364,6 +430,32 @@ impl Config {
             && !(0.0..=1.0).contains(&s)
         {
             bad("detector.score".into(), format!("{s} is outside 0..=1"));
+        }
+        if let Some(model) = &self.shelf.model
+            && !model.is_file()
+        {
+            bad(
+                "shelf.model".into(),
+                format!("manifest {} does not exist", model.display()),
+            );
+        }
+        if !(self.shelf.interval_s >= 1.0 && self.shelf.interval_s <= 3600.0) {
+            bad(
+                "shelf.interval_s".into(),
+                format!("{} is outside 1..=3600", self.shelf.interval_s),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.shelf.occlusion) {
+            bad(
+                "shelf.occlusion".into(),
+                format!("{} is outside 0..=1", self.shelf.occlusion),
+            );
+        }
+        if !(0.0..=2.0).contains(&self.shelf.same_as_reference) {
+            bad(
+                "shelf.same_as_reference".into(),
+                format!("{} is outside 0..=2", self.shelf.same_as_reference),
+            );
         }
         if !(1..=64).contains(&self.pipeline.queue_capacity) {
             bad(
@@ -521,6 +613,20 @@ impl Config {
                         bad(f("when"), why);
                         break;
                     }
+                }
+                // A shelf is read once per interval: a debounce shorter than two samples would
+                // raise on one bad reading.
+                let min_hold = 2.0 * self.shelf.interval_s * 1000.0;
+                if zones.iter().any(|z| z.kind == ZoneKind::Shelf) && (w.hold_ms as f64) < min_hold
+                {
+                    bad(
+                        f("when"),
+                        format!(
+                            "a shelf rule must hold for at least two samples ({}s with shelf.interval_s = {})",
+                            2.0 * self.shelf.interval_s,
+                            self.shelf.interval_s
+                        ),
+                    );
                 }
             }
             match r.clear.as_deref().map(Condition::parse) {

@@ -83,7 +83,7 @@ pub struct Detector {
     tiled: Vec<SliceDetection>,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

@@ -1,0 +1,190 @@
+//! `aisle shelf calibrate`: the stocked reference of each camera's shelf zones, taken at install
+//! time from the first frame in which no person stands in front of a shelf, and stored on the
+//! box. The report says how the classifier reads each cell in that frame, so the installer sees
+//! a shelf the model would call empty before the store relies on it.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::model::{CellModel, ShelfModelError};
+use super::reference::ReferenceError;
+use super::warp;
+use super::watch::{self, ShelfError};
+use crate::analytics::zones::{CellState, ZoneKind, cell_name};
+use crate::config::Config;
+use crate::detect::Detector;
+use crate::pipeline::{self, PipelineError};
+
+#[derive(Debug, Error)]
+pub enum CalibrateError {
+    #[error("no enabled camera {0:?} has shelf zones")]
+    NoShelves(String),
+    #[error("no enabled camera has shelf zones")]
+    NoCameras,
+    #[error(transparent)]
+    Source(#[from] crate::source::SpecError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Shelf(#[from] ShelfError),
+    #[error(
+        "camera {camera:?}: a person stood in front of a shelf in all of the first {frames} frames; calibrate when the shelves are in clear view"
+    )]
+    Occluded { camera: String, frames: u64 },
+    #[error("camera {0:?} sent no frame")]
+    NoFrame(String),
+}
+
+impl From<ReferenceError> for CalibrateError {
+    fn from(e: ReferenceError) -> Self {
+        Self::Shelf(e.into())
+    }
+}
+
+impl From<ShelfModelError> for CalibrateError {
+    fn from(e: ShelfModelError) -> Self {
+        Self::Shelf(e.into())
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CameraReport {
+    pub camera: String,
+    pub path: PathBuf,
+    /// Index of the frame the reference was taken from.
+    pub frame: u64,
+    pub zones: Vec<ZoneReport>,
+}
+
+/// How the classifier reads the zone in the reference frame.
+#[derive(Debug, Serialize)]
+pub struct ZoneReport {
+    pub zone: String,
+    pub cells: usize,
+    pub stocked: usize,
+    pub low: usize,
+    pub empty: Vec<String>,
+}
+
+/// Takes and stores the reference of `camera` (default: every enabled camera with shelf zones),
+/// waiting at most `max_frames` frames per camera for one with no person in front of a shelf.
+pub fn calibrate(
+    cfg: &Config,
+    camera: Option<&str>,
+    detector: &mut Detector,
+    model: &mut CellModel,
+    max_frames: u64,
+    stop: &Arc<AtomicBool>,
+) -> Result<Vec<CameraReport>, CalibrateError> {
+    let inputs = cfg.camera_inputs()?;
+    let mut reports = Vec::new();
+    for (input, section) in inputs.iter().zip(cfg.cameras.iter().filter(|c| c.enabled)) {
+        let has_shelves = section.zones.iter().any(|z| z.kind == ZoneKind::Shelf);
+        if !has_shelves || camera.is_some_and(|c| c != section.id) {
+            continue;
+        }
+        let id = section.id.as_str();
+        let occlusion = cfg.shelf.occlusion;
+        let (mut taken, mut seen, mut failed) = (None, 0u64, None);
+        pipeline::run_frames(input, detector, 2, stop, |p| {
+            seen += 1;
+            let view = p.frame.view();
+            let (w, h) = view.source;
+            let mut clear = true;
+            for z in section.zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
+                match watch::zone_cells(id, z, w, h) {
+                    Ok(cells) => {
+                        clear &= !cells
+                            .iter()
+                            .any(|c| watch::occluded(c, p.detections, occlusion))
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            if clear {
+                match watch::reference(id, &section.zones, &view) {
+                    Ok(snap) => {
+                        taken = Some((p.frame.index, snap, read_cells(&view, section, model)))
+                    }
+                    Err(e) => failed = Some(e),
+                }
+                return ControlFlow::Break(());
+            }
+            if seen >= max_frames {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        let Some((frame, snap, readings)) = taken else {
+            return Err(if seen == 0 {
+                CalibrateError::NoFrame(id.to_string())
+            } else {
+                CalibrateError::Occluded {
+                    camera: id.to_string(),
+                    frames: seen,
+                }
+            });
+        };
+        let path = snap.save(&cfg.shelf.calibration_dir)?;
+        tracing::info!(camera = id, path = %path.display(), frame, "shelf reference stored");
+        reports.push(CameraReport {
+            camera: id.to_string(),
+            path,
+            frame,
+            zones: readings?,
+        });
+    }
+    if reports.is_empty() {
+        return Err(match camera {
+            Some(c) => CalibrateError::NoShelves(c.to_string()),
+            None => CalibrateError::NoCameras,
+        });
+    }
+    Ok(reports)
+}
+
+/// The classifier's reading of every cell, without the reference (which is this frame).
+fn read_cells(
+    view: &crate::detect::preprocess::FrameView<'_>,
+    section: &crate::config::CameraSection,
+    model: &mut CellModel,
+) -> Result<Vec<ZoneReport>, ShelfError> {
+    let (w, h) = view.source;
+    let side = model.side();
+    let mut out = Vec::new();
+    for z in section.zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
+        let cells = watch::zone_cells(&section.id, z, w, h)?;
+        let mut patches = vec![0u8; cells.len() * side * side * 3];
+        for (c, patch) in cells.iter().zip(patches.chunks_exact_mut(side * side * 3)) {
+            warp::sample(view, c, side, patch);
+        }
+        let mut probs = Vec::new();
+        model.classify(&patches, &mut probs)?;
+        let states: Vec<CellState> = probs.iter().map(|p| super::model::argmax(*p)).collect();
+        out.push(ZoneReport {
+            zone: z.name.clone(),
+            cells: states.len(),
+            stocked: states.iter().filter(|s| **s == CellState::Stocked).count(),
+            low: states.iter().filter(|s| **s == CellState::Low).count(),
+            empty: states
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| **s == CellState::Empty)
+                .map(|(i, _)| cell_name(i, z.bays.unwrap_or(1)))
+                .collect(),
+        });
+    }
+    Ok(out)
+}

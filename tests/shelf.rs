@@ -1,0 +1,385 @@
+//! Empty-shelf detection end to end: the committed classifier on the held-out synthetic split,
+//! and the real binary on a rendered shelf video (GStreamer decoding it, the person detector
+//! finding a real pedestrian in front of the shelf, the shelf classifier, the alert engine).
+//! The cells and the video are made by `models/shelf/` with the pinned Python of setup.sh.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{aisle, assert_clean_failure, root, stderr, stdout, write};
+use serde_json::Value;
+
+fn python() -> PathBuf {
+    let p = root().join(".deps/shelf-venv/bin/python");
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh",
+        p.display()
+    );
+    p
+}
+
+fn generate(script: &str, args: &[&str]) {
+    let o = Command::new(python())
+        .arg(root().join("models/shelf").join(script))
+        .args(args)
+        .output()
+        .expect("run the shelf generator");
+    assert!(o.status.success(), "{script}: {}", stderr(&o));
+}
+
+/// The rendered shelf video and its truth, made once per test run.
+fn video() -> &'static (tempfile::TempDir, Value) {
+    static VIDEO: OnceLock<(tempfile::TempDir, Value)> = OnceLock::new();
+    VIDEO.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vtest = common::vtest();
+        generate(
+            "render_video.py",
+            &[
+                "--vtest",
+                vtest.to_str().unwrap(),
+                "--out",
+                dir.path().to_str().unwrap(),
+            ],
+        );
+        let truth = std::fs::read_to_string(dir.path().join("truth.json")).expect("truth.json");
+        (dir, serde_json::from_str(&truth).expect("truth is JSON"))
+    })
+}
+
+fn shelf_video() -> PathBuf {
+    video().0.path().join("shelf.avi")
+}
+
+fn truth() -> &'static Value {
+    &video().1
+}
+
+/// A config watching the rendered shelf (its face, 3 levels of 4 bays) every 5 s, alerting when
+/// the fill stays under 0.6 for 30 s.
+fn shelf_config(dir: &Path, uri: &Path, polygon: &str, units: &str) -> PathBuf {
+    write(
+        dir,
+        "shelf.toml",
+        format!(
+            r#"
+[agent]
+device_id = "shelf-test"
+site = "lab"
+
+[runtime]
+threads = 2
+
+[analytics]
+summary_interval_s = 30
+
+[shelf]
+interval_s = 5
+calibration_dir = "calibration"
+
+[[cameras]]
+id = "aisle-4"
+uri = "{}"
+
+[[cameras.zones]]
+name = "bay-2"
+kind = "shelf"
+units = "{units}"
+polygon = {polygon}
+rows = 3
+bays = 4
+
+[[rules]]
+name = "shelf-empty"
+zone = "bay-2"
+when = "shelf.fill < 0.6 for 30s"
+clear = "shelf.fill >= 0.8"
+"#,
+            uri.display()
+        ),
+    )
+}
+
+/// The shelf face of render_video.py, in pixels.
+fn face() -> String {
+    serde_json::to_string(&truth()["face"]).unwrap()
+}
+
+fn calibrate(cfg: &Path) -> Value {
+    let o = aisle()
+        .args(["shelf", "calibrate", "-c"])
+        .arg(cfg)
+        .output()
+        .expect("run aisle shelf calibrate");
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("calibration report")
+}
+
+fn replay(cfg: &Path, env: &[(&str, &str)]) -> Vec<Value> {
+    let o = aisle()
+        .args(["replay", "-c"])
+        .arg(cfg)
+        .arg("--input")
+        .arg(shelf_video())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run aisle replay");
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event line"))
+        .collect()
+}
+
+fn shelf_summaries(events: &[Value]) -> Vec<(u64, Value)> {
+    events
+        .iter()
+        .filter(|e| e["payload"]["type"] == "summary")
+        .map(|e| {
+            (
+                e["payload"]["window_end_ms"].as_u64().unwrap(),
+                e["payload"]["zones"][0].clone(),
+            )
+        })
+        .collect()
+}
+
+fn alerts(events: &[Value]) -> Vec<(String, u64)> {
+    events
+        .iter()
+        .filter(|e| e["payload"]["type"] == "alert")
+        .map(|e| {
+            (
+                e["payload"]["state"].as_str().unwrap().to_string(),
+                e["ts_ms"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn cells(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn close(v: &Value, want: f64) -> bool {
+    v.as_f64().is_some_and(|v| (v - want).abs() < 1e-9)
+}
+
+#[test]
+fn held_out_accuracy_reproduces_the_training_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        "synth.py",
+        &[
+            "--split",
+            "test",
+            "--n",
+            "3000",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let o = aisle()
+        .args(["shelf", "eval", "--cells"])
+        .arg(dir.path())
+        .output()
+        .expect("run aisle shelf eval");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let recorded: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/shelf/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let (got, want) = (
+        report["accuracy"].as_f64().unwrap(),
+        recorded["test_accuracy"].as_f64().unwrap(),
+    );
+    println!("held-out accuracy {got:.4} (recorded {want:.4}); {report}");
+    assert_eq!(report["cells"], 3000);
+    assert!(
+        (got - want).abs() <= 0.01,
+        "accuracy {got} against the recorded {want}"
+    );
+    assert!(got >= 0.95, "accuracy {got} below the 0.95 floor");
+    assert!(report["empty_recall"].as_f64().unwrap() >= 0.95, "{report}");
+    assert!(
+        report["stocked_read_empty"].as_f64().unwrap() <= 0.02,
+        "{report}"
+    );
+}
+
+#[test]
+fn an_emptied_shelf_alerts_after_the_debounce_not_for_a_shopper_and_clears_on_restock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shelf_config(dir.path(), &shelf_video(), &face(), "pixels");
+    let report = calibrate(&cfg);
+    assert_eq!(report[0]["zones"][0]["stocked"], 12, "{report}");
+    let events = replay(&cfg, &[]);
+    let t = truth();
+    let emptied_ms = (t["emptied_s"].as_f64().unwrap() * 1000.0) as u64;
+    let restocked_ms = t["restocked_s"].as_u64().unwrap() * 1000;
+    let got = alerts(&events);
+    println!(
+        "alerts {got:?}; last cell emptied at {emptied_ms} ms, restocked at {restocked_ms} ms"
+    );
+    assert_eq!(got.len(), 2, "one raise and one clear: {got:?}");
+    let (raised, cleared) = (got[0].1, got[1].1);
+    assert_eq!(
+        (got[0].0.as_str(), got[1].0.as_str()),
+        ("raised", "cleared")
+    );
+    // Under 0.6 from the first sample after the last cell emptied (5 s interval), then 30 s.
+    assert!(
+        raised >= emptied_ms + 30_000 && raised <= emptied_ms + 30_000 + 5_000,
+        "raised at {raised} ms"
+    );
+    assert!(
+        cleared >= restocked_ms && cleared <= restocked_ms + 5_000,
+        "cleared at {cleared} ms"
+    );
+    let summaries = shelf_summaries(&events);
+    // 0-30 s: the shopper stands in front from 10 s; the cells they hide are skipped.
+    let (_, first) = &summaries[0];
+    assert_eq!(first["fill_min"], 1.0, "{first}");
+    assert!(first["occluded"].as_u64().unwrap() > 0, "{first}");
+    // Emptied: exactly the emptied and lowered cells, a shopper walking past from 110 s.
+    let emptied_fill = 1.0 - (6.0 + 0.5 * 2.0) / 12.0;
+    for (end, z) in summaries
+        .iter()
+        .filter(|(end, _)| (90_000..=120_000).contains(end))
+    {
+        assert_eq!(
+            cells(&z["empty_cells"]),
+            cells(&t["empty_cells"]),
+            "window to {end}: {z}"
+        );
+        assert_eq!(
+            cells(&z["low_cells"]),
+            cells(&t["low_cells"]),
+            "window to {end}: {z}"
+        );
+        assert!(close(&z["fill_min"], emptied_fill), "window to {end}: {z}");
+    }
+    // Lights dimmed by a third from 130 s: no cell changes until the restock at 150 s (the
+    // alert held until then, and no sample read more gaps).
+    let (_, dimmed) = summaries.iter().find(|(end, _)| *end == 150_000).unwrap();
+    assert!(close(&dimmed["fill_min"], emptied_fill), "{dimmed}");
+    let (_, last) = summaries.last().unwrap();
+    assert_eq!(last["fill"], 1.0, "restocked, under dimmed lights: {last}");
+
+    // The counter-check: with no cell ever skipped, the shopper is read as gaps.
+    let blind = replay(&cfg, &[("AISLE_SHELF__OCCLUSION", "1.0")]);
+    let (_, first) = &shelf_summaries(&blind)[0];
+    assert!(first["fill_min"].as_f64().unwrap() < 1.0, "{first}");
+}
+
+#[test]
+fn a_missing_or_foreign_calibration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shelf_config(dir.path(), &shelf_video(), &face(), "pixels");
+    let replay = || {
+        aisle()
+            .args(["replay", "-c"])
+            .arg(&cfg)
+            .arg("--input")
+            .arg(shelf_video())
+            .output()
+            .unwrap()
+    };
+    assert_clean_failure(
+        &replay(),
+        &["\"aisle-4\"", "no calibration", "aisle shelf calibrate"],
+    );
+    calibrate(&cfg);
+    let path = dir.path().join("calibration/aisle-4.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"width\": 768", "\"width\": 1280")).unwrap();
+    assert_clean_failure(
+        &replay(),
+        &["taken at 1280x576", "sends 768x576", "calibrate"],
+    );
+    std::fs::write(&path, "{ not json").unwrap();
+    assert_clean_failure(&replay(), &["aisle-4.json", "invalid"]);
+}
+
+#[test]
+fn a_shelf_outside_the_frame_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = "[[100.0, 50.0], [900.0, 50.0], [900.0, 400.0], [100.0, 400.0]]";
+    let cfg = shelf_config(dir.path(), &common::vtest(), outside, "pixels");
+    let o = aisle()
+        .args(["shelf", "calibrate", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, &["\"bay-2\"", "outside the 768x576 frame"]);
+    // Normalised corners outside 0..1, three corners, and a debounce shorter than two samples
+    // are refused before anything runs.
+    let e = common::check_config_rejects(
+        &std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace(outside, "[[0.1, 0.1], [1.4, 0.1], [0.9, 0.9]]")
+            .replace("units = \"pixels\"", "units = \"normalized\"")
+            .replace("for 30s", "for 5s"),
+    );
+    assert!(
+        e.contains("cameras[0].zones[0].polygon") && e.contains("exactly 4 corners"),
+        "{e}"
+    );
+    assert!(e.contains("lies outside the frame"), "{e}");
+    assert!(
+        e.contains("rules[0].when") && e.contains("at least two samples"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_shelf_model_with_other_labels_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("models/shelf");
+    std::fs::copy(
+        src.join("shelf-cell.onnx"),
+        dir.path().join("shelf-cell.onnx"),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(src.join("manifest.toml")).unwrap();
+    let bad = write(
+        dir.path(),
+        "manifest.toml",
+        manifest.replace(
+            r#"labels = ["stocked", "low", "empty"]"#,
+            r#"labels = ["product", "gap", "price-tag"]"#,
+        ),
+    );
+    let cells = dir.path().join("cells");
+    generate(
+        "synth.py",
+        &[
+            "--split",
+            "val",
+            "--n",
+            "3",
+            "--out",
+            cells.to_str().unwrap(),
+        ],
+    );
+    let o = aisle()
+        .args(["shelf", "eval", "--cells"])
+        .arg(&cells)
+        .arg("--model")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_clean_failure(
+        &o,
+        &["manifest.toml", "output.labels", "stocked", "low", "empty"],
+    );
+}
