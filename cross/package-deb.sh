@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # package-deb.sh ARCH BINARY ORT_LIBRARY [OUT_DIR]: the aisle .deb for one architecture (amd64,
 # arm64), built with dpkg-deb from files this checkout already has:
-#   /usr/bin/aisle, /usr/lib/aisle/libonnxruntime.so, /usr/share/aisle/models/ (the default model),
+#   /usr/bin/aisle, /usr/lib/aisle/libonnxruntime.so, /usr/share/aisle/models/ (the default person
+#   model and the shelf-cell classifier),
 #   /etc/aisle/aisle.toml (conffile), /lib/systemd/system/aisle.service, docs;
 # maintainer scripts create the `aisle` system user (in group `video` for USB cameras). State
 # (/var/lib/aisle: outbox, models, keys, calibration) is never in the package, so upgrades and
@@ -16,6 +17,7 @@ VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -n1)
 PKG="$OUT/aisle_${VERSION}_${ARCH}"
 rm -rf "$PKG"
 mkdir -p "$PKG/DEBIAN" "$PKG/usr/bin" "$PKG/usr/lib/aisle" "$PKG/usr/share/aisle/models/nanodet-m-416" \
+  "$PKG/usr/share/aisle/models/shelf" \
   "$PKG/usr/share/doc/aisle" "$PKG/etc/aisle" "$PKG/lib/systemd/system"
 
 install -m 0755 "$BIN" "$PKG/usr/bin/aisle"
@@ -28,6 +30,7 @@ esac
 install -m 0644 "$ORT" "$PKG/usr/lib/aisle/libonnxruntime.so"
 install -m 0644 "$ROOT"/models/nanodet-m-416/{manifest.toml,nanodet-m-416.onnx,PROVENANCE.md} \
   "$PKG/usr/share/aisle/models/nanodet-m-416/"
+install -m 0644 "$ROOT"/models/shelf/{manifest.toml,shelf-cell.onnx,README.md} "$PKG/usr/share/aisle/models/shelf/"
 install -m 0644 "$ROOT/firmware-config/aisle.toml" "$PKG/etc/aisle/aisle.toml"
 install -m 0644 "$ROOT/systemd/aisle.service" "$PKG/lib/systemd/system/aisle.service"
 install -m 0644 "$ROOT/README.md" "$ROOT"/docs/*.md "$ROOT/firmware-config/demo.toml" "$PKG/usr/share/doc/aisle/"

@@ -26,6 +26,11 @@ grep -q 'edited by the installer' /etc/aisle/aisle.toml || fail "upgrade lost th
 # The installed binary finds its ONNX Runtime and model from /usr.
 out=$(cd / && /usr/bin/aisle detect "$ROOT/.deps/data/vtest.avi" --every 400 --threads 1 2>/dev/null)
 [ "$(wc -l <<<"$out")" = 2 ] || fail "installed aisle detect printed: $out"
+# The installed shelf classifier is found from /usr and reads cells.
+cells=$(mktemp -d)
+"$ROOT/.deps/shelf-venv/bin/python" "$ROOT/models/shelf/synth.py" --split val --n 30 --out "$cells"
+(cd / && /usr/bin/aisle shelf eval --cells "$cells") | grep -q '"model": "shelf-cell"' || fail "installed aisle shelf eval failed"
+rm -rf "$cells"
 dpkg --remove aisle >/dev/null
 [ -f /var/lib/aisle/outbox/marker ] || fail "remove deleted the state"
 dpkg --purge aisle >/dev/null

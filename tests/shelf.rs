@@ -383,3 +383,86 @@ fn a_shelf_model_with_other_labels_is_refused() {
         &["manifest.toml", "output.labels", "stocked", "low", "empty"],
     );
 }
+
+#[test]
+fn the_daemon_watches_calibrated_shelves_and_runs_on_without_a_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shelf_config(dir.path(), &shelf_video(), &face(), "pixels");
+    let run = || {
+        let o = aisle()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&cfg)
+            .env("AISLE_OUTBOX__PATH", dir.path().join("outbox"))
+            // Recordings run as fast as they decode; sample every second of wall time.
+            .env("AISLE_SHELF__INTERVAL_S", "1")
+            .env("AISLE_CAMERAS__0__EVERY", "2")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let log = run();
+    assert!(
+        log.contains("shelf watch off") && log.contains("aisle shelf calibrate"),
+        "{log}"
+    );
+    assert!(
+        log.contains("agent stopped"),
+        "people analytics ran on: {log}"
+    );
+    calibrate(&cfg);
+    let log = run();
+    assert!(log.contains("shelf watch on"), "{log}");
+    let o = aisle()
+        .args(["outbox", "dump", "--config"])
+        .arg(&cfg)
+        .env("AISLE_OUTBOX__PATH", dir.path().join("outbox"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shelf: Vec<Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|record| record["payload"]["payload"].clone())
+        .filter(|e| e["type"] == "summary")
+        .map(|e| e["zones"][0].clone())
+        .filter(|z| z["samples"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    assert!(
+        !shelf.is_empty(),
+        "no summary with shelf samples: {}",
+        stdout(&o)
+    );
+    assert!(shelf.iter().all(|z| z["fill"].is_number()), "{shelf:?}");
+}
+
+#[test]
+fn a_customers_gap_detector_reads_the_shelf_through_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shelf_config(dir.path(), &shelf_video(), &face(), "pixels");
+    let gaps = root().join("tests/fixtures/gap-detector/manifest.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[shelf]\n",
+        &format!("[shelf]\nmodel = \"{}\"\n", gaps.display()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    // The stand-in always reports the middle bays as gaps; in the reference frame they are full.
+    let report = calibrate(&cfg);
+    assert_eq!(
+        report[0]["zones"][0]["empty"].as_array().unwrap().len(),
+        6,
+        "{report}"
+    );
+    let events = replay(&cfg, &[]);
+    let summaries = shelf_summaries(&events);
+    // Full: the reference overrules the detector. Emptied: the detector's gaps are the cells.
+    assert_eq!(summaries[0].1["fill_min"], 1.0, "{}", summaries[0].1);
+    let (_, emptied) = summaries.iter().find(|(end, _)| *end == 90_000).unwrap();
+    assert_eq!(
+        cells(&emptied["empty_cells"]),
+        cells(&truth()["empty_cells"]),
+        "{emptied}"
+    );
+    let states: Vec<String> = alerts(&events).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(states, ["raised", "cleared"]);
+}

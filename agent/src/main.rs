@@ -19,7 +19,7 @@ use aisle::ota::{admin, bundle::Release};
 use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
 use aisle::pipeline::{self, CameraInput};
 use aisle::replay::{self, MotFrames, ReplayInput};
-use aisle::shelf::CellModel;
+use aisle::shelf::{CellModel, ShelfModel};
 use aisle::sim::{self, scenario::Scenario, truth::Truth};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 use aisle::{eval, install, output};
@@ -849,7 +849,7 @@ fn shelf_cmd(action: ShelfAction) -> Result<()> {
             let stop = stop_on_signals()?;
             let mut detector = Detector::load(&agent_model(&cfg)?, &detector_options(&cfg))?;
             let path = shelf_model(cfg.shelf.model.clone())?;
-            let mut model = CellModel::load(
+            let mut model = ShelfModel::load(
                 &path,
                 cfg.runtime.threads,
                 cfg.runtime.ort_library.as_deref(),

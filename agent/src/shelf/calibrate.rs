@@ -11,10 +11,9 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::model::{CellModel, ShelfModelError};
+use super::model::{ShelfModel, ShelfModelError};
 use super::reference::ReferenceError;
-use super::warp;
-use super::watch::{self, ShelfError};
+use super::watch::{self, Face, ReadShelf, ShelfError};
 use crate::analytics::zones::{CellState, ZoneKind, cell_name};
 use crate::config::Config;
 use crate::detect::Detector;
@@ -77,7 +76,7 @@ pub fn calibrate(
     cfg: &Config,
     camera: Option<&str>,
     detector: &mut Detector,
-    model: &mut CellModel,
+    model: &mut ShelfModel,
     max_frames: u64,
     stop: &Arc<AtomicBool>,
 ) -> Result<Vec<CameraReport>, CalibrateError> {
@@ -159,19 +158,20 @@ pub fn calibrate(
 fn read_cells(
     view: &crate::detect::preprocess::FrameView<'_>,
     section: &crate::config::CameraSection,
-    model: &mut CellModel,
+    model: &mut ShelfModel,
 ) -> Result<Vec<ZoneReport>, ShelfError> {
     let (w, h) = view.source;
-    let side = model.side();
     let mut out = Vec::new();
     for z in section.zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
         let cells = watch::zone_cells(&section.id, z, w, h)?;
-        let mut patches = vec![0u8; cells.len() * side * side * 3];
-        for (c, patch) in cells.iter().zip(patches.chunks_exact_mut(side * side * 3)) {
-            warp::sample(view, c, side, patch);
-        }
+        let face = Face {
+            corners: watch::corners(z, w, h),
+            rows: z.rows.unwrap_or(1),
+            bays: z.bays.unwrap_or(1),
+            cells: &cells,
+        };
         let mut probs = Vec::new();
-        model.classify(&patches, &mut probs)?;
+        model.read(view, &face, &vec![true; cells.len()], &mut probs)?;
         let states: Vec<CellState> = probs.iter().map(|p| super::model::argmax(*p)).collect();
         out.push(ZoneReport {
             zone: z.name.clone(),

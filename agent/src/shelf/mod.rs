@@ -1,20 +1,21 @@
 //! Empty-shelf detection. A shelf zone is a shelf face (four corners as the camera sees it)
 //! split into levels and bays; every `interval_s` the cells no person hides are cut out
 //! perspective-corrected (`warp`), read by a small classifier trained on synthetic shelves
-//! (`model`, `models/shelf/`), and checked against the store's own stocked reference
+//! (`model`, `models/shelf/`) or a customer's gap detector (`gaps`), and checked against the store's own stocked reference
 //! (`reference`, from `aisle shelf calibrate`). The readings become the zone's fill ratio and
 //! empty cells in the camera's analytics, where the ordinary alert rules
 //! (`shelf.fill < 0.3 for 5m`) debounce and clear them.
 
 pub mod calibrate;
 pub mod eval;
+pub mod gaps;
 pub mod model;
 pub mod reference;
 pub mod stage;
 pub mod warp;
 pub mod watch;
 
-pub use model::{CellModel, ShelfModelError};
+pub use model::{CellModel, ShelfModel, ShelfModelError};
 pub use reference::{ReferenceError, Snapshot};
 pub use stage::Shelves;
-pub use watch::{CameraShelves, Classify, ShelfError, WatchSettings};
+pub use watch::{CameraShelves, Face, ReadShelf, ShelfError, WatchSettings};

@@ -1,7 +1,9 @@
-//! The shelf-cell classifier: an ONNX model that reads a perspective-corrected cell as stocked,
-//! low or empty. Its manifest (TOML beside the `.onnx`) names the input, the patch size and the
-//! output's labels; the labels are matched by name, so a customer's model may order them as it
-//! likes, but it must have all three.
+//! The shelf models. The bundled one is a cell classifier: an ONNX model that reads a
+//! perspective-corrected cell as stocked, low or empty. Its manifest (TOML beside the `.onnx`)
+//! names the input, the patch size and the output's labels; the labels are matched by name, so a
+//! customer's classifier may order them as it likes, but it must have all three. A customer's gap
+//! detector comes through the person detector's manifest instead (`gaps`); which one a manifest
+//! is, its `output.decoder` says.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,10 @@ use ort::value::Tensor;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::warp;
+use super::watch::{Face, ReadShelf};
 use crate::analytics::zones::CellState;
+use crate::detect::preprocess::FrameView;
 use crate::detect::runtime::{self, RuntimeError};
 
 /// The classifier's labels for the three states, in `CellState` order.
@@ -65,6 +70,88 @@ pub enum ShelfModelError {
     Contract { path: PathBuf, message: String },
     #[error("shelf model inference failed: {0}")]
     Inference(String),
+    #[error("shelf gap detector: {0}")]
+    Detector(Box<crate::detect::DetectorError>),
+}
+
+/// Either kind of shelf model, chosen by its manifest.
+pub enum ShelfModel {
+    Cells(CellModel),
+    Gaps(super::gaps::GapModel),
+}
+
+impl ShelfModel {
+    /// A manifest with an `output.decoder` is a detector (it must have a gap label); one without
+    /// is a cell classifier.
+    pub fn load(
+        path: &Path,
+        threads: usize,
+        ort_library: Option<&Path>,
+    ) -> Result<Self, ShelfModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ShelfModelError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let detector = toml::from_str::<toml::Table>(&text)
+            .ok()
+            .and_then(|t| t.get("output").and_then(|o| o.get("decoder")).cloned())
+            .is_some();
+        if detector {
+            let opts = crate::detect::DetectorOptions {
+                threads,
+                score: None,
+                ort_library: ort_library.map(Path::to_path_buf),
+            };
+            Ok(Self::Gaps(super::gaps::GapModel::load(path, &opts)?))
+        } else {
+            Ok(Self::Cells(CellModel::load(path, threads, ort_library)?))
+        }
+    }
+
+    /// Name and version, for the log.
+    pub fn describe(&self) -> (&str, u64) {
+        match self {
+            Self::Cells(m) => (&m.manifest.name, m.manifest.version),
+            Self::Gaps(m) => (m.name(), m.version()),
+        }
+    }
+}
+
+impl ReadShelf for ShelfModel {
+    fn read(
+        &mut self,
+        frame: &FrameView<'_>,
+        face: &Face<'_>,
+        visible: &[bool],
+        out: &mut Vec<[f32; 3]>,
+    ) -> Result<(), ShelfModelError> {
+        match self {
+            Self::Cells(m) => m.read(frame, face, visible, out),
+            Self::Gaps(m) => m.read(frame, face, visible, out),
+        }
+    }
+}
+
+impl ReadShelf for CellModel {
+    fn read(
+        &mut self,
+        frame: &FrameView<'_>,
+        face: &Face<'_>,
+        visible: &[bool],
+        out: &mut Vec<[f32; 3]>,
+    ) -> Result<(), ShelfModelError> {
+        let size = self.side() * self.side() * 3;
+        let mut patches = std::mem::take(&mut self.patches);
+        patches.clear();
+        for (cell, _) in face.cells.iter().zip(visible).filter(|(_, v)| **v) {
+            let at = patches.len();
+            patches.resize(at + size, 0);
+            warp::sample(frame, cell, self.side(), &mut patches[at..]);
+        }
+        let result = self.classify(&patches, out);
+        self.patches = patches;
+        result
+    }
 }
 
 impl CellManifest {
@@ -112,6 +199,8 @@ pub struct CellModel {
     /// Output column of stocked, low and empty.
     columns: [usize; 3],
     input: Vec<f32>,
+    /// The visible cells of a face, sampled for one run.
+    patches: Vec<u8>,
 }
 
 impl CellModel {
@@ -176,6 +265,7 @@ impl CellModel {
             session,
             columns,
             input: Vec::new(),
+            patches: Vec::new(),
         };
         // A warm-up cell checks the output's shape against the labels.
         let side = model.side();

@@ -1,7 +1,7 @@
 //! The shelves of every camera and the classifier they share, as `run` and `replay` drive them
 //! from the pipeline's sink: a frame in, readings into that camera's analytics.
 
-use super::model::CellModel;
+use super::model::ShelfModel;
 use super::watch::{CameraShelves, ShelfError};
 use crate::analytics::camera::CameraAnalytics;
 use crate::analytics::zones::ZoneKind;
@@ -13,7 +13,7 @@ pub struct Shelves {
     /// Per enabled camera, in the config's order.
     cameras: Vec<Option<CameraShelves>>,
     /// Loaded only when some camera has shelf zones.
-    model: Option<CellModel>,
+    model: Option<ShelfModel>,
 }
 
 impl Shelves {
@@ -40,7 +40,7 @@ impl Shelves {
             None => crate::install::default_shelf_model()
                 .map_err(|tried| ShelfError::NoModel { tried })?,
         };
-        let model = CellModel::load(
+        let model = ShelfModel::load(
             &path,
             cfg.runtime.threads,
             cfg.runtime.ort_library.as_deref(),
@@ -50,7 +50,8 @@ impl Shelves {
             .iter()
             .map(|c| CameraShelves::new(&c.id, &c.zones, &cfg.shelf.calibration_dir, settings))
             .collect::<Result<_, _>>()?;
-        tracing::info!(model = %model.manifest().name, version = model.manifest().version, "shelf watch on");
+        let (name, version) = model.describe();
+        tracing::info!(model = name, version, "shelf watch on");
         Ok(Self {
             cameras,
             model: Some(model),

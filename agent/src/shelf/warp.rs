@@ -67,28 +67,38 @@ pub fn cells(face: &Homography, rows: u32, bays: u32) -> Vec<Quad> {
 /// straight on. Each patch pixel averages 2×2 bilinear samples, so a cell larger than the patch
 /// is not aliased. The frame's pixels may be scaled from the camera's size.
 pub fn sample(frame: &FrameView<'_>, quad: &Quad, side: usize, out: &mut [u8]) {
-    debug_assert_eq!(out.len(), side * side * 3);
+    sample_rect(frame, quad, (side, side), out);
+}
+
+/// [`sample`] into a `width`×`height` RGB image.
+pub fn sample_rect(
+    frame: &FrameView<'_>,
+    quad: &Quad,
+    (width, height): (usize, usize),
+    out: &mut [u8],
+) {
+    debug_assert_eq!(out.len(), width * height * 3);
     let Some(h) = Homography::unit_square_to(quad) else {
         out.fill(0);
         return;
     };
     let sx = frame.width as f32 / frame.source.0.max(1) as f32;
     let sy = frame.height as f32 / frame.source.1.max(1) as f32;
-    let step = 1.0 / (2 * side) as f32;
-    for j in 0..side {
-        for i in 0..side {
+    let (step_u, step_v) = (1.0 / (2 * width) as f32, 1.0 / (2 * height) as f32);
+    for j in 0..height {
+        for i in 0..width {
             let mut acc = [0f32; 3];
             for (du, dv) in [(0.5, 0.5), (1.5, 0.5), (0.5, 1.5), (1.5, 1.5)] {
                 let (x, y) = h.map(
-                    (2 * i) as f32 * step + du * step,
-                    (2 * j) as f32 * step + dv * step,
+                    (2 * i) as f32 * step_u + du * step_u,
+                    (2 * j) as f32 * step_v + dv * step_v,
                 );
                 let bgr = bilinear(frame, x * sx - 0.5, y * sy - 0.5);
                 for c in 0..3 {
                     acc[c] += bgr[2 - c];
                 }
             }
-            let o = (j * side + i) * 3;
+            let o = (j * width + i) * 3;
             for c in 0..3 {
                 out[o + c] = (acc[c] / 4.0).round().clamp(0.0, 255.0) as u8;
             }

@@ -31,21 +31,26 @@ pub enum ShelfError {
     },
 }
 
-/// What reads a batch of cell patches: the ONNX classifier, or a stand-in in unit tests.
-pub trait Classify {
-    /// Side of the RGB patches it reads.
-    fn side(&self) -> usize;
-    /// Probabilities of stocked, low and empty for each patch.
-    fn classify(&mut self, patches: &[u8], out: &mut Vec<[f32; 3]>) -> Result<(), ShelfModelError>;
+/// A shelf face as the models read it: its corners and its cells, in camera pixels.
+pub struct Face<'a> {
+    pub corners: Quad,
+    pub rows: u32,
+    pub bays: u32,
+    /// Row by row, `rows` × `bays`.
+    pub cells: &'a [Quad],
 }
 
-impl Classify for super::model::CellModel {
-    fn side(&self) -> usize {
-        super::model::CellModel::side(self)
-    }
-    fn classify(&mut self, patches: &[u8], out: &mut Vec<[f32; 3]>) -> Result<(), ShelfModelError> {
-        super::model::CellModel::classify(self, patches, out)
-    }
+/// What reads a shelf face's cells: the cell classifier, a gap detector, or a stand-in in unit
+/// tests.
+pub trait ReadShelf {
+    /// Probabilities of stocked, low and empty for each cell marked visible, in order.
+    fn read(
+        &mut self,
+        frame: &FrameView<'_>,
+        face: &Face<'_>,
+        visible: &[bool],
+        out: &mut Vec<[f32; 3]>,
+    ) -> Result<(), ShelfModelError>;
 }
 
 /// How shelves are watched (the config's `[shelf]` section).
@@ -81,8 +86,22 @@ pub fn occluded(cell: &Quad, people: &[Detection], limit: f32) -> bool {
 /// A shelf zone resolved to a camera's pixels, with its reference.
 struct Resolved {
     zone: String,
+    corners: Quad,
+    rows: u32,
+    bays: u32,
     cells: Vec<Quad>,
     reference: Vec<Vec<u8>>,
+}
+
+impl Resolved {
+    fn face(&self) -> Face<'_> {
+        Face {
+            corners: self.corners,
+            rows: self.rows,
+            bays: self.bays,
+            cells: &self.cells,
+        }
+    }
 }
 
 /// One camera's shelf zones and their schedule.
@@ -94,7 +113,7 @@ pub struct CameraShelves {
     settings: WatchSettings,
     resolved: Option<Vec<Resolved>>,
     next_ms: Option<u64>,
-    patches: Vec<u8>,
+    visible: Vec<bool>,
     reference_patch: Vec<u8>,
     probs: Vec<[f32; 3]>,
     readings: Vec<Option<CellState>>,
@@ -161,7 +180,7 @@ impl CameraShelves {
             settings,
             resolved: None,
             next_ms: None,
-            patches: Vec::new(),
+            visible: Vec::new(),
             reference_patch: vec![0; REF_SIDE * REF_SIDE * 3],
             probs: Vec::new(),
             readings: Vec::new(),
@@ -204,6 +223,9 @@ impl CameraShelves {
                     .map_err(|e| stale(format!("a cell is not hex: {e}")))?;
                 resolved.push(Resolved {
                     zone: z.name.clone(),
+                    corners: corners(z, width, height),
+                    rows: z.rows.unwrap_or(1),
+                    bays: z.bays.unwrap_or(1),
                     cells,
                     reference,
                 });
@@ -220,7 +242,7 @@ impl CameraShelves {
         t_ms: u64,
         frame: &FrameView<'_>,
         people: &[Detection],
-        model: &mut dyn Classify,
+        model: &mut dyn ReadShelf,
         mut out: impl FnMut(&str, &[Option<CellState>]),
     ) -> Result<bool, ShelfError> {
         if self.next_ms.is_some_and(|next| t_ms < next) {
@@ -229,23 +251,23 @@ impl CameraShelves {
         self.next_ms = Some(t_ms + self.settings.interval_ms);
         let (width, height) = frame.source;
         let settings = self.settings;
-        let side = model.side();
         self.resolve(width, height)?;
         let zones = self.resolved.as_deref().unwrap_or_default();
-        self.patches.clear();
-        for cell in zones.iter().flat_map(|z| &z.cells) {
-            if !occluded(cell, people, settings.occlusion) {
-                let at = self.patches.len();
-                self.patches.resize(at + side * side * 3, 0);
-                warp::sample(frame, cell, side, &mut self.patches[at..]);
-            }
-        }
-        model.classify(&self.patches, &mut self.probs)?;
-        let mut probs = self.probs.iter();
         for z in zones {
+            self.visible.clear();
+            self.visible.extend(
+                z.cells
+                    .iter()
+                    .map(|c| !occluded(c, people, settings.occlusion)),
+            );
+            self.probs.clear();
+            if self.visible.iter().any(|v| *v) {
+                model.read(frame, &z.face(), &self.visible, &mut self.probs)?;
+            }
+            let mut probs = self.probs.iter();
             self.readings.clear();
             for (i, (cell, reference)) in z.cells.iter().zip(&z.reference).enumerate() {
-                if occluded(cell, people, settings.occlusion) {
+                if !self.visible[i] {
                     self.readings.push(None);
                     continue;
                 }
@@ -332,19 +354,20 @@ mod tests {
     /// Reads a patch as empty when its blue channel is dark, stocked otherwise.
     struct ByBrightness;
 
-    impl Classify for ByBrightness {
-        fn side(&self) -> usize {
-            8
-        }
-        fn classify(
+    impl ReadShelf for ByBrightness {
+        fn read(
             &mut self,
-            patches: &[u8],
+            frame: &FrameView<'_>,
+            face: &Face<'_>,
+            visible: &[bool],
             out: &mut Vec<[f32; 3]>,
         ) -> Result<(), ShelfModelError> {
             out.clear();
-            for p in patches.chunks(8 * 8 * 3) {
-                let blue = p.iter().skip(2).step_by(3).map(|&v| f32::from(v));
-                let mean = blue.sum::<f32>() / (p.len() / 3) as f32;
+            let mut patch = vec![0u8; 8 * 8 * 3];
+            for (cell, _) in face.cells.iter().zip(visible).filter(|(_, v)| **v) {
+                warp::sample(frame, cell, 8, &mut patch);
+                let blue = patch.iter().skip(2).step_by(3).map(|&v| f32::from(v));
+                let mean = blue.sum::<f32>() / 64.0;
                 out.push(if mean < 60.0 {
                     [0.1, 0.1, 0.8]
                 } else {
