@@ -77,7 +77,8 @@ pub enum ShelfModelError {
 /// Either kind of shelf model, chosen by its manifest.
 pub enum ShelfModel {
     Cells(CellModel),
-    Gaps(super::gaps::GapModel),
+    /// Boxed: a detector carries its bound tensors and decoder plan.
+    Gaps(Box<super::gaps::GapModel>),
 }
 
 impl ShelfModel {
@@ -102,7 +103,9 @@ impl ShelfModel {
                 score: None,
                 ort_library: ort_library.map(Path::to_path_buf),
             };
-            Ok(Self::Gaps(super::gaps::GapModel::load(path, &opts)?))
+            Ok(Self::Gaps(Box::new(super::gaps::GapModel::load(
+                path, &opts,
+            )?)))
         } else {
             Ok(Self::Cells(CellModel::load(path, threads, ort_library)?))
         }
