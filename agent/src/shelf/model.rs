@@ -75,10 +75,10 @@ pub enum ShelfModelError {
 }
 
 /// Either kind of shelf model, chosen by its manifest.
-pub enum ShelfModel {
-    Cells(CellModel),
-    /// Boxed: a detector carries its bound tensors and decoder plan.
-    Gaps(Box<super::gaps::GapModel>),
+pub struct ShelfModel {
+    name: String,
+    version: u64,
+    reader: Box<dyn ReadShelf>,
 }
 
 impl ShelfModel {
@@ -103,20 +103,25 @@ impl ShelfModel {
                 score: None,
                 ort_library: ort_library.map(Path::to_path_buf),
             };
-            Ok(Self::Gaps(Box::new(super::gaps::GapModel::load(
-                path, &opts,
-            )?)))
+            let m = super::gaps::GapModel::load(path, &opts)?;
+            Ok(Self {
+                name: m.name().to_string(),
+                version: m.version(),
+                reader: Box::new(m),
+            })
         } else {
-            Ok(Self::Cells(CellModel::load(path, threads, ort_library)?))
+            let m = CellModel::load(path, threads, ort_library)?;
+            Ok(Self {
+                name: m.manifest.name.clone(),
+                version: m.manifest.version,
+                reader: Box::new(m),
+            })
         }
     }
 
     /// Name and version, for the log.
     pub fn describe(&self) -> (&str, u64) {
-        match self {
-            Self::Cells(m) => (&m.manifest.name, m.manifest.version),
-            Self::Gaps(m) => (m.name(), m.version()),
-        }
+        (&self.name, self.version)
     }
 }
 
@@ -128,10 +133,7 @@ impl ReadShelf for ShelfModel {
         visible: &[bool],
         out: &mut Vec<[f32; 3]>,
     ) -> Result<(), ShelfModelError> {
-        match self {
-            Self::Cells(m) => m.read(frame, face, visible, out),
-            Self::Gaps(m) => m.read(frame, face, visible, out),
-        }
+        self.reader.read(frame, face, visible, out)
     }
 }
 
