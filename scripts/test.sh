@@ -15,7 +15,7 @@ cargo clippy --locked --all-targets --features nokhwa -- -D warnings
 echo "== cargo test" >&2
 cargo test --locked --all-targets
 echo "== benches (quick mode)" >&2
-cargo bench --locked --bench preprocess --bench decode --bench analytics --bench outbox -- --warm-up-time 0.5 --measurement-time 1 --noplot 2>&1 | grep -E '^[a-z].*|time:|thrpt:'
+cargo bench --locked --bench preprocess --bench decode --bench analytics --bench outbox --bench shelf -- --warm-up-time 0.5 --measurement-time 1 --noplot 2>&1 | grep -E '^[a-z].*|time:|thrpt:'
 echo "== end-to-end benchmark (quick mode): pipeline vs bare ONNX Runtime" >&2
 cargo bench --locked --bench e2e -- --frames 100 --threads 2 --seconds 15
 cargo build --locked --release --bin aisle

@@ -64,8 +64,9 @@ pub fn cells(face: &Homography, rows: u32, bays: u32) -> Vec<Quad> {
 }
 
 /// Samples `quad` (camera pixels) out of `frame` into `out`, a `side`×`side` RGB patch seen
-/// straight on. Each patch pixel averages 2×2 bilinear samples, so a cell larger than the patch
-/// is not aliased. The frame's pixels may be scaled from the camera's size.
+/// straight on. Where the cell covers more frame pixels than the patch has, each patch pixel
+/// averages n×n bilinear samples (n up to 4), so it is not aliased; otherwise one sample does.
+/// The frame's pixels may be scaled from the camera's size.
 pub fn sample(frame: &FrameView<'_>, quad: &Quad, side: usize, out: &mut [u8]) {
     sample_rect(frame, quad, (side, side), out);
 }
@@ -84,14 +85,20 @@ pub fn sample_rect(
     };
     let sx = frame.width as f32 / frame.source.0.max(1) as f32;
     let sy = frame.height as f32 / frame.source.1.max(1) as f32;
-    let (step_u, step_v) = (1.0 / (2 * width) as f32, 1.0 / (2 * height) as f32);
+    // Samples per patch pixel and axis: the cell's extent in frame pixels over the patch's.
+    let (l, t, r, b) = bounds(quad);
+    let over = ((r - l) * sx / width as f32).max((b - t) * sy / height as f32);
+    let n = (over.round() as usize).clamp(1, 4);
+    let (step_u, step_v) = (1.0 / (n * width) as f32, 1.0 / (n * height) as f32);
+    let weight = 1.0 / (n * n) as f32;
     for j in 0..height {
         for i in 0..width {
             let mut acc = [0f32; 3];
-            for (du, dv) in [(0.5, 0.5), (1.5, 0.5), (0.5, 1.5), (1.5, 1.5)] {
+            for k in 0..n * n {
+                let (du, dv) = ((k % n) as f32 + 0.5, (k / n) as f32 + 0.5);
                 let (x, y) = h.map(
-                    (2 * i) as f32 * step_u + du * step_u,
-                    (2 * j) as f32 * step_v + dv * step_v,
+                    (n * i) as f32 * step_u + du * step_u,
+                    (n * j) as f32 * step_v + dv * step_v,
                 );
                 let bgr = bilinear(frame, x * sx - 0.5, y * sy - 0.5);
                 for c in 0..3 {
@@ -100,7 +107,7 @@ pub fn sample_rect(
             }
             let o = (j * width + i) * 3;
             for c in 0..3 {
-                out[o + c] = (acc[c] / 4.0).round().clamp(0.0, 255.0) as u8;
+                out[o + c] = (acc[c] * weight).round().clamp(0.0, 255.0) as u8;
             }
         }
     }
