@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The aarch64 build's smoke test: `aisle detect` on a clip of the demo video under qemu-user (10.x) with the
 # arm64 GStreamer and ONNX Runtime libraries must find the same people as the x86-64 build:
-# same frames, same number of detections, scores within 0.02 and boxes within 2 px.
+# same frames, same number of detections, scores within 0.02 and boxes within 2 px. Then the shelf
+# classifier must read held-out cells exactly as on x86-64.
 # Run cross/build-aarch64.sh first (CI does).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,4 +49,20 @@ for a, b in zip(x86, arm):
 assert worst_score <= 0.02 and worst_box <= 2.0, (worst_score, worst_box)
 print(f"smoke: aarch64 matches x86_64 on {len(x86)} frames, {people} detections; "
       f"max score diff {worst_score:.4f}, max box diff {worst_box:.2f} px")
+PY
+
+# The shelf classifier on the same held-out cells: the same reading of every cell on both.
+CELLS="$OUT/shelf-cells"
+rm -rf "$CELLS"
+.deps/shelf-venv/bin/python models/shelf/synth.py --split test --n 120 --out "$CELLS"
+"$X86_BIN" shelf eval --cells "$CELLS" > "$OUT/shelf-x86_64.json"
+ORT_DYLIB_PATH="$ROOT/$ARM_ORT" qemu-aarch64-static -L / "$ARM_BIN" shelf eval --cells "$CELLS" \
+  --model models/shelf/manifest.toml \
+  > "$OUT/shelf-aarch64.json" 2> "$OUT/shelf-aarch64.stderr" || { cat "$OUT/shelf-aarch64.stderr" >&2; exit 1; }
+python3 - "$OUT/shelf-x86_64.json" "$OUT/shelf-aarch64.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["confusion"] == b["confusion"], (a["confusion"], b["confusion"])
+print(f"smoke: aarch64 shelf classifier reads {b['cells']} cells as x86_64 does "
+      f"(accuracy {b['accuracy']:.3f}; {b['ms_per_cell_single']:.1f} ms a cell under qemu)")
 PY

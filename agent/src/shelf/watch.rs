@@ -188,7 +188,7 @@ impl CameraShelves {
     }
 
     /// Checks the reference against the frame size and the configured zones, once.
-    fn resolve(&mut self, width: u32, height: u32) -> Result<&[Resolved], ShelfError> {
+    fn resolve(&mut self, width: u32, height: u32) -> Result<(), ShelfError> {
         if self.resolved.is_none() {
             let snap = &self.snapshot;
             if (snap.width, snap.height) != (width, height) {
@@ -232,7 +232,7 @@ impl CameraShelves {
             }
             self.resolved = Some(resolved);
         }
-        Ok(self.resolved.as_deref().unwrap_or_default())
+        Ok(())
     }
 
     /// A frame at `t_ms`: when a sample is due, reads every cell no person hides and hands each
