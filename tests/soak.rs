@@ -1,6 +1,7 @@
 //! Memory over time: the real agent with four live cameras (the demo video paced at 5 fps each,
 //! reconnected every time it ends, so pipelines are torn down and rebuilt all along), zones,
-//! rules and the outbox, for an hour. Reports resident memory as it goes and fails on more than
+//! rules, a shelf watched every 5 s (the shelf classifier's session and samples) and the outbox,
+//! for an hour. Reports resident memory as it goes and fails on more than
 //! 150 MB or on growth between the second and the last quarter of the run.
 //!
 //! `cargo test --release --test soak -- --ignored --nocapture`; `AISLE_SOAK_MINUTES=10` shortens it.
@@ -28,9 +29,10 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let mut text = format!(
         "[agent]\ndevice_id = \"soak\"\nsite = \"lab\"\n[detector]\nmodel = \"{}\"\n\
          [runtime]\nthreads = 2\n[analytics]\nsummary_interval_s = 10.0\n\
-         [outbox]\npath = \"{}\"\n",
+         [outbox]\npath = \"{}\"\n[shelf]\ninterval_s = 5\ncalibration_dir = \"{}\"\n",
         common::default_manifest().display(),
-        dir.join("outbox").display()
+        dir.join("outbox").display(),
+        dir.join("shelf").display()
     );
     for i in 0..4 {
         text.push_str(&format!(
@@ -44,6 +46,13 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
              service_line = [[0.97, 0.2], [0.97, 0.75]]\n",
             common::vtest().display()
         ));
+        if i == 0 {
+            // The building across the square: nobody walks there, so calibration finds it clear.
+            text.push_str(
+                "[[cameras.zones]]\nname = \"shelf0\"\nkind = \"shelf\"\n\
+                 polygon = [[0.0, 0.0], [0.3, 0.0], [0.3, 0.15], [0.0, 0.15]]\nrows = 3\nbays = 4\n",
+            );
+        }
     }
     text.push_str(
         "[[rules]]\nname = \"busy\"\nzone = \"floor0\"\nwhen = \"area.occupancy >= 5 for 5s\"\n\
@@ -64,15 +73,28 @@ fn four_cameras_hold_memory_steady() {
         .and_then(|m| m.parse().ok())
         .unwrap_or(60);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut agent = common::Daemon::start(&config(dir.path()), &[]);
+    let cfg = config(dir.path());
+    let calibrated = common::aisle()
+        .args(["shelf", "calibrate", "-c"])
+        .arg(&cfg)
+        .output()
+        .expect("run aisle shelf calibrate");
+    assert!(
+        calibrated.status.success(),
+        "{}",
+        common::stderr(&calibrated)
+    );
+    let mut agent = common::Daemon::start(&cfg, &[]);
     let started = Instant::now();
     let total = Duration::from_secs(minutes * 60);
     let every = Duration::from_secs((minutes * 60 / 120).max(5));
     let mut samples = Vec::new();
     let mut next = started + every;
     let mut summaries = 0usize;
+    let mut shelf_on = false;
     while started.elapsed() < total {
         while let Some(e) = agent.wait_for_any(next) {
+            shelf_on |= e["message"] == "shelf watch on";
             if e["message"] == "event stored"
                 && e["topic"]
                     .as_str()
@@ -105,6 +127,7 @@ fn four_cameras_hold_memory_steady() {
         summaries > 0,
         "the cameras delivered and summaries went out"
     );
+    assert!(shelf_on, "the shelf was watched");
     assert!(max <= LIMIT_MB, "RSS peaked at {max:.1} MB");
     let growth = mean(last) - mean(second);
     assert!(
