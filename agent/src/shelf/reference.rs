@@ -171,17 +171,14 @@ pub fn change(reference: &[u8], now: &[u8]) -> f32 {
     let n = (reference.len() / 3) as f64;
     let mut total = 0.0;
     for c in 0..3 {
-        let ch = |p: &[u8]| {
-            p.iter()
-                .skip(c)
-                .step_by(3)
-                .map(|&v| f64::from(v))
-                .collect::<Vec<_>>()
-        };
-        let (a, b) = (ch(reference), ch(now));
-        let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+        // One channel's values, read in place: the comparison allocates nothing.
+        fn channel(p: &[u8], c: usize) -> impl Iterator<Item = f64> + '_ {
+            p.iter().skip(c).step_by(3).map(|&v| f64::from(v))
+        }
+        let ma = channel(reference, c).sum::<f64>() / n;
+        let mb = channel(now, c).sum::<f64>() / n;
         let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-        for (x, y) in a.iter().zip(&b) {
+        for (x, y) in channel(reference, c).zip(channel(now, c)) {
             sab += (x - ma) * (y - mb);
             saa += (x - ma) * (x - ma);
             sbb += (y - mb) * (y - mb);

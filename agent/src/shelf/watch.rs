@@ -275,10 +275,13 @@ impl CameraShelves {
                     self.readings.push(None);
                     continue;
                 };
-                warp::sample(frame, cell, REF_SIDE, &mut self.reference_patch);
-                let c = change(reference, &self.reference_patch);
-                let state = verdict(p, Some(c), settings.same_as_reference);
-                tracing::trace!(camera = %self.camera, zone = %z.zone, cell = i, t_ms, stocked = p[0], low = p[1], empty = p[2], change = c, ?state, "shelf cell");
+                // The reference can only overrule a low or empty reading.
+                let c = (argmax(p) != CellState::Stocked).then(|| {
+                    warp::sample(frame, cell, REF_SIDE, &mut self.reference_patch);
+                    change(reference, &self.reference_patch)
+                });
+                let state = verdict(p, c, settings.same_as_reference);
+                tracing::trace!(camera = %self.camera, zone = %z.zone, cell = i, t_ms, stocked = p[0], low = p[1], empty = p[2], change = ?c, ?state, "shelf cell");
                 self.readings.push(Some(state));
             }
             out(&z.zone, &self.readings);
