@@ -8,8 +8,10 @@
 //! 3. Several live cameras sharing the cores: frames each delivered and dropped, and the latency
 //!    from a frame leaving its source to its detections reaching the sink (p50, p99).
 //!
-//! `cargo bench --bench e2e` (all 795 frames, 1 and 2 threads, 4 cameras × 5 fps for 60 s) or,
-//! quick, `cargo bench --bench e2e -- --frames 100 --threads 2 --seconds 15`.
+//! `cargo bench --bench e2e` (all 795 frames, 1 and 2 threads, one lane and one lane per thread,
+//! 4 cameras × 5 and × 10 fps for 60 s each, in one lane and in two) or,
+//! quick, `cargo bench --bench e2e -- --frames 100 --threads 2 --seconds 15`. `--rounds N`
+//! (default 3) alternates bare and pipeline runs N times; `--fps F` runs only that camera rate.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use std::time::Instant;
 use std::time::Duration;
 
 use aisle::analytics::zones::percentile;
+use aisle::detect::detector::run_bound;
 use aisle::detect::geometry::ResizeMode;
 use aisle::detect::tiling::Tiling;
 use aisle::detect::{Detector, DetectorOptions, runtime};
@@ -37,7 +40,10 @@ fn arg(name: &str) -> Option<usize> {
         .and_then(|v| v.parse().ok())
 }
 
-fn bare_ort(model: &Path, threads: usize, frames: usize) -> f64 {
+/// ONNX Runtime alone, configured as the detector configures it (spinning and memory pattern
+/// off, the threads shared out over the lanes), each lane a thread running its own binding on
+/// one shared session with a fixed input: no decoding, preprocessing or box decoding.
+fn bare_ort(model: &Path, threads: usize, lanes: usize, frames: usize) -> f64 {
     let env = runtime::environment(None).expect("ONNX Runtime");
     let mut session = Session::builder(env)
         .expect("builder")
@@ -45,25 +51,66 @@ fn bare_ort(model: &Path, threads: usize, frames: usize) -> f64 {
         .expect("optimization level")
         .with_intra_op_spinning(false)
         .expect("spinning")
-        .with_intra_threads(threads)
+        .with_inter_op_spinning(false)
+        .expect("spinning")
+        .with_memory_pattern(false)
+        .expect("memory pattern")
+        .with_intra_threads((threads / lanes).max(1))
         .expect("threads")
         .commit_from_file(model)
         .expect("model");
-    let mut input = Tensor::<f32>::new(session.allocator(), [1usize, 3, 416, 416]).expect("tensor");
-    input.extract_tensor_mut().1.fill(0.5);
-    for _ in 0..5 {
-        session.run(ort::inputs![&input]).expect("warm-up");
+    let dims = [1usize, 3, 416, 416];
+    let mut probe = Tensor::<f32>::new(session.allocator(), dims).expect("tensor");
+    probe.extract_tensor_mut().1.fill(0.5);
+    let shapes: Vec<Vec<usize>> = {
+        let out = session.run(ort::inputs![&probe]).expect("warm-up");
+        (0..out.len())
+            .map(|i| {
+                let (shape, _) = out[i].try_extract_tensor::<f32>().expect("f32 output");
+                shape.iter().map(|&d| d as usize).collect()
+            })
+            .collect()
+    };
+    let mut bound = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let mut input = Tensor::<f32>::new(session.allocator(), dims).expect("tensor");
+        input.extract_tensor_mut().1.fill(0.5);
+        let mut binding = session.create_binding().expect("binding");
+        binding
+            .bind_input(session.inputs()[0].name(), &input)
+            .expect("bind input");
+        let mut outputs = Vec::with_capacity(shapes.len());
+        for (outlet, shape) in session.outputs().iter().zip(&shapes) {
+            let mut t = Tensor::<f32>::new(session.allocator(), shape.clone()).expect("tensor");
+            binding
+                .bind_output(outlet.name(), &mut t)
+                .expect("bind output");
+            outputs.push(t);
+        }
+        for _ in 0..5 {
+            run_bound(&session, &mut binding).expect("warm-up");
+        }
+        bound.push((binding, input, outputs));
     }
+    let session = &session;
     let t0 = Instant::now();
-    for _ in 0..frames {
-        session.run(ort::inputs![&input]).expect("run");
-    }
+    std::thread::scope(|scope| {
+        for (lane, (binding, _, _)) in bound.iter_mut().enumerate() {
+            let n = frames / lanes + usize::from(lane < frames % lanes);
+            scope.spawn(move || {
+                for _ in 0..n {
+                    run_bound(session, binding).expect("run");
+                }
+            });
+        }
+    });
     frames as f64 / t0.elapsed().as_secs_f64()
 }
 
-fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) -> f64 {
+fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, lanes: usize, frames: usize) -> f64 {
     let opts = DetectorOptions {
         threads,
+        lanes,
         score: None,
         ort_library: None,
     };
@@ -76,8 +123,12 @@ fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) ->
     };
     let stop = Arc::new(AtomicBool::new(false));
     let health = [Arc::default()];
+    // Timed from the first frame out, as the bare runs are timed after their warm-up: the
+    // pipeline's start (preroll, first decode) is paid once, not per frame.
     let mut seen = 0usize;
-    let report = pipeline::run(
+    let mut first = None;
+    let mut rate = f64::NAN;
+    pipeline::run(
         std::slice::from_ref(&input),
         &mut detector,
         &crossbeam_channel::never(),
@@ -90,7 +141,9 @@ fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) ->
                 Event::DetectorFailed(_) => return ControlFlow::Break(()),
                 _ => {}
             }
+            let t0 = *first.get_or_insert_with(Instant::now);
             if seen >= frames {
+                rate = (seen - 1) as f64 / t0.elapsed().as_secs_f64();
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -98,7 +151,12 @@ fn pipeline_fps(manifest: &Path, video: &Path, threads: usize, frames: usize) ->
         },
     )
     .expect("pipeline");
-    report.frames as f64 / report.elapsed.as_secs_f64()
+    rate
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Milliseconds per frame the camera thread spends delivering the whole video.
@@ -132,9 +190,17 @@ fn live_camera(video: &Path, fps: u32, id: usize) -> CameraInput {
     }
 }
 
-fn multi_camera(manifest: &Path, video: &Path, cameras: usize, fps: u32, seconds: u64) {
+fn multi_camera(
+    manifest: &Path,
+    video: &Path,
+    lanes: usize,
+    cameras: usize,
+    fps: u32,
+    seconds: u64,
+) {
     let opts = DetectorOptions {
         threads: 2,
+        lanes,
         score: None,
         ort_library: None,
     };
@@ -174,7 +240,7 @@ fn multi_camera(manifest: &Path, video: &Path, cameras: usize, fps: u32, seconds
     latency_ms.sort_by(f64::total_cmp);
     let offered = u64::from(fps) * seconds;
     println!(
-        "{cameras} live cameras × {fps} fps for {seconds} s, 2 ORT threads: \
+        "{cameras} live cameras × {fps} fps for {seconds} s, 2 ORT threads in {lanes} lane(s): \
          latency frame→detections p50 {:.1} ms, p99 {:.1} ms",
         percentile(&latency_ms, 0.5).unwrap_or(f64::NAN),
         percentile(&latency_ms, 0.99).unwrap_or(f64::NAN)
@@ -205,14 +271,41 @@ fn main() {
     let frames = arg("--frames").unwrap_or(795);
     let threads: Vec<usize> = arg("--threads").map_or(vec![1, 2], |t| vec![t]);
     println!("e2e: NanoDet-m 416 on vtest.avi (768x576), {frames} frames, spinning off");
+    // The machine's speed drifts between runs, so bare and pipeline alternate, round by round,
+    // and each round's ratio compares runs made moments apart.
+    let rounds = arg("--rounds").unwrap_or(3).max(1);
+    println!("{rounds} rounds of bare ORT then pipeline; medians, and the range of the ratios");
     println!(
-        "{:>8} {:>14} {:>14} {:>7}",
-        "threads", "bare ORT fps", "pipeline fps", "ratio"
+        "{:>8} {:>6} {:>14} {:>14} {:>7} {:>14} {:>14}",
+        "threads", "lanes", "bare ORT fps", "pipeline fps", "ratio", "ratio range", "vs best bare"
     );
     for t in threads {
-        let bare = bare_ort(&model, t, frames);
-        let full = pipeline_fps(&manifest, &video, t, frames);
-        println!("{t:>8} {bare:>14.1} {full:>14.1} {:>7.3}", full / bare);
+        // One lane with every thread, and (from 2 threads) one thread per lane.
+        let configs: Vec<usize> = if t > 1 { vec![1, t] } else { vec![1] };
+        let rows: Vec<(usize, f64, f64, Vec<f64>)> = configs
+            .iter()
+            .map(|&lanes| {
+                let (mut bare, mut full, mut ratios) = (vec![], vec![], vec![]);
+                for _ in 0..rounds {
+                    let b = bare_ort(&model, t, lanes, frames);
+                    let f = pipeline_fps(&manifest, &video, t, lanes, frames);
+                    bare.push(b);
+                    full.push(f);
+                    ratios.push(f / b);
+                }
+                ratios.sort_by(f64::total_cmp);
+                (lanes, median(&mut bare), median(&mut full), ratios)
+            })
+            .collect();
+        let best = rows.iter().map(|r| r.1).fold(0.0, f64::max);
+        for (lanes, bare, full, ratios) in rows {
+            let range = format!("{:.3}–{:.3}", ratios[0], ratios[ratios.len() - 1]);
+            println!(
+                "{t:>8} {lanes:>6} {bare:>14.1} {full:>14.1} {:>7.3} {range:>14} {:>14.3}",
+                ratios[ratios.len() / 2],
+                full / best
+            );
+        }
     }
     let fit = Fit {
         width: 416,
@@ -226,5 +319,11 @@ fn main() {
         source_ms_per_frame(&video, Some(fit))
     );
     let seconds = arg("--seconds").unwrap_or(60) as u64;
-    multi_camera(&manifest, &video, 4, 5, seconds);
+    // 5 fps: half of what the cores can infer; 10 fps: a little more than one lane can.
+    let rates: Vec<u32> = arg("--fps").map_or(vec![5, 10], |f| vec![f as u32]);
+    for fps in rates {
+        for lanes in [1, 2] {
+            multi_camera(&manifest, &video, lanes, 4, fps, seconds);
+        }
+    }
 }

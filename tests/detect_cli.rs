@@ -66,6 +66,28 @@ fn two_runs_give_byte_identical_output() {
     assert_eq!(a.stdout, b.stdout);
 }
 
+/// Two lanes infer frames side by side and hand them on in order: the same lines as one lane.
+#[test]
+fn two_lanes_give_the_same_output_in_the_same_order() {
+    let video = vtest();
+    let args = |lanes| {
+        [
+            video.to_str().unwrap(),
+            "--every",
+            "5",
+            "--threads",
+            "2",
+            "--lanes",
+            lanes,
+        ]
+    };
+    let (one, two) = (detect(&args("1")), detect(&args("2")));
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert!(two.status.success(), "{}", stderr(&two));
+    assert_eq!(stdout(&one).lines().count(), 159);
+    assert_eq!(one.stdout, two.stdout);
+}
+
 #[test]
 fn a_finite_test_source_replays_every_frame() {
     let o = detect(&[

@@ -70,6 +70,14 @@ fn rule(name: &str, zone: &str, when: &str) -> Rule {
 
 #[test]
 fn inference_thread_allocates_nothing_per_frame() {
+    count_frames(1);
+    // With two lanes the counted thread also hands frames to the other lane and takes its
+    // results back; that lane's own thread is not counted.
+    count_frames(2);
+}
+
+fn count_frames(lanes: usize) {
+    ALLOCS.store(0, Ordering::Relaxed);
     let zones = [
         "name = \"floor\"\nkind = \"area\"\npolygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\ncongestion = { medium = 4, high = 8 }",
         "name = \"door\"\nkind = \"line\"\nline = [[0.5, 0.0], [0.5, 1.0]]",
@@ -92,6 +100,7 @@ fn inference_thread_allocates_nothing_per_frame() {
         &common::default_manifest(),
         &DetectorOptions {
             threads: 2,
+            lanes,
             ..DetectorOptions::default()
         },
     )
@@ -146,8 +155,8 @@ fn inference_thread_allocates_nothing_per_frame() {
     .expect("pipeline");
     let allocs = ALLOCS.load(Ordering::Relaxed);
     println!(
-        "{frames} frames, {people} detections, {events} events; {allocs} allocations in \
-         {COUNTED_FRAMES} counted frames, all in frames with events"
+        "{lanes} lane(s): {frames} frames, {people} detections, {events} events; {allocs} \
+         allocations in {COUNTED_FRAMES} counted frames, all in frames with events"
     );
     assert_eq!(frames, WARM_UP + COUNTED_FRAMES);
     assert!(people > 1000, "the video has people in it: {people}");

@@ -1,14 +1,18 @@
 //! Memory over time: the real agent with four live cameras (the demo video paced at 5 fps each,
 //! reconnected every time it ends, so pipelines are torn down and rebuilt all along), zones,
-//! rules, a shelf watched every 5 s (the shelf classifier's session and samples) and the outbox,
-//! for an hour. Reports resident memory as it goes and fails on more than
-//! 150 MB or on growth between the second and the last quarter of the run.
+//! rules, a shelf watched every 5 s (the shelf classifier's session and samples), the outbox and
+//! a real mosquitto over mutual TLS that takes every event, for an hour. Reports resident memory
+//! as it goes and fails on more than 150 MB or on growth between the second and the last quarter
+//! of the run.
 //!
-//! `cargo test --release --test soak -- --ignored --nocapture`; `AISLE_SOAK_MINUTES=10` shortens it.
+//! `cargo test --release --test soak -- --ignored --nocapture`; `AISLE_SOAK_MINUTES=10` shortens
+//! it, `AISLE_SOAK_LANES=2` infers two frames side by side (`runtime.lanes`).
 
 mod common;
 
 use std::time::{Duration, Instant};
+
+use common::broker::{Broker, Pki, Subscriber, delivery_toml};
 
 const LIMIT_MB: f64 = 150.0;
 
@@ -25,13 +29,12 @@ fn rss_mb(pid: i32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn config(dir: &std::path::Path) -> std::path::PathBuf {
+fn config(dir: &std::path::Path, delivery: &str, lanes: usize) -> std::path::PathBuf {
     let mut text = format!(
         "[agent]\ndevice_id = \"soak\"\nsite = \"lab\"\n[detector]\nmodel = \"{}\"\n\
-         [runtime]\nthreads = 2\n[analytics]\nsummary_interval_s = 10.0\n\
-         [outbox]\npath = \"{}\"\n[shelf]\ninterval_s = 5\ncalibration_dir = \"{}\"\n",
+         [runtime]\nthreads = 2\nlanes = {lanes}\n[analytics]\nsummary_interval_s = 10.0\n\
+         {delivery}[shelf]\ninterval_s = 5\ncalibration_dir = \"{}\"\n",
         common::default_manifest().display(),
-        dir.join("outbox").display(),
         dir.join("shelf").display()
     );
     for i in 0..4 {
@@ -72,8 +75,19 @@ fn four_cameras_hold_memory_steady() {
         .ok()
         .and_then(|m| m.parse().ok())
         .unwrap_or(60);
+    let lanes: usize = std::env::var("AISLE_SOAK_LANES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1);
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config(dir.path());
+    let pki = Pki::generate(&dir.path().join("pki"));
+    let broker = Broker::start(dir.path(), &pki);
+    let mut subscriber = Subscriber::start(&broker, &pki);
+    let cfg = config(
+        dir.path(),
+        &delivery_toml(dir.path(), &pki, broker.port),
+        lanes,
+    );
     let calibrated = common::aisle()
         .args(["shelf", "calibrate", "-c"])
         .arg(&cfg)
@@ -114,18 +128,21 @@ fn four_cameras_hold_memory_steady() {
     }
     let (status, _) = agent.terminate();
     assert!(status.success(), "agent exit: {status}");
+    subscriber.drain_for(Duration::from_secs(2));
+    let received = subscriber.events().len();
     let n = samples.len();
     let (second, last) = (&samples[n / 4..n / 2], &samples[3 * n / 4..]);
     let max = samples.iter().copied().fold(0.0, f64::max);
     println!(
         "{minutes} min, {n} samples: max {max:.1} MB, second quarter mean {:.1} MB, last \
-         quarter mean {:.1} MB, {summaries} summaries",
+         quarter mean {:.1} MB, {summaries} summaries, {received} events received by the broker's \
+         subscriber ({lanes} lane(s))",
         mean(second),
         mean(last)
     );
     assert!(
-        summaries > 0,
-        "the cameras delivered and summaries went out"
+        summaries > 0 && received >= summaries,
+        "the cameras delivered and every summary went out: {summaries} stored, {received} received"
     );
     assert!(shelf_on, "the shelf was watched");
     assert!(max <= LIMIT_MB, "RSS peaked at {max:.1} MB");

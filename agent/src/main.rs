@@ -50,9 +50,12 @@ enum Command {
         /// Process every n-th frame.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         every: u64,
-        /// ONNX Runtime intra-op threads (default: one per core).
+        /// ONNX Runtime threads in all (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Frames inferred side by side, sharing the threads (more throughput, more memory).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+        lanes: u64,
         /// Score threshold (default: the manifest's).
         #[arg(long)]
         score: Option<f32>,
@@ -348,6 +351,7 @@ fn main() {
             model,
             every,
             threads,
+            lanes,
             score,
             tiles,
             tile_overlap,
@@ -358,7 +362,13 @@ fn main() {
                 grid: tiles,
                 overlap: tile_overlap,
             };
-            detect(&source, model, every, threads, score, tiling, ort_library)
+            let opts = DetectorOptions {
+                threads: threads.unwrap_or_else(default_threads),
+                lanes: lanes as usize,
+                score,
+                ort_library,
+            };
+            detect(&source, model, every, &opts, tiling)
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config } => run(&config, cli.log_format),
@@ -514,19 +524,12 @@ fn detect(
     source: &str,
     model: Option<PathBuf>,
     every: u64,
-    threads: Option<usize>,
-    score: Option<f32>,
+    opts: &DetectorOptions,
     tiling: Tiling,
-    ort_library: Option<PathBuf>,
 ) -> Result<()> {
     let stop = stop_on_signals()?;
     let spec = SourceSpec::parse(source)?;
-    let opts = DetectorOptions {
-        threads: threads.unwrap_or_else(default_threads),
-        score,
-        ort_library,
-    };
-    let mut detector = Detector::load(&model_path(model)?, &opts)?;
+    let mut detector = Detector::load(&model_path(model)?, opts)?;
     let input = CameraInput {
         settings: CameraSettings {
             every,
@@ -614,6 +617,7 @@ fn run_detector(
     let model = model_path(model)?;
     let opts = DetectorOptions {
         threads,
+        lanes: 1,
         score: Some(CURVE_FLOOR),
         ort_library: None,
     };
@@ -751,6 +755,7 @@ fn detector_options(cfg: &Config) -> DetectorOptions {
         } else {
             cfg.runtime.threads
         },
+        lanes: cfg.runtime.lanes,
         score: cfg.detector.score,
         ort_library: cfg.runtime.ort_library.clone(),
     }

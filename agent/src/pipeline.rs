@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select, TryRecvError};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use thiserror::Error;
 
 use crate::detect::manifest::Manifest;
@@ -125,18 +125,34 @@ pub fn run(
         }
         let mut detections = Vec::with_capacity(128);
         let mut next = 0usize;
-        let result = loop {
+        let mut helpers = match spawn_helpers(scope, detector, inputs) {
+            Ok(h) => h,
+            Err(e) => return Err(PipelineError::Detector(e)),
+        };
+        let result = 'run: loop {
             if stop.load(Ordering::Relaxed) {
                 break Ok(());
             }
             if let Ok(swap) = swaps.try_recv() {
                 *detector = swap.detector;
+                // The old model's lanes end with their channels; nothing is in flight here.
+                helpers.clear();
                 let event = Event::Swapped {
                     model: detector.manifest(),
                     trial: swap.trial,
                 };
                 if sink(event).is_break() {
                     break Ok(());
+                }
+                match spawn_helpers(scope, detector, inputs) {
+                    Ok(h) => helpers = h,
+                    // One lane goes on; the sink decides whether a model that cannot fork
+                    // should serve at all.
+                    Err(e) => {
+                        if sink(Event::DetectorFailed(&e)).is_break() {
+                            break Err(PipelineError::Detector(e));
+                        }
+                    }
                 }
             }
             let Some((camera, frame)) = take_frame(&mut receivers, &mut next) else {
@@ -148,25 +164,59 @@ pub fn run(
                 }
                 continue;
             };
+            // Frames already waiting go to the other lanes; this one stays on this thread and
+            // is handed on first, as it was taken first.
+            let mut busy = 0;
+            for lane in &mut helpers {
+                let Some((camera, frame)) = take_frame(&mut receivers, &mut next) else {
+                    break;
+                };
+                lane.send(camera, frame);
+                busy += 1;
+            }
             let t0 = Instant::now();
             let tiling = &inputs[camera].tiling;
-            if let Err(e) = detector.detect_tiled(frame.view(), tiling, &mut detections) {
-                if sink(Event::DetectorFailed(&e)).is_break() {
-                    break Err(PipelineError::Detector(e));
+            let outcome = detector.detect_tiled(frame.view(), tiling, &mut detections);
+            let mut flow = deliver(
+                &mut sink,
+                &mut frames,
+                outcome,
+                Processed {
+                    camera,
+                    frame: &frame,
+                    detections: &detections,
+                    inference: t0.elapsed(),
+                },
+            );
+            drop(frame);
+            for lane in &mut helpers[..busy] {
+                // Every result is collected, even after a break, so no lane is left holding a
+                // frame or a reply nobody reads.
+                let Some(done) = lane.receive() else {
+                    continue;
+                };
+                if matches!(flow, Ok(ControlFlow::Continue(()))) {
+                    flow = deliver(
+                        &mut sink,
+                        &mut frames,
+                        done.outcome,
+                        Processed {
+                            camera: done.camera,
+                            frame: &done.frame,
+                            detections: &done.detections,
+                            inference: done.inference,
+                        },
+                    );
                 }
-                continue;
+                lane.detections = Some(done.detections);
             }
-            frames += 1;
-            let processed = Processed {
-                camera,
-                frame: &frame,
-                detections: &detections,
-                inference: t0.elapsed(),
-            };
-            if sink(Event::Frame(processed)).is_break() {
-                break Ok(());
+            match flow {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => break 'run Ok(()),
+                Err(e) => break 'run Err(PipelineError::Detector(e)),
             }
         };
+        drop(helpers);
         // Dropping the receivers tells camera threads that nobody is listening any more.
         drop(receivers);
         let failures: Vec<SourceError> = threads
@@ -182,6 +232,106 @@ pub fn run(
         frames,
         elapsed: started.elapsed(),
     })
+}
+
+/// Hands a detected frame, or the detector's failure, to the sink: `Err` ends the run with the
+/// failure, `Ok(Break)` ends it cleanly. Counts the frames detected.
+fn deliver(
+    sink: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+    frames: &mut u64,
+    outcome: Result<(), DetectorError>,
+    processed: Processed<'_>,
+) -> Result<ControlFlow<()>, DetectorError> {
+    match outcome {
+        Ok(()) => {
+            *frames += 1;
+            Ok(sink(Event::Frame(processed)))
+        }
+        Err(e) => match sink(Event::DetectorFailed(&e)) {
+            ControlFlow::Break(()) => Err(e),
+            ControlFlow::Continue(()) => Ok(ControlFlow::Continue(())),
+        },
+    }
+}
+
+/// A lane on another thread: one frame in, its detections out, one at a time.
+struct Helper {
+    jobs: Sender<Job>,
+    done: Receiver<Done>,
+    /// The lane's detection buffer while it is idle, handed back and forth with each frame.
+    detections: Option<Vec<Detection>>,
+}
+
+struct Job {
+    camera: usize,
+    frame: Frame,
+    detections: Vec<Detection>,
+}
+
+struct Done {
+    camera: usize,
+    frame: Frame,
+    detections: Vec<Detection>,
+    outcome: Result<(), DetectorError>,
+    inference: Duration,
+}
+
+impl Helper {
+    fn send(&mut self, camera: usize, frame: Frame) {
+        let detections = self
+            .detections
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(128));
+        // The lane only ends when this sender is dropped, so the send cannot fail; if it did,
+        // the frame is dropped and `receive` reports nothing for it.
+        let _ = self.jobs.send(Job {
+            camera,
+            frame,
+            detections,
+        });
+    }
+
+    fn receive(&mut self) -> Option<Done> {
+        self.done.recv().ok()
+    }
+}
+
+/// The detector's further lanes (`Detector::lanes` minus this thread's), each on its own
+/// scoped thread with a fork of the model; they end when their `Helper` is dropped.
+fn spawn_helpers<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    detector: &Detector,
+    inputs: &'scope [CameraInput],
+) -> Result<Vec<Helper>, DetectorError> {
+    let mut helpers = Vec::with_capacity(detector.lanes().saturating_sub(1));
+    for _ in 1..detector.lanes() {
+        let mut lane = detector.fork()?;
+        let (jobs, job_rx) = crossbeam_channel::bounded::<Job>(1);
+        let (done_tx, done) = crossbeam_channel::bounded::<Done>(1);
+        scope.spawn(move || {
+            for mut job in job_rx {
+                let t0 = Instant::now();
+                let tiling = &inputs[job.camera].tiling;
+                let outcome = lane.detect_tiled(job.frame.view(), tiling, &mut job.detections);
+                let done = Done {
+                    camera: job.camera,
+                    frame: job.frame,
+                    detections: job.detections,
+                    outcome,
+                    inference: t0.elapsed(),
+                };
+                if done_tx.send(done).is_err() {
+                    break;
+                }
+            }
+        });
+        helpers.push(Helper {
+            jobs,
+            done,
+            detections: Some(Vec::with_capacity(128)),
+        });
+    }
+    Ok(helpers)
 }
 
 /// One camera whose frames are all the sink wants (`detect`, `replay`, `eval detect`): no model

@@ -159,14 +159,35 @@ pub struct AgentSection {
     pub site: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSection {
     /// Path of `libonnxruntime.so`; searched for when absent.
     pub ort_library: Option<PathBuf>,
-    /// ONNX Runtime intra-op threads; 0 = one per core.
+    /// ONNX Runtime threads in all; 0 = one per core.
     #[serde(default)]
     pub threads: usize,
+    /// Frames inferred side by side, each with `threads / lanes` of the threads: more frames a
+    /// second, and about 20 MB more memory per extra lane (docs/performance.md).
+    #[serde(default = "one_lane")]
+    pub lanes: usize,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        Self {
+            ort_library: None,
+            threads: 0,
+            lanes: one_lane(),
+        }
+    }
+}
+
+/// Lanes a config may ask for; more would only queue on the cores.
+const MAX_LANES: usize = 16;
+
+fn one_lane() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -408,6 +429,12 @@ impl Config {
             bad(
                 "runtime.threads".into(),
                 format!("{} is more than 64", self.runtime.threads),
+            );
+        }
+        if !(1..=MAX_LANES).contains(&self.runtime.lanes) {
+            bad(
+                "runtime.lanes".into(),
+                format!("{} is not between 1 and {MAX_LANES}", self.runtime.lanes),
             );
         }
         if let Some(lib) = &self.runtime.ort_library
@@ -816,6 +843,7 @@ uri = "test://"
         let c = Config::parse(MINIMAL, &[]).unwrap();
         assert!(c.validate().is_empty(), "{:?}", c.validate());
         assert_eq!(c.pipeline.queue_capacity, 2);
+        assert_eq!(c.runtime.lanes, 1);
         assert_eq!(c.cameras[0].every, 1);
     }
 
@@ -855,6 +883,7 @@ device_id = "gw 1"
 site = ""
 [runtime]
 threads = 100
+lanes = 0
 [detector]
 score = 2.0
 [pipeline]
@@ -877,6 +906,7 @@ tile_overlap = 0.9
             "agent.device_id",
             "agent.site",
             "runtime.threads",
+            "runtime.lanes",
             "detector.score",
             "pipeline.queue_capacity",
             "cameras[0].uri",

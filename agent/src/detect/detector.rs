@@ -1,9 +1,12 @@
 //! The person detector: one ONNX Runtime session per model, fed by the preprocessor and read by
 //! the planned decoder. Input and output tensors, their I/O binding, the candidate list and the
 //! decoder plan are built once at load, so a frame costs ONNX Runtime's work and nothing else.
+//! Lanes (`fork`) share the session, so frames inferred side by side cost one copy of the
+//! weights.
 
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ort::AsPointer;
 use ort::session::{IoBinding, Session, builder::GraphOptimizationLevel};
@@ -57,8 +60,13 @@ pub enum DetectorError {
 
 #[derive(Debug, Clone, Default)]
 pub struct DetectorOptions {
-    /// ONNX Runtime intra-op threads; 0 lets ORT choose.
+    /// ONNX Runtime threads in all; 0 lets ORT choose.
     pub threads: usize,
+    /// Frames inferred side by side, each with `threads / lanes` intra-op threads (0 and 1 both
+    /// mean one). Why: a run split over two cores waits at every operator for its slower half,
+    /// and the decoders pre-empt one half or the other; two one-thread runs never wait for each
+    /// other (docs/performance.md).
+    pub lanes: usize,
     /// Overrides the manifest's score threshold.
     pub score: Option<f32>,
     /// Overrides where the ONNX Runtime library is looked for first.
@@ -67,11 +75,17 @@ pub struct DetectorOptions {
 
 pub struct Detector {
     manifest: Manifest,
-    session: Session,
+    model_path: PathBuf,
+    /// Shared by the lanes: ONNX Runtime allows concurrent runs of one session, each through
+    /// its own binding.
+    session: Arc<Session>,
+    lanes: usize,
+    /// Shapes of the bound outputs, for binding another lane's.
     /// Bound to the session: written in place by the preprocessor for every frame.
     input: Tensor<f32>,
     /// Bound to the session: ONNX Runtime writes the decoder's outputs into these.
     outputs: Vec<Tensor<f32>>,
+    shapes: Vec<Vec<i64>>,
     binding: IoBinding,
     pre: Preprocessor,
     decoder: Decoder,
@@ -124,7 +138,7 @@ impl Detector {
             // per session for NanoDet-m 416 and no speed measurable here (docs/performance.md).
             .with_memory_pattern(false)
             .map_err(setup)?
-            .with_intra_threads(opts.threads)
+            .with_intra_threads(lane_threads(opts.threads, opts.lanes))
             .map_err(setup)?;
         let session = builder
             .commit_from_memory(&bytes)
@@ -176,7 +190,8 @@ impl Detector {
                 source,
             }
         })?;
-        let (binding, outputs) = bind(&session, &input, &shapes[..decoder.outputs_used()])
+        let shapes = shapes[..decoder.outputs_used()].to_vec();
+        let (binding, outputs) = bind(&session, &input, &shapes)
             .map_err(|e| contract(format!("cannot bind inputs and outputs: {e}")))?;
         let scores = ScoreMap::new(&manifest.output.score_map)
             .map_err(|e| contract(format!("output.score_map: {e}")))?;
@@ -184,12 +199,50 @@ impl Detector {
             raw_threshold: scores.invert(opts.score.unwrap_or(manifest.output.score_threshold)),
             scores,
             pre: Preprocessor::new(spec),
-            session,
+            session: Arc::new(session),
+            lanes: opts.lanes.max(1),
+            shapes,
             input,
             outputs,
             binding,
             decoder,
             manifest,
+            model_path,
+            slice: Vec::with_capacity(128),
+            tiled: Vec::with_capacity(256),
+        })
+    }
+
+    /// Frames this model is meant to infer side by side (`DetectorOptions::lanes`).
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Another lane on the same session: its own bound tensors and scratch, so it can detect on
+    /// another thread while this one does.
+    pub fn fork(&self) -> Result<Self, DetectorError> {
+        let contract = |e: ort::Error| DetectorError::Contract {
+            path: self.model_path.clone(),
+            message: format!("cannot bind another lane: {e}"),
+        };
+        let spec = self.manifest.input_spec();
+        let dims = [1usize, 3, spec.height as usize, spec.width as usize];
+        let mut input = Tensor::<f32>::new(self.session.allocator(), dims).map_err(contract)?;
+        input.extract_tensor_mut().1.fill(0.0);
+        let (binding, outputs) = bind(&self.session, &input, &self.shapes).map_err(contract)?;
+        Ok(Self {
+            manifest: self.manifest.clone(),
+            model_path: self.model_path.clone(),
+            session: Arc::clone(&self.session),
+            lanes: self.lanes,
+            input,
+            outputs,
+            shapes: self.shapes.clone(),
+            binding,
+            pre: Preprocessor::new(spec),
+            decoder: self.decoder.clone(),
+            scores: self.scores.clone(),
+            raw_threshold: self.raw_threshold,
             slice: Vec::with_capacity(128),
             tiled: Vec::with_capacity(256),
         })
@@ -278,7 +331,7 @@ impl Detector {
         out: &mut Vec<Detection>,
     ) -> Result<(), DetectorError> {
         let geo = self.pre.run(frame, self.input.extract_tensor_mut().1)?;
-        run_bound(&self.session, &self.binding)?;
+        run_bound(&self.session, &mut self.binding)?;
         let mut slices: [&[f32]; MAX_OUTPUTS] = [&[]; MAX_OUTPUTS];
         for (slot, tensor) in slices.iter_mut().zip(&self.outputs) {
             *slot = tensor.extract_tensor().1;
@@ -317,14 +370,22 @@ fn bind(
     Ok((binding, outputs))
 }
 
+/// Intra-op threads for each lane's runs: the threads shared out, at least one each.
+fn lane_threads(threads: usize, lanes: usize) -> usize {
+    match threads {
+        0 => 0,
+        t => (t / lanes.max(1)).max(1),
+    }
+}
+
 /// One inference through the binding, called through the C API: the `ort` wrappers around a run
 /// build name strings and output handles on the heap for every call, and this is the only
-/// per-frame work they would add.
-fn run_bound(session: &Session, binding: &IoBinding) -> Result<(), DetectorError> {
+/// per-frame work they would add. Public for the end-to-end benchmark's bare runs.
+pub fn run_bound(session: &Session, binding: &mut IoBinding) -> Result<(), DetectorError> {
     let api = ort::api();
-    // SAFETY: both pointers come from live wrappers borrowed for the whole call, the binding was
-    // created from this session, and ONNX Runtime only requires that the session is not run
-    // concurrently, which the caller's `&mut Detector` guarantees.
+    // SAFETY: both pointers come from live wrappers borrowed for the whole call and the binding
+    // was created from this session. ONNX Runtime allows concurrent runs of one session; a
+    // binding must not be shared between them, which the exclusive borrow guarantees.
     let status =
         unsafe { (api.RunWithBinding)(session.ptr().cast_mut(), std::ptr::null(), binding.ptr()) };
     if status.0.is_null() {

@@ -100,6 +100,7 @@ impl ShelfModel {
         if detector {
             let opts = crate::detect::DetectorOptions {
                 threads,
+                lanes: 1,
                 score: None,
                 ort_library: ort_library.map(Path::to_path_buf),
             };
