@@ -1,0 +1,354 @@
+//! Several frames inferred side by side (`DetectorOptions::lanes` > 1). Each lane is a thread
+//! with its own fork of the detector that takes the next frame itself as soon as it is free, so
+//! no lane ever waits for another. A frame gets a ticket when it is taken; the pipeline's thread
+//! hands results to the sink in ticket order, and a lane may not take a ticket more than
+//! `window` ahead of the sink, which bounds what waits to be handed on.
+//!
+//! Why not one run over all the threads: ONNX Runtime splits each operator between its threads
+//! and waits for the slowest part, and every decoder thread that pre-empts one of them stalls
+//! the whole run; one-thread runs side by side are only slowed by what pre-empts them
+//! (docs/performance.md).
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError};
+
+use super::{CameraInput, Event, PipelineError, Processed, Served, Swap, deliver};
+use crate::detect::{Detection, Detector, DetectorError};
+use crate::source::{Frame, FrameReceiver};
+
+/// How long a wait for frames or results lasts before the waiter looks at `stop` again, and
+/// how long without a result before the sink gets an idle tick.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The frame queues and the ticket counters, behind one lock so tickets follow the order
+/// frames were taken in.
+pub(super) struct Feed {
+    receivers: Vec<Option<FrameReceiver>>,
+    /// The queue round-robin visits first next time.
+    next: usize,
+    /// The ticket the next frame taken gets.
+    ticket: u64,
+    /// The ticket the sink gets next.
+    delivered: u64,
+    /// Set while a swap waits for what was taken to be handed on.
+    paused: bool,
+}
+
+impl Feed {
+    /// The next queued frame, visiting cameras round-robin so a busy one cannot starve the
+    /// rest. Queues whose camera has ended are retired.
+    pub(super) fn take(&mut self) -> Option<(usize, Frame)> {
+        let n = self.receivers.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let Some(rx) = &self.receivers[i] else {
+                continue;
+            };
+            match rx.receiver().try_recv() {
+                Ok(frame) => {
+                    self.next = (i + 1) % n;
+                    return Some((i, frame));
+                }
+                Err(TryRecvError::Disconnected) => self.receivers[i] = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        None
+    }
+
+    /// Whether every camera has ended.
+    pub(super) fn ended(&self) -> bool {
+        self.receivers.iter().all(Option::is_none)
+    }
+}
+
+/// What the pipeline's thread and the lanes share.
+pub(super) struct Shared {
+    feed: Mutex<Feed>,
+    /// Signalled when the sink has taken a result (room in the window) or lanes must end.
+    room: Condvar,
+    /// Lanes started for an earlier model end at their next look.
+    generation: AtomicU64,
+}
+
+impl Shared {
+    pub(super) fn new(receivers: Vec<Option<FrameReceiver>>) -> Self {
+        Self {
+            feed: Mutex::new(Feed {
+                receivers,
+                next: 0,
+                ticket: 0,
+                delivered: 0,
+                paused: false,
+            }),
+            room: Condvar::new(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The feed, whatever a panicking lane left it as: its state is counters and queues, valid
+    /// between any two statements.
+    pub(super) fn feed(&self) -> MutexGuard<'_, Feed> {
+        self.feed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Blocks until some open queue has a frame or ends (true), or a tick passes (false). The
+    /// queues are waited on outside the lock, through clones of their receivers.
+    pub(super) fn wait_ready(&self) -> bool {
+        let open: Vec<Receiver<Frame>> = self
+            .feed()
+            .receivers
+            .iter()
+            .flatten()
+            .map(|r| r.receiver().clone())
+            .collect();
+        let mut select = Select::new();
+        for rx in &open {
+            select.recv(rx);
+        }
+        select.ready_timeout(TICK).is_ok()
+    }
+
+    /// Ends every lane and drops the queues, which tells camera threads nobody listens.
+    pub(super) fn close(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.feed().receivers.clear();
+        self.room.notify_all();
+    }
+}
+
+/// One frame a lane has detected.
+struct Done {
+    ticket: u64,
+    camera: usize,
+    frame: Frame,
+    detections: Vec<Detection>,
+    outcome: Result<(), DetectorError>,
+    inference: Duration,
+}
+
+/// Serves with `detector.lanes()` lanes until the run ends or a swap arrives; the lanes have
+/// ended (or will at their next look) when this returns.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn serve<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    shared: &'scope Shared,
+    detector: &Detector,
+    inputs: &'scope [CameraInput],
+    stop: &'scope AtomicBool,
+    swaps: &Receiver<Swap>,
+    frames: &mut u64,
+    sink: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Served {
+    let lanes = detector.lanes();
+    let window = 2 * lanes as u64;
+    let generation = shared.generation.fetch_add(1, Ordering::Relaxed) + 1;
+    {
+        let mut feed = shared.feed();
+        feed.paused = false;
+        feed.delivered = feed.ticket;
+    }
+    let (results_tx, results) = crossbeam_channel::bounded::<Done>(window as usize);
+    let (spare_tx, spare) = crossbeam_channel::bounded::<Vec<Detection>>(window as usize);
+    for _ in 0..window {
+        let _ = spare_tx.try_send(Vec::with_capacity(128));
+    }
+    for _ in 0..lanes {
+        let fork = match detector.fork() {
+            Ok(f) => f,
+            Err(e) => {
+                shared.generation.fetch_add(1, Ordering::Relaxed);
+                shared.room.notify_all();
+                return Served::CannotFork(e);
+            }
+        };
+        let lane = Lane {
+            shared,
+            generation,
+            window,
+            inputs,
+            stop,
+            results: results_tx.clone(),
+            spare: spare.clone(),
+        };
+        scope.spawn(move || lane.run(fork));
+    }
+    drop(results_tx);
+    let mut order = Order {
+        pending: (0..window).map(|_| None).collect(),
+        shared,
+        spare: spare_tx,
+    };
+    let served = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Served::Ended(Ok(()));
+        }
+        if let Ok(swap) = swaps.try_recv() {
+            // What was taken is detected by the model it was taken for, and handed on first.
+            shared.feed().paused = true;
+            break match order.drain(&results, frames, sink) {
+                Ok(()) => Served::Swap(Box::new(swap)),
+                Err(ended) => ended,
+            };
+        }
+        match results.recv_timeout(TICK) {
+            Ok(done) => {
+                if let Err(ended) = order.hand_on(done, frames, sink) {
+                    break ended;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if sink(Event::Idle).is_break() {
+                    break Served::Ended(Ok(()));
+                }
+            }
+            // Every lane has ended: so have the cameras.
+            Err(RecvTimeoutError::Disconnected) => break Served::Ended(Ok(())),
+        }
+    };
+    shared.generation.fetch_add(1, Ordering::Relaxed);
+    shared.room.notify_all();
+    served
+}
+
+/// Results waiting for the ones taken before them.
+struct Order<'a> {
+    /// Indexed by ticket modulo the window.
+    pending: Vec<Option<Done>>,
+    shared: &'a Shared,
+    /// Detection buffers going back to the lanes.
+    spare: Sender<Vec<Detection>>,
+}
+
+impl Order<'_> {
+    /// Files a result and hands on every result that is now next in line. `Err` is how the run
+    /// ends (the sink broke, or the detector failed and the sink ended the run).
+    fn hand_on(
+        &mut self,
+        done: Done,
+        frames: &mut u64,
+        sink: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<(), Served> {
+        let window = self.pending.len() as u64;
+        let slot = (done.ticket % window) as usize;
+        self.pending[slot] = Some(done);
+        loop {
+            let next = self.shared.feed().delivered;
+            let Some(done) = self.pending[(next % window) as usize].take() else {
+                return Ok(());
+            };
+            let processed = Processed {
+                camera: done.camera,
+                frame: &done.frame,
+                detections: &done.detections,
+                inference: done.inference,
+            };
+            let flow = deliver(sink, frames, done.outcome, processed);
+            let _ = self.spare.try_send(done.detections);
+            self.shared.feed().delivered += 1;
+            self.shared.room.notify_all();
+            match flow {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => return Err(Served::Ended(Ok(()))),
+                Err(e) => return Err(Served::Ended(Err(PipelineError::Detector(e)))),
+            }
+        }
+    }
+
+    /// Hands on everything taken so far, waiting for the lanes to finish it.
+    fn drain(
+        &mut self,
+        results: &Receiver<Done>,
+        frames: &mut u64,
+        sink: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<(), Served> {
+        loop {
+            let in_flight = {
+                let feed = self.shared.feed();
+                feed.delivered < feed.ticket
+            };
+            if !in_flight {
+                return Ok(());
+            }
+            match results.recv() {
+                Ok(done) => self.hand_on(done, frames, sink)?,
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+}
+
+/// One lane's thread.
+struct Lane<'a> {
+    shared: &'a Shared,
+    generation: u64,
+    window: u64,
+    inputs: &'a [CameraInput],
+    stop: &'a AtomicBool,
+    results: Sender<Done>,
+    spare: Receiver<Vec<Detection>>,
+}
+
+impl Lane<'_> {
+    fn run(self, mut detector: Detector) {
+        while let Some(taken) = self.next_frame() {
+            let Some((ticket, camera, frame)) = taken else {
+                self.shared.wait_ready();
+                continue;
+            };
+            let mut detections = self
+                .spare
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(128));
+            let t0 = Instant::now();
+            let tiling = &self.inputs[camera].tiling;
+            let outcome = detector.detect_tiled(frame.view(), tiling, &mut detections);
+            let done = Done {
+                ticket,
+                camera,
+                frame,
+                detections,
+                outcome,
+                inference: t0.elapsed(),
+            };
+            if self.results.send(done).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The next frame and its ticket; `Some(None)` when no queue has one now, `None` when the
+    /// lane should end (stop, a newer generation, every camera ended).
+    fn next_frame(&self) -> Option<Option<(u64, usize, Frame)>> {
+        let mut feed = self.shared.feed();
+        loop {
+            if self.stop.load(Ordering::Relaxed)
+                || self.shared.generation.load(Ordering::Relaxed) != self.generation
+            {
+                return None;
+            }
+            if !feed.paused && feed.ticket < feed.delivered + self.window {
+                break;
+            }
+            feed = self
+                .shared
+                .room
+                .wait_timeout(feed, TICK)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        match feed.take() {
+            Some((camera, frame)) => {
+                let ticket = feed.ticket;
+                feed.ticket += 1;
+                Some(Some((ticket, camera, frame)))
+            }
+            None if feed.ended() => None,
+            None => Some(None),
+        }
+    }
+}
