@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::{CameraInput, Event, PipelineError, Processed, Served, Swap, deliver};
 use crate::detect::{Detection, Detector, DetectorError};
@@ -73,10 +73,12 @@ pub(super) struct Shared {
     room: Condvar,
     /// Lanes started for an earlier model end at their next look.
     generation: AtomicU64,
+    /// Rung by the cameras for every frame queued and when they end.
+    rung: Receiver<()>,
 }
 
 impl Shared {
-    pub(super) fn new(receivers: Vec<Option<FrameReceiver>>) -> Self {
+    pub(super) fn new(receivers: Vec<Option<FrameReceiver>>, rung: Receiver<()>) -> Self {
         Self {
             feed: Mutex::new(Feed {
                 receivers,
@@ -87,6 +89,7 @@ impl Shared {
             }),
             room: Condvar::new(),
             generation: AtomicU64::new(0),
+            rung,
         }
     }
 
@@ -96,21 +99,10 @@ impl Shared {
         self.feed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Blocks until some open queue has a frame or ends (true), or a tick passes (false). The
-    /// queues are waited on outside the lock, through clones of their receivers.
+    /// Blocks until a camera queues a frame or ends (true; the frame may have been taken by
+    /// another lane since), or a tick passes (false). Allocates nothing.
     pub(super) fn wait_ready(&self) -> bool {
-        let open: Vec<Receiver<Frame>> = self
-            .feed()
-            .receivers
-            .iter()
-            .flatten()
-            .map(|r| r.receiver().clone())
-            .collect();
-        let mut select = Select::new();
-        for rx in &open {
-            select.recv(rx);
-        }
-        select.ready_timeout(TICK).is_ok()
+        !matches!(self.rung.recv_timeout(TICK), Err(RecvTimeoutError::Timeout))
     }
 
     /// Ends every lane and drops the queues, which tells camera threads nobody listens.

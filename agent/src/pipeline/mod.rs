@@ -17,7 +17,7 @@ use crate::detect::manifest::Manifest;
 use crate::detect::tiling::Tiling;
 use crate::detect::{Detection, Detector, DetectorError};
 use crate::source::{
-    self, CameraHealth, CameraSettings, Fit, Frame, GstOptions, SourceError, SourceSpec,
+    self, CameraHealth, CameraSettings, Fit, Frame, GstOptions, SourceError, SourceSpec, doorbell,
     frame_queue,
 };
 
@@ -109,12 +109,14 @@ pub fn run(
     let model_input = detector.manifest().input_spec();
     let mut senders = Vec::with_capacity(inputs.len());
     let mut receivers = Vec::with_capacity(inputs.len());
+    let (bell, rung) = doorbell();
     for input in inputs {
         let (tx, rx) = frame_queue(queue_capacity, input.settings.live);
-        senders.push(tx);
+        senders.push(tx.with_bell(bell.clone()));
         receivers.push(Some(rx));
     }
-    let shared = lanes::Shared::new(receivers);
+    drop(bell);
+    let shared = lanes::Shared::new(receivers, rung);
     let outcome = std::thread::scope(|scope| {
         let mut threads = Vec::with_capacity(inputs.len());
         for ((input, h), tx) in inputs.iter().zip(health).zip(senders) {

@@ -17,6 +17,9 @@ pub struct FrameSender {
     drop_oldest: bool,
     dropped: Arc<AtomicU64>,
     closed: Arc<AtomicBool>,
+    /// Rung after every frame queued and when the camera ends, so the detector can wait for
+    /// any of several queues without building a select over them each time.
+    bell: Option<Sender<()>>,
 }
 
 /// The detector's end. Dropping it tells the camera to stop (the sender's own handle on the
@@ -48,8 +51,14 @@ pub fn frame_queue(capacity: usize, drop_oldest: bool) -> (FrameSender, FrameRec
         drop_oldest,
         dropped: Arc::default(),
         closed: closed.clone(),
+        bell: None,
     };
     (sender, FrameReceiver { rx, closed })
+}
+
+/// A doorbell several queues ring: one pending ring is kept, further rings are merged into it.
+pub fn doorbell() -> (Sender<()>, Receiver<()>) {
+    bounded(1)
 }
 
 /// Why a frame was not delivered.
@@ -62,8 +71,28 @@ pub enum Undelivered {
 }
 
 impl FrameSender {
+    /// Rings `bell` after each frame queued and when this sender is dropped.
+    pub fn with_bell(mut self, bell: Sender<()>) -> Self {
+        self.bell = Some(bell);
+        self
+    }
+
+    fn ring(&self) {
+        if let Some(bell) = &self.bell {
+            let _ = bell.try_send(());
+        }
+    }
+
     /// Queues a frame; returns how many older frames were dropped to make room.
-    pub fn send(&self, mut frame: Frame, stop: &AtomicBool) -> Result<u64, Undelivered> {
+    pub fn send(&self, frame: Frame, stop: &AtomicBool) -> Result<u64, Undelivered> {
+        let sent = self.queue(frame, stop);
+        if sent.is_ok() {
+            self.ring();
+        }
+        sent
+    }
+
+    fn queue(&self, mut frame: Frame, stop: &AtomicBool) -> Result<u64, Undelivered> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Undelivered::Closed);
         }
@@ -114,6 +143,12 @@ impl FrameSender {
     }
 }
 
+impl Drop for FrameSender {
+    fn drop(&mut self) {
+        self.ring();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::frame::FrameData;
@@ -154,5 +189,24 @@ mod tests {
         drop(rx);
         stop.store(false, Ordering::Relaxed);
         assert_eq!(tx.send(frame(2), &stop), Err(Undelivered::Closed));
+    }
+
+    #[test]
+    fn the_bell_rings_for_frames_queued_and_for_a_camera_that_ends() {
+        let (bell, rung) = doorbell();
+        let (a, _ra) = frame_queue(4, false);
+        let (b, _rb) = frame_queue(4, true);
+        let (a, b) = (a.with_bell(bell.clone()), b.with_bell(bell));
+        let stop = AtomicBool::new(false);
+        assert!(rung.try_recv().is_err(), "nothing queued yet");
+        a.send(frame(0), &stop).unwrap();
+        b.send(frame(1), &stop).unwrap();
+        assert!(rung.try_recv().is_ok(), "rung");
+        assert!(rung.try_recv().is_err(), "two rings in a row are one");
+        drop(a);
+        assert!(rung.try_recv().is_ok(), "a camera that ends rings");
+        drop(b);
+        assert!(rung.try_recv().is_ok(), "so does the last one");
+        assert_eq!(rung.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected));
     }
 }
