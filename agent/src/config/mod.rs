@@ -168,7 +168,7 @@ pub struct RuntimeSection {
     #[serde(default)]
     pub threads: usize,
     /// Frames inferred side by side, each with `threads / lanes` of the threads: more frames a
-    /// second, and about 20 MB more memory per extra lane (docs/performance.md).
+    /// second, and about 30 MB more memory per extra lane (docs/performance.md).
     #[serde(default = "one_lane")]
     pub lanes: usize,
 }

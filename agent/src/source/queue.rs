@@ -207,6 +207,9 @@ mod tests {
         assert!(rung.try_recv().is_ok(), "a camera that ends rings");
         drop(b);
         assert!(rung.try_recv().is_ok(), "so does the last one");
-        assert_eq!(rung.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected));
+        assert_eq!(
+            rung.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected)
+        );
     }
 }
