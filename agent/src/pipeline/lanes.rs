@@ -75,6 +75,8 @@ pub(super) struct Shared {
     generation: AtomicU64,
     /// Rung by the cameras for every frame queued and when they end.
     rung: Receiver<()>,
+    /// Set by a lane whose thread panics.
+    panicked: AtomicBool,
 }
 
 impl Shared {
@@ -90,6 +92,7 @@ impl Shared {
             room: Condvar::new(),
             generation: AtomicU64::new(0),
             rung,
+            panicked: AtomicBool::new(false),
         }
     }
 
@@ -179,6 +182,9 @@ pub(super) fn serve<'scope>(
         if stop.load(Ordering::Relaxed) {
             break Served::Ended(Ok(()));
         }
+        if shared.panicked.load(Ordering::Relaxed) {
+            break Served::Ended(Err(PipelineError::LanePanicked));
+        }
         if let Ok(swap) = swaps.try_recv() {
             // What was taken is detected by the model it was taken for, and handed on first.
             shared.feed().paused = true;
@@ -266,9 +272,13 @@ impl Order<'_> {
             if !in_flight {
                 return Ok(());
             }
-            match results.recv() {
+            if self.shared.panicked.load(Ordering::Relaxed) {
+                return Err(Served::Ended(Err(PipelineError::LanePanicked)));
+            }
+            match results.recv_timeout(TICK) {
                 Ok(done) => self.hand_on(done, frames, sink)?,
-                Err(_) => return Ok(()),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
     }
@@ -285,8 +295,20 @@ struct Lane<'a> {
     spare: Receiver<Vec<Detection>>,
 }
 
+/// Tells the pipeline's thread when a lane's thread unwinds.
+struct PanicFlag<'a>(&'a AtomicBool);
+
+impl Drop for PanicFlag<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Lane<'_> {
     fn run(self, mut detector: Detector) {
+        let _flag = PanicFlag(&self.shared.panicked);
         while let Some(taken) = self.next_frame() {
             let Some((ticket, camera, frame)) = taken else {
                 self.shared.wait_ready();
@@ -342,5 +364,81 @@ impl Lane<'_> {
             None if feed.ended() => None,
             None => Some(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::doorbell;
+
+    fn done(ticket: u64, outcome: Result<(), DetectorError>) -> Done {
+        Done {
+            ticket,
+            camera: 0,
+            frame: Frame::blank(ticket),
+            detections: Vec::new(),
+            outcome,
+            inference: Duration::ZERO,
+        }
+    }
+
+    fn order(shared: &Shared) -> Order<'_> {
+        let (spare, _) = crossbeam_channel::bounded(4);
+        Order {
+            pending: (0..4).map(|_| None).collect(),
+            shared,
+            spare,
+        }
+    }
+
+    #[test]
+    fn results_reach_the_sink_in_ticket_order_whatever_order_they_finish_in() {
+        let (_bell, rung) = doorbell();
+        let shared = Shared::new(Vec::new(), rung);
+        shared.feed().ticket = 6;
+        let mut order = order(&shared);
+        let (mut seen, mut frames) = (Vec::new(), 0);
+        let mut sink = |e: Event<'_>| {
+            if let Event::Frame(p) = e {
+                seen.push(p.frame.index);
+            }
+            ControlFlow::Continue(())
+        };
+        for ticket in [2, 0, 3, 1, 5, 4] {
+            assert!(
+                order
+                    .hand_on(done(ticket, Ok(())), &mut frames, &mut sink)
+                    .is_ok()
+            );
+        }
+        assert_eq!(seen, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(frames, 6);
+        assert_eq!(shared.feed().delivered, 6);
+    }
+
+    #[test]
+    fn a_failed_frame_goes_to_the_sink_which_ends_the_run_or_skips_it() {
+        let (_bell, rung) = doorbell();
+        let shared = Shared::new(Vec::new(), rung);
+        let mut order = order(&shared);
+        let failed = || Err(DetectorError::Inference("out of memory".into()));
+        let mut frames = 0;
+        let mut skip = |_: Event<'_>| ControlFlow::Continue(());
+        assert!(
+            order
+                .hand_on(done(0, failed()), &mut frames, &mut skip)
+                .is_ok()
+        );
+        assert_eq!(frames, 0, "a failed frame is not counted");
+        let mut end = |e: Event<'_>| match e {
+            Event::DetectorFailed(_) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        };
+        let ended = order.hand_on(done(1, failed()), &mut frames, &mut end);
+        assert!(matches!(
+            ended,
+            Err(Served::Ended(Err(PipelineError::Detector(_))))
+        ));
     }
 }

@@ -80,6 +80,10 @@ pub enum PipelineError {
     Detector(#[from] DetectorError),
     #[error("{} camera(s) failed: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Sources(Vec<SourceError>),
+    /// A lane's thread panicked: the frame it held will never come back, so the run ends
+    /// rather than wait for it (systemd restarts the agent).
+    #[error("a detector lane stopped with a panic")]
+    LanePanicked,
 }
 
 #[derive(Debug, Clone, Copy)]

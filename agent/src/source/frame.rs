@@ -41,3 +41,20 @@ impl Frame {
         }
     }
 }
+
+#[cfg(test)]
+impl Frame {
+    /// A 1×1 black frame, for tests of what carries frames around.
+    pub(crate) fn blank(index: u64) -> Self {
+        Frame {
+            index,
+            pts_ms: index,
+            width: 1,
+            height: 1,
+            pixels: (1, 1),
+            stride: 3,
+            data: FrameData::Owned(vec![0; 3]),
+            pulled_at: std::time::Instant::now(),
+        }
+    }
+}

@@ -151,28 +151,14 @@ impl Drop for FrameSender {
 
 #[cfg(test)]
 mod tests {
-    use super::super::frame::FrameData;
     use super::*;
-
-    fn frame(index: u64) -> Frame {
-        Frame {
-            index,
-            pts_ms: index,
-            width: 1,
-            height: 1,
-            pixels: (1, 1),
-            stride: 3,
-            data: FrameData::Owned(vec![0; 3]),
-            pulled_at: std::time::Instant::now(),
-        }
-    }
 
     #[test]
     fn live_queue_keeps_the_newest_frames_and_counts_drops() {
         let (tx, rx) = frame_queue(2, true);
         let stop = AtomicBool::new(false);
         for i in 0..5 {
-            tx.send(frame(i), &stop).unwrap();
+            tx.send(Frame::blank(i), &stop).unwrap();
         }
         assert_eq!(tx.dropped(), 3);
         let got: Vec<u64> = rx.receiver().try_iter().map(|f| f.index).collect();
@@ -183,12 +169,12 @@ mod tests {
     fn replay_queue_blocks_until_stop_and_reports_a_closed_consumer() {
         let (tx, rx) = frame_queue(1, false);
         let stop = AtomicBool::new(false);
-        tx.send(frame(0), &stop).unwrap();
+        tx.send(Frame::blank(0), &stop).unwrap();
         stop.store(true, Ordering::Relaxed);
-        assert_eq!(tx.send(frame(1), &stop), Err(Undelivered::Stopping));
+        assert_eq!(tx.send(Frame::blank(1), &stop), Err(Undelivered::Stopping));
         drop(rx);
         stop.store(false, Ordering::Relaxed);
-        assert_eq!(tx.send(frame(2), &stop), Err(Undelivered::Closed));
+        assert_eq!(tx.send(Frame::blank(2), &stop), Err(Undelivered::Closed));
     }
 
     #[test]
@@ -199,8 +185,8 @@ mod tests {
         let (a, b) = (a.with_bell(bell.clone()), b.with_bell(bell));
         let stop = AtomicBool::new(false);
         assert!(rung.try_recv().is_err(), "nothing queued yet");
-        a.send(frame(0), &stop).unwrap();
-        b.send(frame(1), &stop).unwrap();
+        a.send(Frame::blank(0), &stop).unwrap();
+        b.send(Frame::blank(1), &stop).unwrap();
         assert!(rung.try_recv().is_ok(), "rung");
         assert!(rung.try_recv().is_err(), "two rings in a row are one");
         drop(a);
