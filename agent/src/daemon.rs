@@ -512,6 +512,7 @@ pub fn run(
                 }
                 if tick.duration_since(last_health) >= health_every {
                     last_health = tick;
+                    crate::heap::give_back();
                     for c in &statuses {
                         tracing::info!(camera = %c.camera, connected = c.health.connected, fps_in = c.health.fps_in, fps_out = c.health.fps_out, dropped = c.health.dropped, reconnects = c.health.reconnects, "camera health");
                     }

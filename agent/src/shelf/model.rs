@@ -243,6 +243,10 @@ impl CellModel {
             .map_err(setup)?
             .with_intra_op_spinning(false)
             .map_err(setup)?
+            // The batch is the cells no one hides, so its size changes from sample to sample,
+            // and the memory pattern would plan (and keep) a block for every size it meets.
+            .with_memory_pattern(false)
+            .map_err(setup)?
             .with_intra_threads(threads)
             .map_err(setup)?
             .commit_from_memory(&bytes)

@@ -40,11 +40,9 @@ impl Shelves {
             None => crate::install::default_shelf_model()
                 .map_err(|tried| ShelfError::NoModel { tried })?,
         };
-        let model = ShelfModel::load(
-            &path,
-            cfg.runtime.threads,
-            cfg.runtime.ort_library.as_deref(),
-        )?;
+        // One thread: a sample is a few milliseconds every `interval_s`, not worth a second
+        // ONNX Runtime thread pool beside the detector's.
+        let model = ShelfModel::load(&path, 1, cfg.runtime.ort_library.as_deref())?;
         let settings = cfg.shelf.watch_settings();
         let cameras = enabled
             .iter()
