@@ -141,6 +141,14 @@ pub(super) fn serve<'scope>(
 ) -> Served {
     let lanes = detector.lanes();
     let window = 2 * lanes as u64;
+    // Every fork first, so a failure leaves no lane holding a frame.
+    let forks = match (0..lanes)
+        .map(|_| detector.fork())
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(forks) => forks,
+        Err(e) => return Served::CannotFork(e),
+    };
     let generation = shared.generation.fetch_add(1, Ordering::Relaxed) + 1;
     {
         let mut feed = shared.feed();
@@ -152,15 +160,7 @@ pub(super) fn serve<'scope>(
     for _ in 0..window {
         let _ = spare_tx.try_send(Vec::with_capacity(128));
     }
-    for _ in 0..lanes {
-        let fork = match detector.fork() {
-            Ok(f) => f,
-            Err(e) => {
-                shared.generation.fetch_add(1, Ordering::Relaxed);
-                shared.room.notify_all();
-                return Served::CannotFork(e);
-            }
-        };
+    for fork in forks {
         let lane = Lane {
             shared,
             generation,
