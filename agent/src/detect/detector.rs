@@ -80,12 +80,10 @@ pub struct Detector {
     /// its own binding.
     session: Arc<Session>,
     lanes: usize,
-    /// Shapes of the bound outputs, for binding another lane's.
     /// Bound to the session: written in place by the preprocessor for every frame.
     input: Tensor<f32>,
     /// Bound to the session: ONNX Runtime writes the decoder's outputs into these.
     outputs: Vec<Tensor<f32>>,
-    shapes: Vec<Vec<i64>>,
     binding: IoBinding,
     pre: Preprocessor,
     decoder: Decoder,
@@ -190,8 +188,7 @@ impl Detector {
                 source,
             }
         })?;
-        let shapes = shapes[..decoder.outputs_used()].to_vec();
-        let (binding, outputs) = bind(&session, &input, &shapes)
+        let (binding, outputs) = bind(&session, &input, &shapes[..decoder.outputs_used()])
             .map_err(|e| contract(format!("cannot bind inputs and outputs: {e}")))?;
         let scores = ScoreMap::new(&manifest.output.score_map)
             .map_err(|e| contract(format!("output.score_map: {e}")))?;
@@ -201,7 +198,6 @@ impl Detector {
             pre: Preprocessor::new(spec),
             session: Arc::new(session),
             lanes: opts.lanes.max(1),
-            shapes,
             input,
             outputs,
             binding,
@@ -229,7 +225,8 @@ impl Detector {
         let dims = [1usize, 3, spec.height as usize, spec.width as usize];
         let mut input = Tensor::<f32>::new(self.session.allocator(), dims).map_err(contract)?;
         input.extract_tensor_mut().1.fill(0.0);
-        let (binding, outputs) = bind(&self.session, &input, &self.shapes).map_err(contract)?;
+        let shapes: Vec<Vec<i64>> = self.outputs.iter().map(|t| t.shape().to_vec()).collect();
+        let (binding, outputs) = bind(&self.session, &input, &shapes).map_err(contract)?;
         Ok(Self {
             manifest: self.manifest.clone(),
             model_path: self.model_path.clone(),
@@ -237,7 +234,6 @@ impl Detector {
             lanes: self.lanes,
             input,
             outputs,
-            shapes: self.shapes.clone(),
             binding,
             pre: Preprocessor::new(spec),
             decoder: self.decoder.clone(),
