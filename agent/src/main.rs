@@ -54,7 +54,7 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
         /// Frames inferred side by side, sharing the threads (more throughput, more memory).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=aisle::config::MAX_LANES as u64))]
         lanes: u64,
         /// Score threshold (default: the manifest's).
         #[arg(long)]

@@ -183,8 +183,8 @@ impl Default for RuntimeSection {
     }
 }
 
-/// Lanes a config may ask for; more would only queue on the cores.
-const MAX_LANES: usize = 16;
+/// Lanes a config (or `detect --lanes`) may ask for; more would only queue on the cores.
+pub const MAX_LANES: usize = 16;
 
 fn one_lane() -> usize {
     1
