@@ -29,7 +29,8 @@ out=$(cd / && /usr/bin/aisle detect "$ROOT/.deps/data/vtest.avi" --every 400 --t
 # The installed shelf classifier is found from /usr and reads cells.
 cells=$(mktemp -d)
 "$ROOT/.deps/shelf-venv/bin/python" "$ROOT/models/shelf/synth.py" --split val --n 30 --out "$cells"
-(cd / && /usr/bin/aisle shelf eval --cells "$cells") | grep -q '"model": "shelf-cell"' || fail "installed aisle shelf eval failed"
+report=$(cd / && /usr/bin/aisle shelf eval --cells "$cells") || fail "installed aisle shelf eval failed"
+grep -q '"model": "shelf-cell"' <<<"$report" || fail "installed aisle shelf eval printed: $report"
 rm -rf "$cells"
 dpkg --remove aisle >/dev/null
 [ -f /var/lib/aisle/outbox/marker ] || fail "remove deleted the state"

@@ -105,6 +105,22 @@ fn the_committed_event_schema_matches_the_types() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_not_a_failure() {
+    // `aisle … | grep -q` under `set -o pipefail`: the reader closes the pipe and the command
+    // must still exit 0, without a panic on stderr.
+    let mut child = aisle()
+        .arg("events-schema")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+}
+
+#[test]
 fn bad_zones_and_rules_are_each_named_by_check_config() {
     let err = check_config_rejects(
         r#"

@@ -342,6 +342,14 @@ enum OutboxAction {
     },
 }
 
+/// Prints one line of a command's result. The `?` after it ends the command when stdout is gone;
+/// `main` treats a reader that stopped early (`| head`, `grep -q`) as done, not as a failure.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    };
+}
+
 fn main() {
     aisle::heap::limit_fragmentation();
     let cli = Cli::parse();
@@ -448,14 +456,26 @@ fn main() {
             shelf_cmd(action)
         }
         Command::EventsSchema => {
-            print!("{}", aisle::events::schema_json());
-            Ok(())
+            out!("{}", aisle::events::schema_json().trim_end()).map_err(Into::into)
         }
     };
     if let Err(e) = result {
+        if reader_left(&e) {
+            return;
+        }
         eprintln!("aisle: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// Whether the command failed only because whoever read its stdout closed it: they have what
+/// they wanted, so exiting 0 keeps `aisle … | head` and `set -o pipefail` scripts honest.
+fn reader_left(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The error and its causes on one line, for operators and log scrapers.
@@ -720,7 +740,7 @@ fn eval_detect_cmd(
     report["ms_per_frame_mean"] = mean_ms.into();
     report["ms_per_frame_p50"] = p50_ms.into();
     report["scores"] = serde_json::to_value(&scores)?;
-    println!("{report}");
+    out!("{report}")?;
     let o = scores.operating;
     eprintln!(
         "AP50 {:.3}, AP[.5:.95] {:.3}; at {:.2}: precision {:.3}, recall {:.3}, F1 {:.3}, count MAE {:.2}; best F1 {:.3} at {:.2}; {} frames, {} people{}",
@@ -868,7 +888,7 @@ fn shelf_cmd(action: ShelfAction) -> Result<()> {
                 frames,
                 &stop,
             )?;
-            println!("{}", serde_json::to_string_pretty(&reports)?);
+            out!("{}", serde_json::to_string_pretty(&reports)?)?;
         }
         ShelfAction::Eval {
             cells,
@@ -880,7 +900,7 @@ fn shelf_cmd(action: ShelfAction) -> Result<()> {
             let mut model = CellModel::load(&path, threads, None)
                 .with_context(|| format!("loading shelf model {}", path.display()))?;
             let report = aisle::shelf::eval::evaluate(&mut model, &cells, batch)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            out!("{}", serde_json::to_string_pretty(&report)?)?;
         }
     }
     Ok(())
@@ -928,11 +948,11 @@ fn eval_cmd(truth: &Path, events: &Path, json: bool, check: bool) -> Result<()> 
     let report = eval::evaluate(&truth, &read(events)?, eval::Thresholds::default())
         .with_context(|| format!("{}", events.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", eval::markdown(&report));
+        out!("{}", eval::markdown(&report).trim_end())?;
         for f in &report.failures {
-            println!("FAIL {f}");
+            out!("FAIL {f}")?;
         }
     }
     if check && !report.failures.is_empty() {
@@ -948,7 +968,7 @@ fn model_cmd(action: ModelAction) -> Result<()> {
     match action {
         ModelAction::Keygen { out, name } => {
             let line = admin::keygen(&out, &name)?;
-            println!("{line}");
+            out!("{line}")?;
         }
         ModelAction::Pack {
             onnx,
@@ -978,25 +998,25 @@ fn model_cmd(action: ModelAction) -> Result<()> {
                 out: &out,
                 release,
             })?;
-            println!(
+            out!(
                 "{} v{} ({} bytes, sha256 {}) → {}",
                 m.name,
                 m.version,
                 m.size,
                 m.sha256,
                 out.display()
-            );
+            )?;
         }
         ModelAction::Install { bundle, config } => {
             let cfg = Config::load(&config)?;
             let state = aisle::ota::offline::install(&cfg, &bundle, now, &detector_options(&cfg))?;
-            println!("{}", serde_json::to_string(&state)?);
+            out!("{}", serde_json::to_string(&state)?)?;
         }
         ModelAction::Cosign { bundle, key } => {
             let secret = std::fs::read_to_string(&key)
                 .with_context(|| format!("cannot read {}", key.display()))?;
             let id = aisle::ota::bundle::cosign(&bundle, &secret)?;
-            println!("co-signed by key {id} → {}", bundle.display());
+            out!("co-signed by key {id} → {}", bundle.display())?;
         }
         ModelAction::Publish {
             bundle,
@@ -1023,7 +1043,7 @@ fn model_cmd(action: ModelAction) -> Result<()> {
             })?;
             let done = if clear { "cleared" } else { "offered on" };
             for t in topics {
-                println!("{done} {t}");
+                out!("{done} {t}")?;
             }
         }
         ModelAction::Verify {
@@ -1035,10 +1055,14 @@ fn model_cmd(action: ModelAction) -> Result<()> {
             floor,
         } => {
             let m = admin::verify_bundle(&bundle, &pubkey, &device, &site, (&slot, floor), now)?;
-            println!(
+            out!(
                 "ok: {} v{} for slot {} ({} bytes, sha256 {})",
-                m.name, m.version, m.slot, m.size, m.sha256
-            );
+                m.name,
+                m.version,
+                m.slot,
+                m.size,
+                m.sha256
+            )?;
         }
     }
     Ok(())
@@ -1048,7 +1072,7 @@ fn model_cmd(action: ModelAction) -> Result<()> {
 fn check_config(file: &Path) -> Result<()> {
     match Config::load(file) {
         Ok(_) => {
-            println!("{}: ok", file.display());
+            out!("{}: ok", file.display())?;
             Ok(())
         }
         Err(ConfigError::Invalid { path, problems }) => {

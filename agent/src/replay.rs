@@ -38,8 +38,8 @@ pub enum ReplayError {
     Pipeline(#[from] PipelineError),
     #[error("{0}")]
     Zones(String),
-    #[error("cannot write events: {0}")]
-    Write(std::io::Error),
+    #[error("cannot write events")]
+    Write(#[source] std::io::Error),
     #[error("frame rate {0} must be above 0 (--fps)")]
     Fps(f64),
     #[error("tracks need ids: frame {0} has a box with id -1 (detections go in --detections)")]
