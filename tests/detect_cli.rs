@@ -111,7 +111,14 @@ fn video_cut_inside_its_header_is_named() {
     let bytes = std::fs::read(vtest()).unwrap();
     let cut = write(dir.path(), "cut.avi", &bytes[..2000]);
     let o = detect(&[cut.to_str().unwrap()]);
-    assert_clean_failure(&o, &["cut.avi", "demultiplex"]);
+    // GStreamer 1.22 loses avidemux's error in about 1 run of 20 (`gst-launch-1.0` on the same
+    // file hangs as often); the camera's watchdog then ends the run, still naming the file.
+    let cause = if stderr(&o).contains("no frame for") {
+        "no frame for"
+    } else {
+        "demultiplex"
+    };
+    assert_clean_failure(&o, &["cut.avi", cause]);
 }
 
 #[test]

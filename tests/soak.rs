@@ -2,8 +2,10 @@
 //! reconnected every time it ends, so pipelines are torn down and rebuilt all along), zones,
 //! rules, a shelf watched every 5 s (the shelf classifier's session and samples), the outbox and
 //! a real mosquitto over mutual TLS that takes every event, for an hour. Reports resident memory
-//! as it goes and fails on more than 150 MB or on growth between the second and the last quarter
-//! of the run.
+//! as it goes and fails when steady RSS (the median of any five consecutive samples) passes
+//! 150 MB, or when it grows more than 2 MB between the second and the last quarter of the run.
+//! The peak sample is printed, not asserted: one sample can catch frame-sized blocks mid-remap,
+//! a swing of a few MB (docs/performance.md).
 //!
 //! `cargo test --release --test soak -- --ignored --nocapture`; `AISLE_SOAK_MINUTES=10` shortens
 //! it, `AISLE_SOAK_LANES=2` infers two frames side by side (`runtime.lanes`).
@@ -15,6 +17,10 @@ use std::time::{Duration, Instant};
 use common::broker::{Broker, Pki, Subscriber, delivery_toml};
 
 const LIMIT_MB: f64 = 150.0;
+/// Consecutive samples whose median is one reading of steady RSS: 2.5 minutes of the hour.
+const WINDOW: usize = 5;
+/// "No growth": what the last quarter's mean may exceed the second quarter's by.
+const GROWTH_MB: f64 = 2.0;
 
 fn rss_mb(pid: i32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -66,6 +72,18 @@ fn config(dir: &std::path::Path, delivery: &str, lanes: usize) -> std::path::Pat
 
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The highest median over any `WINDOW` consecutive samples.
+fn steady_max(samples: &[f64]) -> f64 {
+    samples
+        .windows(WINDOW.min(samples.len()))
+        .map(|w| {
+            let mut w = w.to_vec();
+            w.sort_by(f64::total_cmp);
+            w[w.len() / 2]
+        })
+        .fold(0.0, f64::max)
 }
 
 #[test]
@@ -133,10 +151,12 @@ fn four_cameras_hold_memory_steady() {
     let n = samples.len();
     let (second, last) = (&samples[n / 4..n / 2], &samples[3 * n / 4..]);
     let max = samples.iter().copied().fold(0.0, f64::max);
+    let steady = steady_max(&samples);
     println!(
-        "{minutes} min, {n} samples: max {max:.1} MB, second quarter mean {:.1} MB, last \
-         quarter mean {:.1} MB, {summaries} summaries, {received} events received by the broker's \
-         subscriber ({lanes} lane(s))",
+        "{minutes} min, {n} samples: steady (highest median of {WINDOW}) {steady:.1} MB, peak \
+         sample {max:.1} MB, second quarter mean {:.1} MB, last quarter mean {:.1} MB, \
+         {summaries} summaries, {received} events received by the broker's subscriber \
+         ({lanes} lane(s))",
         mean(second),
         mean(last)
     );
@@ -145,10 +165,13 @@ fn four_cameras_hold_memory_steady() {
         "the cameras delivered and every summary went out: {summaries} stored, {received} received"
     );
     assert!(shelf_on, "the shelf was watched");
-    assert!(max <= LIMIT_MB, "RSS peaked at {max:.1} MB");
+    assert!(
+        steady <= LIMIT_MB,
+        "steady RSS reached {steady:.1} MB (median of {WINDOW} samples)"
+    );
     let growth = mean(last) - mean(second);
     assert!(
-        growth <= (0.05 * mean(second)).max(5.0),
+        growth <= GROWTH_MB,
         "RSS grew {growth:.1} MB between the second and the last quarter"
     );
 }
