@@ -580,7 +580,7 @@ fn detect(
             }
         }
     })?;
-    if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+    if let Some(e) = write_error {
         return Err(e).context("cannot write to stdout");
     }
     let secs = report.elapsed.as_secs_f64();
