@@ -77,7 +77,7 @@ fn mean(v: &[f64]) -> f64 {
 /// The highest median over any `WINDOW` consecutive samples.
 fn steady_max(samples: &[f64]) -> f64 {
     samples
-        .windows(WINDOW.min(samples.len()))
+        .windows(WINDOW.min(samples.len()).max(1))
         .map(|w| {
             let mut w = w.to_vec();
             w.sort_by(f64::total_cmp);

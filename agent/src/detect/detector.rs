@@ -176,7 +176,7 @@ impl Detector {
                 session.outputs().len()
             )));
         }
-        let input = zeroed_input(&session, want).map_err(|e| contract(e.to_string()))?;
+        let input = zeroed_input(&session, &want).map_err(|e| contract(e.to_string()))?;
         let mut session = session;
         let shapes = output_shapes(&mut session, &input)
             .map_err(|e| contract(format!("warm-up run failed: {e}")))?;
@@ -220,8 +220,7 @@ impl Detector {
             message: format!("cannot bind another lane: {e}"),
         };
         let spec = self.manifest.input_spec();
-        let dims = [1, 3, i64::from(spec.height), i64::from(spec.width)];
-        let input = zeroed_input(&self.session, dims).map_err(contract)?;
+        let input = zeroed_input(&self.session, self.input.shape()).map_err(contract)?;
         let shapes: Vec<Vec<i64>> = self.outputs.iter().map(|t| t.shape().to_vec()).collect();
         let (binding, outputs) = bind(&self.session, &input, &shapes).map_err(contract)?;
         Ok(Self {
@@ -365,8 +364,9 @@ fn bind(
 
 /// The input tensor a binding is made with, NCHW, zeroed so a run before the first frame is
 /// defined.
-fn zeroed_input(session: &Session, dims: [i64; 4]) -> Result<Tensor<f32>, ort::Error> {
-    let mut input = Tensor::<f32>::new(session.allocator(), dims.map(|d| d as usize))?;
+fn zeroed_input(session: &Session, dims: &[i64]) -> Result<Tensor<f32>, ort::Error> {
+    let dims: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+    let mut input = Tensor::<f32>::new(session.allocator(), dims)?;
     input.extract_tensor_mut().1.fill(0.0);
     Ok(input)
 }
