@@ -131,10 +131,10 @@ fn detections_go_through_the_tracker_and_tracks_come_back_out() {
         );
     }
     assert_eq!(ids.len(), WALKERS.len(), "one track per person: {ids:?}");
-    // Confirmed from the third frame on (min_hits = 3), then in every frame.
+    // Confirmed from the second frame on (min_hits = 2), then in every frame.
     assert_eq!(
         text.lines().count() as u64,
-        (FRAMES - 2) * WALKERS.len() as u64
+        (FRAMES - 1) * WALKERS.len() as u64
     );
 }
 

@@ -44,11 +44,11 @@ impl Default for TrackerConfig {
             high_score: 0.5,
             low_score: 0.1,
             new_track_score: 0.6,
-            match_iou: 0.2,
-            second_iou: 0.5,
-            min_hits: 3,
+            match_iou: 0.15,
+            second_iou: 0.3,
+            min_hits: 2,
             max_lost_frames: 30,
-            coast_frames: 0,
+            coast_frames: 3,
             match_buffer: 0.0,
         }
     }
@@ -432,7 +432,7 @@ mod tests {
                 .filter(|t| t.visible())
                 .map(|t| t.id)
                 .collect();
-            if f < 2 {
+            if f + 1 < TrackerConfig::default().min_hits {
                 assert!(visible.is_empty(), "frame {f}: not confirmed yet");
             } else {
                 assert_eq!(visible, vec![1], "frame {f}");

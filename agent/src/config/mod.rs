@@ -70,6 +70,10 @@ pub struct ShelfSection {
     /// stocked whatever the classifier says.
     #[serde(default = "default_same_as_reference")]
     pub same_as_reference: f32,
+    /// Seconds a person's box may stay in the same place before it stops hiding shelf cells: a
+    /// false detection on an empty shelf would otherwise hide it for as long as it stays empty.
+    #[serde(default = "default_still_occluder")]
+    pub still_occluder_s: f64,
 }
 
 impl Default for ShelfSection {
@@ -80,6 +84,7 @@ impl Default for ShelfSection {
             calibration_dir: default_calibration_dir(),
             occlusion: default_occlusion(),
             same_as_reference: default_same_as_reference(),
+            still_occluder_s: default_still_occluder(),
         }
     }
 }
@@ -96,6 +101,10 @@ fn default_occlusion() -> f32 {
     0.05
 }
 
+fn default_still_occluder() -> f64 {
+    120.0
+}
+
 fn default_same_as_reference() -> f32 {
     0.35
 }
@@ -106,6 +115,7 @@ impl ShelfSection {
             interval_ms: (self.interval_s * 1000.0) as u64,
             occlusion: self.occlusion,
             same_as_reference: self.same_as_reference,
+            still_occluder_ms: (self.still_occluder_s * 1000.0) as u64,
         }
     }
 }
@@ -470,6 +480,17 @@ impl Config {
             bad(
                 "shelf.interval_s".into(),
                 format!("{} is outside 1..=3600", self.shelf.interval_s),
+            );
+        }
+        if !(self.shelf.still_occluder_s >= self.shelf.interval_s
+            && self.shelf.still_occluder_s <= 86_400.0)
+        {
+            bad(
+                "shelf.still_occluder_s".into(),
+                format!(
+                    "{} is outside shelf.interval_s..=86400 (a box is judged still between two samples)",
+                    self.shelf.still_occluder_s
+                ),
             );
         }
         if !(0.0..=1.0).contains(&self.shelf.occlusion) {

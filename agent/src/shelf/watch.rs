@@ -61,6 +61,50 @@ pub struct WatchSettings {
     pub occlusion: f32,
     /// Change from the reference below which a cell counts as stocked.
     pub same_as_reference: f32,
+    /// How long a person's box may stay put before it stops hiding cells: shoppers move on, a
+    /// false detection on an empty shelf does not, and it must not hide the gap for ever.
+    pub still_occluder_ms: u64,
+}
+
+/// Overlap with its place at the previous sample above which a box has not moved.
+const STILL_IOU: f32 = 0.7;
+
+/// Boxes in front of the shelves at the last sample, each with the time it first stood there.
+#[derive(Debug, Default)]
+struct StillBoxes {
+    seen: Vec<(BBox, u64)>,
+    next: Vec<(BBox, u64)>,
+}
+
+impl StillBoxes {
+    /// Keeps in `out` the people who hide cells at `t_ms`: everyone except a box that has stood
+    /// in the same place for `bound_ms` or longer.
+    fn occluders(
+        &mut self,
+        t_ms: u64,
+        people: &[Detection],
+        bound_ms: u64,
+        out: &mut Vec<Detection>,
+    ) {
+        out.clear();
+        self.next.clear();
+        for p in people {
+            let since = self
+                .seen
+                .iter()
+                .filter(|(b, _)| b.iou(&p.bbox) >= STILL_IOU)
+                .map(|&(_, since)| since)
+                .min()
+                .unwrap_or(t_ms);
+            self.next.push((p.bbox, since));
+            if t_ms.saturating_sub(since) < bound_ms {
+                out.push(*p);
+            } else {
+                tracing::debug!(box = ?p.bbox, still_s = t_ms.saturating_sub(since) / 1000, "a box that has not moved no longer hides shelf cells");
+            }
+        }
+        std::mem::swap(&mut self.seen, &mut self.next);
+    }
 }
 
 /// A cell's state from the classifier's probabilities and, when calibrated, its change from the
@@ -117,6 +161,8 @@ pub struct CameraShelves {
     reference_patch: Vec<u8>,
     probs: Vec<[f32; 3]>,
     readings: Vec<Option<CellState>>,
+    still: StillBoxes,
+    in_front: Vec<Detection>,
 }
 
 /// A zone's corners in camera pixels.
@@ -184,6 +230,8 @@ impl CameraShelves {
             reference_patch: vec![0; REF_SIDE * REF_SIDE * 3],
             probs: Vec::new(),
             readings: Vec::new(),
+            still: StillBoxes::default(),
+            in_front: Vec::new(),
         }))
     }
 
@@ -252,13 +300,15 @@ impl CameraShelves {
         let (width, height) = frame.source;
         let settings = self.settings;
         self.resolve(width, height)?;
+        self.still
+            .occluders(t_ms, people, settings.still_occluder_ms, &mut self.in_front);
         let zones = self.resolved.as_deref().unwrap_or_default();
         for z in zones {
             self.visible.clear();
             self.visible.extend(
                 z.cells
                     .iter()
-                    .map(|c| !occluded(c, people, settings.occlusion)),
+                    .map(|c| !occluded(c, &self.in_front, settings.occlusion)),
             );
             self.probs.clear();
             if self.visible.iter().any(|v| *v) {
@@ -422,6 +472,7 @@ mod tests {
             interval_ms: 30_000,
             occlusion: 0.1,
             same_as_reference: 0.3,
+            still_occluder_ms: 120_000,
         };
         CameraShelves::new("cam", &zones, dir, settings)
             .unwrap()
@@ -476,6 +527,36 @@ mod tests {
     }
 
     #[test]
+    fn a_box_that_never_moves_stops_hiding_a_cell_after_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = shelves(dir.path());
+        let at = |x: f32| Detection {
+            class: 0,
+            score: 0.9,
+            bbox: BBox::new(x, 0.0, x + 10.0, 20.0),
+        };
+        let half = frame(true);
+        // A false "person" on the empty right half: hidden for 120 s, then read as empty.
+        for t in [0, 30_000, 60_000, 90_000] {
+            assert_eq!(
+                sample(&mut s, t, &half, &[at(24.0)]),
+                Some(vec![Some(CellState::Stocked), None]),
+                "at {t} ms"
+            );
+        }
+        assert_eq!(
+            sample(&mut s, 120_000, &half, &[at(24.5)]),
+            Some(vec![Some(CellState::Stocked), Some(CellState::Empty)]),
+            "still after 120 s"
+        );
+        // A box that moves is a person again, and hides the cell from where it stands.
+        assert_eq!(
+            sample(&mut s, 150_000, &half, &[at(28.0)]),
+            Some(vec![Some(CellState::Stocked), None])
+        );
+    }
+
+    #[test]
     fn a_cell_like_its_reference_is_stocked_whatever_the_model_says() {
         assert_eq!(
             verdict([0.1, 0.1, 0.8], Some(0.05), 0.3),
@@ -510,6 +591,7 @@ mod tests {
             interval_ms: 1,
             occlusion: 0.1,
             same_as_reference: 0.3,
+            still_occluder_ms: 120_000,
         };
         let mut s = CameraShelves::new("cam", &[moved], dir.path(), settings)
             .unwrap()
