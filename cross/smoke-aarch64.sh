@@ -21,7 +21,7 @@ if [ ! -s "$CLIP" ]; then
     ! video/x-raw,format=I420 ! identity eos-after=40 ! jpegenc quality=95 ! avimux \
     ! filesink location="$CLIP"
 fi
-ARGS=(detect "$CLIP" --every 10 --threads 2)
+ARGS=(detect "$CLIP" --every 10 --threads 2 --score 0.35)
 
 "$X86_BIN" "${ARGS[@]}" > "$OUT/x86_64.jsonl"
 # The arm64 plugin scanner is an ARM binary the kernel cannot run here: scan in-process, into a

@@ -14,6 +14,48 @@ fn detect(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+fn prints_the_confident_people_by_default_and_the_trackers_boxes_on_request() {
+    let video = vtest();
+    let every = |extra: &[&str]| {
+        let mut args = vec![video.to_str().unwrap(), "--every", "200", "--threads", "2"];
+        args.extend_from_slice(extra);
+        let o = detect(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+            .collect::<Vec<_>>()
+    };
+    let confident = every(&[]);
+    let weak = every(&["--score", "0.35"]);
+    let count = |lines: &[serde_json::Value], min: f64| -> usize {
+        lines.iter().map(|l| people(l, min)).sum()
+    };
+    assert_eq!(
+        count(&confident, 0.0),
+        count(&confident, 0.5),
+        "only 0.5 and up by default"
+    );
+    assert_eq!(
+        count(&weak, 0.5),
+        count(&confident, 0.5),
+        "the same confident boxes"
+    );
+    assert!(
+        count(&weak, 0.0) > count(&confident, 0.0),
+        "weaker boxes on request"
+    );
+    for bad in ["5", "nan", "1.5"] {
+        let o = detect(&[video.to_str().unwrap(), "--score", bad]);
+        let err = stderr(&o);
+        assert!(
+            o.status.code() == Some(2) && err.contains("is not a score in 0..=1"),
+            "--score {bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn finds_the_people_a_person_would_count_on_vtest() {
     let video = vtest();
     let o = detect(&[video.to_str().unwrap(), "--every", "100", "--threads", "2"]);
@@ -213,6 +255,8 @@ fn candidate_models_find_people_on_the_common_score_scale() {
             video.to_str().unwrap(),
             "--every",
             "200",
+            "--score",
+            "0.35",
             "--model",
             manifest.to_str().unwrap(),
         ]);

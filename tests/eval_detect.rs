@@ -123,7 +123,7 @@ fn a_portrait_frame_detected_in_two_slices_keeps_everyone_the_whole_frame_finds(
         let o = aisle()
             .arg("detect")
             .arg(&frames)
-            .args(["--threads", "2", "--tiles", tiles])
+            .args(["--threads", "2", "--score", "0.35", "--tiles", tiles])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));

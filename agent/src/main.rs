@@ -56,8 +56,10 @@ enum Command {
         /// Frames inferred side by side, sharing the threads (more throughput, more memory).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=aisle::config::MAX_LANES as u64))]
         lanes: u64,
-        /// Score threshold (default: the manifest's).
-        #[arg(long)]
+        /// Least score printed, on the common calibrated scale: by default 0.5, the boxes sure
+        /// enough to count as people frame by frame. The agent's tracker gets weaker ones too,
+        /// from the manifest's score_threshold up; `--score 0.35` shows what it gets.
+        #[arg(long, value_parser = unit_score)]
         score: Option<f32>,
         /// Detect in COLSxROWS overlapping slices of each frame, one inference each.
         #[arg(long, default_value = "1x1")]
@@ -373,7 +375,7 @@ fn main() {
             let opts = DetectorOptions {
                 threads: threads.unwrap_or_else(default_threads),
                 lanes: lanes as usize,
-                score,
+                score: Some(score.unwrap_or(aisle::detect::CONFIDENT_SCORE)),
                 ort_library,
             };
             detect(&source, model, every, &opts, tiling)
@@ -499,6 +501,13 @@ fn init_logging(format: LogFormat, default_level: &str) {
 }
 
 /// A slice overlap share for the command line, 0..=0.5.
+fn unit_score(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a score in 0..=1")),
+    }
+}
+
 fn overlap_share(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..=0.5).contains(&v) => Ok(v),

@@ -41,7 +41,7 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
-            high_score: 0.5,
+            high_score: crate::detect::CONFIDENT_SCORE,
             low_score: 0.1,
             new_track_score: 0.6,
             match_iou: 0.15,

@@ -74,6 +74,10 @@ pub struct ShelfSection {
     /// false detection on an empty shelf would otherwise hide it for as long as it stays empty.
     #[serde(default = "default_still_occluder")]
     pub still_occluder_s: f64,
+    /// Least score (calibrated scale) of a person's box that hides shelf cells: a weak box is as
+    /// often a shelf or a poster as a person, and would keep an empty cell from being read.
+    #[serde(default = "default_occluder_score")]
+    pub occluder_score: f32,
 }
 
 impl Default for ShelfSection {
@@ -85,6 +89,7 @@ impl Default for ShelfSection {
             occlusion: default_occlusion(),
             same_as_reference: default_same_as_reference(),
             still_occluder_s: default_still_occluder(),
+            occluder_score: default_occluder_score(),
         }
     }
 }
@@ -99,6 +104,10 @@ fn default_calibration_dir() -> PathBuf {
 
 fn default_occlusion() -> f32 {
     0.05
+}
+
+fn default_occluder_score() -> f32 {
+    crate::detect::CONFIDENT_SCORE
 }
 
 fn default_still_occluder() -> f64 {
@@ -116,6 +125,7 @@ impl ShelfSection {
             occlusion: self.occlusion,
             same_as_reference: self.same_as_reference,
             still_occluder_ms: (self.still_occluder_s * 1000.0) as u64,
+            occluder_score: self.occluder_score,
         }
     }
 }
@@ -491,6 +501,12 @@ impl Config {
                     "{} is outside shelf.interval_s..=86400 (a box is judged still between two samples)",
                     self.shelf.still_occluder_s
                 ),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.shelf.occluder_score) {
+            bad(
+                "shelf.occluder_score".into(),
+                format!("{} is outside 0..=1", self.shelf.occluder_score),
             );
         }
         if !(0.0..=1.0).contains(&self.shelf.occlusion) {

@@ -16,7 +16,7 @@ use super::reference::ReferenceError;
 use super::watch::{self, Face, ReadShelf, ShelfError};
 use crate::analytics::zones::{CellState, ZoneKind, cell_name};
 use crate::config::Config;
-use crate::detect::Detector;
+use crate::detect::{Detection, Detector};
 use crate::pipeline::{self, PipelineError};
 
 #[derive(Debug, Error)]
@@ -32,9 +32,15 @@ pub enum CalibrateError {
     #[error(transparent)]
     Shelf(#[from] ShelfError),
     #[error(
-        "camera {camera:?}: a person stood in front of a shelf in all of the first {frames} frames; calibrate when the shelves are in clear view"
+        "camera {camera:?}: a person stood in front of a shelf in all of the first {frames} frames (in the last: {boxes}); calibrate when the shelves are in clear view, or raise shelf.occluder_score if that is no person"
     )]
-    Occluded { camera: String, frames: u64 },
+    Occluded {
+        camera: String,
+        frames: u64,
+        /// The boxes taken for people in the last frame, with score and pixel corners, so an
+        /// installer can tell a shopper from a shelf the detector mistakes for one.
+        boxes: String,
+    },
     #[error("camera {0:?} sent no frame")]
     NoFrame(String),
 }
@@ -88,27 +94,29 @@ pub fn calibrate(
             continue;
         }
         let id = section.id.as_str();
-        let occlusion = cfg.shelf.occlusion;
+        let (occlusion, least) = (cfg.shelf.occlusion, cfg.shelf.occluder_score);
         let (mut taken, mut seen, mut failed) = (None, 0u64, None);
+        let mut in_front = Vec::new();
         pipeline::run_frames(input, detector, 2, stop, |p| {
             seen += 1;
             let view = p.frame.view();
             let (w, h) = view.source;
-            let mut clear = true;
+            in_front.clear();
             for z in section.zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
                 match watch::zone_cells(id, z, w, h) {
-                    Ok(cells) => {
-                        clear &= !cells
-                            .iter()
-                            .any(|c| watch::occluded(c, p.detections, occlusion))
-                    }
+                    Ok(cells) => in_front.extend(p.detections.iter().filter(|d| {
+                        d.score >= least
+                            && cells
+                                .iter()
+                                .any(|c| watch::occluded(c, std::slice::from_ref(d), occlusion))
+                    })),
                     Err(e) => {
                         failed = Some(e);
                         return ControlFlow::Break(());
                     }
                 }
             }
-            if clear {
+            if in_front.is_empty() {
                 match watch::reference(id, &section.zones, &view) {
                     Ok(snap) => {
                         taken = Some((p.frame.index, snap, read_cells(&view, section, model)))
@@ -133,6 +141,7 @@ pub fn calibrate(
                 CalibrateError::Occluded {
                     camera: id.to_string(),
                     frames: seen,
+                    boxes: describe(&in_front),
                 }
             });
         };
@@ -187,4 +196,24 @@ fn read_cells(
         });
     }
     Ok(out)
+}
+
+/// `person 0.62 at [120, 40, 180, 300] px; …`: what calibration took for people.
+fn describe(people: &[Detection]) -> String {
+    let mut seen: Vec<&Detection> = Vec::new();
+    for p in people {
+        if !seen.iter().any(|s| s.bbox == p.bbox) {
+            seen.push(p);
+        }
+    }
+    seen.iter()
+        .map(|p| {
+            let b = p.bbox;
+            format!(
+                "person {:.2} at [{:.0}, {:.0}, {:.0}, {:.0}] px",
+                p.score, b.x0, b.y0, b.x1, b.y1
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

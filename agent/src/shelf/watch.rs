@@ -64,6 +64,8 @@ pub struct WatchSettings {
     /// How long a person's box may stay put before it stops hiding cells: shoppers move on, a
     /// false detection on an empty shelf does not, and it must not hide the gap for ever.
     pub still_occluder_ms: u64,
+    /// Least score of a box that hides cells.
+    pub occluder_score: f32,
 }
 
 /// Overlap with its place at the previous sample above which a box has not moved.
@@ -77,18 +79,18 @@ struct StillBoxes {
 }
 
 impl StillBoxes {
-    /// Keeps in `out` the people who hide cells at `t_ms`: everyone except a box that has stood
-    /// in the same place for `bound_ms` or longer.
+    /// Keeps in `out` the people who hide cells at `t_ms`: every confident box except one that
+    /// has stood in the same place for `still_occluder_ms` or longer.
     fn occluders(
         &mut self,
         t_ms: u64,
         people: &[Detection],
-        bound_ms: u64,
+        settings: &WatchSettings,
         out: &mut Vec<Detection>,
     ) {
         out.clear();
         self.next.clear();
-        for p in people {
+        for p in people.iter().filter(|p| p.score >= settings.occluder_score) {
             let since = self
                 .seen
                 .iter()
@@ -97,7 +99,7 @@ impl StillBoxes {
                 .min()
                 .unwrap_or(t_ms);
             self.next.push((p.bbox, since));
-            if t_ms.saturating_sub(since) < bound_ms {
+            if t_ms.saturating_sub(since) < settings.still_occluder_ms {
                 out.push(*p);
             } else {
                 tracing::debug!(box = ?p.bbox, still_s = t_ms.saturating_sub(since) / 1000, "a box that has not moved no longer hides shelf cells");
@@ -301,7 +303,7 @@ impl CameraShelves {
         let settings = self.settings;
         self.resolve(width, height)?;
         self.still
-            .occluders(t_ms, people, settings.still_occluder_ms, &mut self.in_front);
+            .occluders(t_ms, people, &settings, &mut self.in_front);
         let zones = self.resolved.as_deref().unwrap_or_default();
         for z in zones {
             self.visible.clear();
@@ -473,6 +475,7 @@ mod tests {
             occlusion: 0.1,
             same_as_reference: 0.3,
             still_occluder_ms: 120_000,
+            occluder_score: 0.5,
         };
         CameraShelves::new("cam", &zones, dir, settings)
             .unwrap()
@@ -557,6 +560,21 @@ mod tests {
     }
 
     #[test]
+    fn a_weak_box_does_not_hide_a_cell() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = shelves(dir.path());
+        let weak = Detection {
+            class: 0,
+            score: 0.4,
+            bbox: BBox::new(24.0, 0.0, 34.0, 20.0),
+        };
+        assert_eq!(
+            sample(&mut s, 0, &frame(true), &[weak]),
+            Some(vec![Some(CellState::Stocked), Some(CellState::Empty)])
+        );
+    }
+
+    #[test]
     fn a_cell_like_its_reference_is_stocked_whatever_the_model_says() {
         assert_eq!(
             verdict([0.1, 0.1, 0.8], Some(0.05), 0.3),
@@ -592,6 +610,7 @@ mod tests {
             occlusion: 0.1,
             same_as_reference: 0.3,
             still_occluder_ms: 120_000,
+            occluder_score: 0.5,
         };
         let mut s = CameraShelves::new("cam", &[moved], dir.path(), settings)
             .unwrap()
