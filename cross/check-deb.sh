@@ -12,6 +12,7 @@ files=$(dpkg-deb -c "$DEB" | awk '{print $6}')
 for f in ./usr/bin/aisle ./usr/lib/aisle/libonnxruntime.so \
   ./usr/share/aisle/models/nanodet-m-416/manifest.toml ./usr/share/aisle/models/nanodet-m-416/nanodet-m-416.onnx \
   ./usr/share/aisle/models/shelf/manifest.toml ./usr/share/aisle/models/shelf/shelf-cell.onnx \
+  ./usr/share/aisle/models/shelf/PROVENANCE.md \
   ./etc/aisle/aisle.toml ./lib/systemd/system/aisle.service ./usr/share/doc/aisle/install.md; do
   grep -qx "$f" <<<"$files" || fail "missing $f"
 done

@@ -30,7 +30,7 @@ esac
 install -m 0644 "$ORT" "$PKG/usr/lib/aisle/libonnxruntime.so"
 install -m 0644 "$ROOT"/models/nanodet-m-416/{manifest.toml,nanodet-m-416.onnx,PROVENANCE.md} \
   "$PKG/usr/share/aisle/models/nanodet-m-416/"
-install -m 0644 "$ROOT"/models/shelf/{manifest.toml,shelf-cell.onnx,README.md} "$PKG/usr/share/aisle/models/shelf/"
+install -m 0644 "$ROOT"/models/shelf/{manifest.toml,shelf-cell.onnx,README.md,PROVENANCE.md} "$PKG/usr/share/aisle/models/shelf/"
 install -m 0644 "$ROOT/firmware-config/aisle.toml" "$PKG/etc/aisle/aisle.toml"
 install -m 0644 "$ROOT/systemd/aisle.service" "$PKG/lib/systemd/system/aisle.service"
 install -m 0644 "$ROOT/README.md" "$ROOT"/docs/*.md "$ROOT/firmware-config/demo.toml" "$PKG/usr/share/doc/aisle/"

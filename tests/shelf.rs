@@ -173,6 +173,22 @@ fn close(v: &Value, want: f64) -> bool {
     v.as_f64().is_some_and(|v| (v - want).abs() < 1e-9)
 }
 
+/// `aisle shelf eval ARGS`'s report, and the figures recorded in models/shelf/metrics.json.
+fn shelf_eval(args: &[&str]) -> (Value, Value) {
+    let o = aisle()
+        .args(["shelf", "eval"])
+        .args(args)
+        .output()
+        .expect("run aisle shelf eval");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = serde_json::from_str(&stdout(&o)).unwrap();
+    let recorded = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/shelf/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    (report, recorded)
+}
+
 #[test]
 fn held_out_accuracy_reproduces_the_training_figure() {
     let dir = tempfile::tempdir().unwrap();
@@ -187,17 +203,7 @@ fn held_out_accuracy_reproduces_the_training_figure() {
             dir.path().to_str().unwrap(),
         ],
     );
-    let o = aisle()
-        .args(["shelf", "eval", "--cells"])
-        .arg(dir.path())
-        .output()
-        .expect("run aisle shelf eval");
-    assert!(o.status.success(), "{}", stderr(&o));
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let recorded: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("models/shelf/metrics.json")).unwrap(),
-    )
-    .unwrap();
+    let (report, recorded) = shelf_eval(&["--cells", dir.path().to_str().unwrap()]);
     let (got, want) = (
         report["accuracy"].as_f64().unwrap(),
         recorded["test_accuracy"].as_f64().unwrap(),
@@ -214,6 +220,55 @@ fn held_out_accuracy_reproduces_the_training_figure() {
         report["stocked_read_empty"].as_f64().unwrap() <= 0.02,
         "{report}"
     );
+}
+
+/// The real shelf photos with their gaps outlined (`../shared/data/empty-shelf`, beside the
+/// checkout on every developer's machine and in CI; never packaged), or `AISLE_SHELF_PHOTOS`.
+fn shelf_photos() -> Option<PathBuf> {
+    std::env::var_os("AISLE_SHELF_PHOTOS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([root().join("../shared/data/empty-shelf")])
+        .find(|d| d.join("images").is_dir())
+}
+
+#[test]
+fn real_held_out_photos_score_as_recorded() {
+    let Some(photos) = shelf_photos() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have ../shared/data/empty-shelf"
+        );
+        eprintln!("skipped: no shelf photos at ../shared/data/empty-shelf");
+        return;
+    };
+    let (report, recorded) = shelf_eval(&[
+        "--split",
+        "held-out",
+        "--grid",
+        "4x4",
+        "--photos",
+        photos.to_str().unwrap(),
+    ]);
+    let want = &recorded["real_held_out"];
+    println!("real held-out photos: {report}");
+    assert_eq!(report["photos"], want["photos"], "the split moved");
+    assert_eq!(report["cells"], want["cells"]);
+    for key in [
+        "accuracy",
+        "empty_recall",
+        "stocked_read_empty",
+        "image_accuracy",
+    ] {
+        let (got, rec) = (report[key].as_f64().unwrap(), want[key].as_f64().unwrap());
+        assert!(
+            (got - rec).abs() <= 0.01,
+            "{key}: {got} against the recorded {rec}"
+        );
+    }
+    // Floors: the synthetic-only model found 2 % of the real empty cells.
+    assert!(report["empty_recall"].as_f64().unwrap() >= 0.8, "{report}");
+    assert!(report["accuracy"].as_f64().unwrap() >= 0.75, "{report}");
 }
 
 #[test]

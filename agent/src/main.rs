@@ -315,10 +315,27 @@ enum ShelfAction {
         frames: u64,
     },
     /// Score the shelf-cell classifier on labelled cells (DIR/cells.rgb and DIR/labels.txt, as
-    /// written by models/shelf/synth.py); prints accuracy, confusion and time per cell as JSON.
+    /// written by models/shelf/synth.py), or on real photos with their gaps outlined; prints
+    /// accuracy, confusion and time as JSON. Example: `aisle shelf eval --photos
+    /// ../shared/data/empty-shelf --grid 4x4 --split held-out`.
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["cells", "photos"])))]
     Eval {
+        /// A folder of labelled cells: cells.rgb (side² RGB cells back to back) and labels.txt.
         #[arg(long)]
-        cells: PathBuf,
+        cells: Option<PathBuf>,
+        /// A folder of shelf photos (images/*.jpg|png) with their gaps outlined in labels/*.txt
+        /// (YOLO boxes or polygons); each photo is cut into --grid cells.
+        #[arg(long)]
+        photos: Option<PathBuf>,
+        /// Levels × bays each photo is cut into (with --photos).
+        #[arg(long, default_value = "4x4", value_parser = levels_by_bays)]
+        grid: (u32, u32),
+        /// Which photos: held-out (a fifth of the source photos, never trained on), train, all.
+        #[arg(long, default_value = "held-out")]
+        split: aisle::shelf::photos::Split,
+        /// Also write the cut cells here (cells.rgb, labels.txt, sources.txt) for training.
+        #[arg(long, requires = "photos")]
+        export: Option<PathBuf>,
         /// Shelf model manifest (default: the bundled one).
         #[arg(long)]
         model: Option<PathBuf>,
@@ -501,6 +518,14 @@ fn init_logging(format: LogFormat, default_level: &str) {
 }
 
 /// A slice overlap share for the command line, 0..=0.5.
+fn levels_by_bays(s: &str) -> Result<(u32, u32), String> {
+    let parse = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=16).contains(n));
+    match s.split_once('x').map(|(a, b)| (parse(a), parse(b))) {
+        Some((Some(levels), Some(bays))) => Ok((levels, bays)),
+        _ => Err(format!("{s:?} is not LEVELSxBAYS, each 1 to 16")),
+    }
+}
+
 fn unit_score(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -901,6 +926,10 @@ fn shelf_cmd(action: ShelfAction) -> Result<()> {
         }
         ShelfAction::Eval {
             cells,
+            photos,
+            grid,
+            split,
+            export,
             model,
             threads,
             batch,
@@ -908,8 +937,22 @@ fn shelf_cmd(action: ShelfAction) -> Result<()> {
             let path = shelf_model(model)?;
             let mut model = CellModel::load(&path, threads, None)
                 .with_context(|| format!("loading shelf model {}", path.display()))?;
-            let report = aisle::shelf::eval::evaluate(&mut model, &cells, batch)?;
-            out!("{}", serde_json::to_string_pretty(&report)?)?;
+            let report = match (cells, photos) {
+                (Some(cells), _) => serde_json::to_string_pretty(&aisle::shelf::eval::evaluate(
+                    &mut model, &cells, batch,
+                )?)?,
+                (None, Some(photos)) => {
+                    serde_json::to_string_pretty(&aisle::shelf::photos::evaluate(
+                        &mut model,
+                        &photos,
+                        split,
+                        grid,
+                        export.as_deref(),
+                    )?)?
+                }
+                (None, None) => anyhow::bail!("give --cells or --photos"),
+            };
+            out!("{report}")?;
         }
     }
     Ok(())

@@ -13,21 +13,49 @@ use crate::analytics::zones::CellState;
 #[derive(Debug, Serialize)]
 pub struct EvalReport {
     pub model: String,
-    pub cells: usize,
-    pub accuracy: f64,
-    /// Per true label (stocked, low, empty): how often it was read as each.
-    pub labels: [&'static str; 3],
-    pub confusion: [[usize; 3]; 3],
-    /// Recall of empty cells, and how often a stocked cell was read empty (a false alarm).
-    pub empty_recall: f64,
-    pub stocked_read_empty: f64,
+    #[serde(flatten)]
+    pub scores: CellScores,
     /// Milliseconds per cell in batches of `batch`, and for a cell on its own.
     pub batch: usize,
     pub ms_per_cell_batched: f64,
     pub ms_per_cell_single: f64,
 }
 
-fn index(s: CellState) -> usize {
+/// How a classifier read labelled cells, synthetic or cut from real photos.
+#[derive(Debug, Serialize)]
+pub struct CellScores {
+    pub cells: usize,
+    pub accuracy: f64,
+    pub labels: [&'static str; 3],
+    /// Per true label (stocked, low, empty): how often it was read as each.
+    pub confusion: [[usize; 3]; 3],
+    /// Recall of empty cells, and how often a stocked cell was read empty (a false alarm).
+    pub empty_recall: f64,
+    pub stocked_read_empty: f64,
+}
+
+impl CellScores {
+    pub fn from_confusion(confusion: [[usize; 3]; 3]) -> Self {
+        let cells: usize = confusion.iter().flatten().sum();
+        let correct: usize = (0..3).map(|i| confusion[i][i]).sum();
+        Self {
+            cells,
+            accuracy: share(correct, cells),
+            labels: LABELS,
+            confusion,
+            empty_recall: share(confusion[2][2], confusion[2].iter().sum()),
+            stocked_read_empty: share(confusion[0][2], confusion[0].iter().sum()),
+        }
+    }
+}
+
+/// `a / b`, 0 when there is nothing to divide.
+pub fn share(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// A state's row and column in a confusion matrix.
+pub fn index(s: CellState) -> usize {
     match s {
         CellState::Stocked => 0,
         CellState::Low => 1,
@@ -88,17 +116,9 @@ pub fn evaluate(
         model.classify(cell, &mut probs)?;
     }
     let single = t0.elapsed().as_secs_f64() * 1e3 / single_n.max(1) as f64;
-    let total: usize = truth.len();
-    let correct: usize = (0..3).map(|i| confusion[i][i]).sum();
-    let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     Ok(EvalReport {
         model: model.manifest().name.clone(),
-        cells: total,
-        accuracy: share(correct, total),
-        labels: LABELS,
-        confusion,
-        empty_recall: share(confusion[2][2], confusion[2].iter().sum()),
-        stocked_read_empty: share(confusion[0][2], confusion[0].iter().sum()),
+        scores: CellScores::from_confusion(confusion),
         batch,
         ms_per_cell_batched: batched,
         ms_per_cell_single: single,

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod eval;
 pub mod gaps;
 pub mod model;
+pub mod photos;
 pub mod reference;
 pub mod stage;
 pub mod warp;
