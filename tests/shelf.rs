@@ -271,6 +271,98 @@ fn real_held_out_photos_score_as_recorded() {
     assert!(report["accuracy"].as_f64().unwrap() >= 0.75, "{report}");
 }
 
+/// A false "person" standing still on a real empty shelf: the agent's own watch, with the bundled
+/// classifier, on a held-out real photo. The box hides the empty cell until `still_occluder_s`,
+/// then the gap is read; a weak box never hides it.
+#[test]
+fn a_still_false_person_on_a_real_empty_shelf_stops_hiding_it() {
+    use aisle::analytics::zones::{CellState, ZoneConfig};
+    use aisle::detect::{BBox, Detection, FrameView};
+    use aisle::shelf::photos;
+    use aisle::shelf::{CameraShelves, ShelfModel, WatchSettings};
+
+    let Some(dir) = shelf_photos() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the shelf photos"
+        );
+        eprintln!("skipped: no shelf photos");
+        return;
+    };
+    let listed = photos::list(&dir).unwrap();
+    let held: Vec<_> = listed
+        .iter()
+        .filter(|(image, _)| {
+            let name = image.file_name().unwrap().to_str().unwrap();
+            photos::held_out(photos::source_of(name))
+        })
+        .collect();
+    let load = |i: usize| photos::load(&held[i].0, &held[i].1).unwrap();
+    let (reference, shelf) = (load(0), load(3));
+    let zone: ZoneConfig = toml::from_str(
+        "name = \"face\"\nkind = \"shelf\"\npolygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\nrows = 4\nbays = 4",
+    )
+    .unwrap();
+    let calibration = tempfile::tempdir().unwrap();
+    fn view(p: &photos::Photo) -> FrameView<'_> {
+        FrameView::packed(p.width, p.height, &p.bgr)
+    }
+    aisle::shelf::watch::reference("cam", std::slice::from_ref(&zone), &view(&reference))
+        .unwrap()
+        .save(calibration.path())
+        .unwrap();
+    let settings = WatchSettings {
+        interval_ms: 30_000,
+        occlusion: 0.05,
+        same_as_reference: 0.35,
+        still_occluder_ms: 120_000,
+        occluder_score: 0.5,
+    };
+    let mut model = ShelfModel::load(&root().join("models/shelf/manifest.toml"), 1, None).unwrap();
+    let mut watch = CameraShelves::new("cam", &[zone], calibration.path(), settings)
+        .unwrap()
+        .unwrap();
+    let mut sample = |t_ms: u64, people: &[Detection]| {
+        let mut got = Vec::new();
+        watch
+            .on_frame(t_ms, &view(&shelf), people, &mut model, |_, r| {
+                got = r.to_vec()
+            })
+            .unwrap();
+        got
+    };
+    let clear = sample(0, &[]);
+    let empty = clear
+        .iter()
+        .position(|c| *c == Some(CellState::Empty))
+        .expect("the photo shows a gap the model reads");
+    let (w, h) = (shelf.width as f32 / 4.0, shelf.height as f32 / 4.0);
+    let (r, b) = ((empty / 4) as f32, (empty % 4) as f32);
+    let person = |score: f32| Detection {
+        class: 0,
+        score,
+        bbox: BBox::new(
+            b * w + 5.0,
+            r * h + 5.0,
+            (b + 1.0) * w - 5.0,
+            (r + 1.0) * h - 5.0,
+        ),
+    };
+    for t in [30_000, 60_000, 90_000, 120_000] {
+        assert_eq!(sample(t, &[person(0.9)])[empty], None, "hidden at {t} ms");
+    }
+    assert_eq!(
+        sample(150_000, &[person(0.9)])[empty],
+        Some(CellState::Empty),
+        "still for 120 s: the gap is read"
+    );
+    assert_eq!(
+        sample(180_000, &[person(0.4)])[empty],
+        Some(CellState::Empty),
+        "a weak box hides nothing"
+    );
+}
+
 #[test]
 fn an_emptied_shelf_alerts_after_the_debounce_not_for_a_shopper_and_clears_on_restock() {
     let dir = tempfile::tempdir().unwrap();

@@ -217,3 +217,20 @@ fn describe(people: &[Detection]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::BBox;
+
+    #[test]
+    fn the_boxes_taken_for_people_are_named_once_with_score_and_corners() {
+        let p = Detection {
+            class: 0,
+            score: 0.712,
+            bbox: BBox::new(412.2, 96.0, 498.0, 401.6),
+        };
+        // One box in front of two zones is listed once.
+        assert_eq!(describe(&[p, p]), "person 0.71 at [412, 96, 498, 402] px");
+    }
+}
