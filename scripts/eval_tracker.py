@@ -16,7 +16,8 @@ Detections:
             True boxes score U(0.55, 1.0), false ones U(0.3, 0.75), so some reach a tracker's
             first stage as real detectors' do.
 
-Columns: MOTA, IDF1, ID switches, false positives and misses (py-motmetrics, IoU >= 0.5);
+Columns: MOTA, IDF1, ID switches, false positives and misses (py-motmetrics, IoU >= 0.5, or
+AISLE_EVAL_IOU);
 occupancy MAE: per 1 s window, |mean people counted - mean people annotated| averaged over the
 windows, where a person counts when the foot point (bottom centre) of their box is in the frame.
 For aisle it is read from the summaries a store receives (the area zone's `occupancy_mean`); for
