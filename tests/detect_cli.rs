@@ -45,6 +45,14 @@ fn prints_the_confident_people_by_default_and_the_trackers_boxes_on_request() {
         count(&weak, 0.0) > count(&confident, 0.0),
         "weaker boxes on request"
     );
+    for threads in ["0", "65", "100000"] {
+        let o = detect(&[video.to_str().unwrap(), "--threads", threads]);
+        let err = stderr(&o);
+        assert!(
+            o.status.code() == Some(2) && err.contains("is not a thread count from 1 to 64"),
+            "--threads {threads}: {err}"
+        );
+    }
     for bad in ["5", "nan", "1.5"] {
         let o = detect(&[video.to_str().unwrap(), "--score", bad]);
         let err = stderr(&o);

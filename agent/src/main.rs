@@ -50,8 +50,8 @@ enum Command {
         /// Process every n-th frame.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         every: u64,
-        /// ONNX Runtime threads in all (default: one per core).
-        #[arg(long)]
+        /// ONNX Runtime threads in all, 1 to 64 (default: one per core).
+        #[arg(long, value_parser = thread_count)]
         threads: Option<usize>,
         /// Frames inferred side by side, sharing the threads (more throughput, more memory).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=aisle::config::MAX_LANES as u64))]
@@ -180,10 +180,10 @@ enum EvalAction {
         #[arg(long)]
         model: Option<PathBuf>,
         /// Operating score threshold (default: the manifest's).
-        #[arg(long)]
+        #[arg(long, value_parser = unit_score)]
         score: Option<f32>,
-        /// ONNX Runtime intra-op threads.
-        #[arg(long, default_value_t = 2)]
+        /// ONNX Runtime intra-op threads, 1 to 64.
+        #[arg(long, default_value_t = 2, value_parser = thread_count)]
         threads: usize,
         /// Write the precision-recall curve here as SVG.
         #[arg(long)]
@@ -339,7 +339,8 @@ enum ShelfAction {
         /// Shelf model manifest (default: the bundled one).
         #[arg(long)]
         model: Option<PathBuf>,
-        #[arg(long, default_value_t = 1)]
+        /// ONNX Runtime threads, 1 to 64.
+        #[arg(long, default_value_t = 1, value_parser = thread_count)]
         threads: usize,
         /// Cells per inference run, as a camera's shelves are read together.
         #[arg(long, default_value_t = 32)]
@@ -523,6 +524,17 @@ fn levels_by_bays(s: &str) -> Result<(u32, u32), String> {
     match s.split_once('x').map(|(a, b)| (parse(a), parse(b))) {
         Some((Some(levels), Some(bays))) => Ok((levels, bays)),
         _ => Err(format!("{s:?} is not LEVELSxBAYS, each 1 to 16")),
+    }
+}
+
+/// ONNX Runtime threads on the command line, bounded as `runtime.threads` is in a config.
+fn thread_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=aisle::config::MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a thread count from 1 to {}",
+            aisle::config::MAX_THREADS
+        )),
     }
 }
 

@@ -206,6 +206,10 @@ impl Default for RuntimeSection {
 /// Lanes a config (or `detect --lanes`) may ask for; more would only queue on the cores.
 pub const MAX_LANES: usize = 16;
 
+/// ONNX Runtime threads a config or a command may ask for: more than any gateway has cores, and
+/// each costs a stack and arena of its own (`--threads 100000` once grew to 16.8 GB).
+pub const MAX_THREADS: usize = 64;
+
 fn one_lane() -> usize {
     1
 }
@@ -445,10 +449,10 @@ impl Config {
                 "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into(),
             );
         }
-        if self.runtime.threads > 64 {
+        if self.runtime.threads > MAX_THREADS {
             bad(
                 "runtime.threads".into(),
-                format!("{} is more than 64", self.runtime.threads),
+                format!("{} is more than {MAX_THREADS}", self.runtime.threads),
             );
         }
         if !(1..=MAX_LANES).contains(&self.runtime.lanes) {
