@@ -168,3 +168,24 @@ when = "area.occupancy > 3"
         assert!(err.contains(needle), "{needle:?} missing from {err}");
     }
 }
+
+#[test]
+fn a_wrong_config_path_fails_at_once_and_names_its_cause_once() {
+    let zero = aisle()
+        .args(["check-config", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(1));
+    assert!(
+        stderr(&zero).contains("larger than 1048576 bytes"),
+        "{}",
+        stderr(&zero)
+    );
+    let missing = aisle()
+        .args(["check-config", "/nonexistent/aisle.toml"])
+        .output()
+        .unwrap();
+    let err = stderr(&missing);
+    assert_eq!(missing.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}

@@ -202,8 +202,10 @@ enum ModelAction {
     /// A new Ed25519 key pair in minisign's format: DIR/NAME.pub and DIR/NAME.key (0600).
     /// Prints the key line to put in agents' `ota.trusted_keys`.
     Keygen {
+        /// Folder for NAME.pub and NAME.key (created if missing; a key is never overwritten).
         #[arg(long)]
         out: PathBuf,
+        /// File name of the key pair: letters, digits, '-', '_' and '.', not a path.
         #[arg(long, default_value = "aisle-model")]
         name: String,
     },
@@ -499,8 +501,15 @@ fn reader_left(e: &anyhow::Error) -> bool {
 }
 
 /// The error and its causes on one line, for operators and log scrapers.
+/// A cause that the message before it already quotes (thiserror's `{source}`) is left out, so
+/// an error never reads `No such file (os error 2): No such file (os error 2)`.
 fn one_line(e: &anyhow::Error) -> String {
-    let parts: Vec<String> = e.chain().map(ToString::to_string).collect();
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if !parts.last().is_some_and(|before| before.contains(&cause)) {
+            parts.push(cause);
+        }
+    }
     parts.join(": ").replace('\n', " ")
 }
 
@@ -518,7 +527,7 @@ fn init_logging(format: LogFormat, default_level: &str) {
     };
 }
 
-/// A slice overlap share for the command line, 0..=0.5.
+/// A shelf grid for the command line: levels × bays, each 1 to 16 as in a shelf zone.
 fn levels_by_bays(s: &str) -> Result<(u32, u32), String> {
     let parse = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=16).contains(n));
     match s.split_once('x').map(|(a, b)| (parse(a), parse(b))) {
@@ -538,6 +547,7 @@ fn thread_count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A score on the common calibrated scale, 0..=1 (NaN is not one).
 fn unit_score(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -545,6 +555,7 @@ fn unit_score(s: &str) -> Result<f32, String> {
     }
 }
 
+/// A slice overlap share for the command line, 0..=0.5.
 fn overlap_share(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..=0.5).contains(&v) => Ok(v),

@@ -39,6 +39,10 @@ impl MotRow {
     }
 }
 
+/// The last frame number a file may name: 4.6 days at 25 fps. Frames between rows are replayed
+/// as empty, so one absurd number (4294967295) would otherwise replay for days.
+pub const MAX_FRAME: u64 = 10_000_000;
+
 const FIELDS: [&str; 7] = ["frame", "id", "left", "top", "width", "height", "conf"];
 
 /// Parses a MOT file. Blank lines are skipped; a row with fewer than six fields, a field that is
@@ -68,9 +72,9 @@ pub fn parse(text: &str) -> Result<Vec<MotRow>, MotError> {
                 .filter(|x| x.is_finite())
                 .ok_or_else(|| err(format!("{} {:?} is not a number", FIELDS[k], fields[k])))?;
         }
-        if v[0] < 1.0 || v[0].fract() != 0.0 {
+        if v[0] < 1.0 || v[0].fract() != 0.0 || v[0] > MAX_FRAME as f64 {
             return Err(err(format!(
-                "frame {} must be a whole number from 1",
+                "frame {} must be a whole number from 1 to {MAX_FRAME}",
                 fields[0]
             )));
         }
@@ -144,6 +148,16 @@ mod tests {
             ("1,1,0,0,1,1\n1,x,0,0,1,1\n", 2, "id \"x\""),
             ("0,1,0,0,1,1\n", 1, "frame 0"),
             ("1.5,1,0,0,1,1\n", 1, "frame 1.5"),
+            (
+                "4294967295,1,0,0,1,1\n",
+                1,
+                "frame 4294967295 must be a whole number from 1 to",
+            ),
+            (
+                "1,1,0,0,1,1\n99999999999999999999,1,0,0,1,1\n",
+                2,
+                "frame 99999999999999999999",
+            ),
             ("1,1,0,0,-1,1\n", 1, "negative"),
             ("1,1,0,0,1,1,nan\n", 1, "conf \"nan\""),
         ];

@@ -206,6 +206,10 @@ impl Default for RuntimeSection {
 /// Lanes a config (or `detect --lanes`) may ask for; more would only queue on the cores.
 pub const MAX_LANES: usize = 16;
 
+/// A config is a few KiB; reading stops here, so a wrong path (`/dev/zero`, a video) fails at once
+/// instead of filling memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// ONNX Runtime threads a config or a command may ask for: more than any gateway has cores, and
 /// each costs a stack and arena of its own (`--threads 100000` once grew to 16.8 GB).
 pub const MAX_THREADS: usize = 64;
@@ -351,6 +355,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("config {path} is larger than {MAX_CONFIG_BYTES} bytes: not a config file")]
+    TooLarge { path: PathBuf },
     #[error("config {path} has {} problem(s):\n  {}", problems.len(), problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Invalid {
         path: PathBuf,
@@ -363,10 +369,20 @@ const ENV_PREFIX: &str = "AISLE_";
 impl Config {
     /// Reads, applies environment overrides, resolves relative paths and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        use std::io::Read;
+        let read = |source| ConfigError::Read {
             path: path.into(),
             source,
-        })?;
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(read)?
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge { path: path.into() });
+        }
         let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| is_override(k)).collect();
         let invalid = |problems| ConfigError::Invalid {
             path: path.into(),

@@ -27,6 +27,10 @@ pub enum AdminError {
     Expires(String, String),
     #[error("{0}")]
     Keys(String),
+    #[error(
+        "--name {0:?}: a key name is a plain file name (letters, digits, '-', '_', '.'), not a path"
+    )]
+    Name(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AdminError + '_ {
@@ -39,6 +43,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AdminError + '_ {
 /// Writes `DIR/NAME.pub` and `DIR/NAME.key` (mode 0600); returns the key line for agents'
 /// `ota.trusted_keys`.
 pub fn keygen(dir: &Path, name: &str) -> Result<String, AdminError> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain {
+        return Err(AdminError::Name(name.to_string()));
+    }
     let (public, secret) = bundle::keygen()?;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let (pub_path, key_path) = (
@@ -129,5 +141,23 @@ pub fn targets(devices: Vec<String>, sites: Vec<String>) -> Targets {
     Targets {
         devices: or_all(devices),
         sites: or_all(sites),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_name_that_is_a_path_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("keys");
+        for name in ["../../x", "a/b", "", ".hidden", "..", "k\0"] {
+            let e = keygen(&out, name).unwrap_err();
+            assert!(matches!(e, AdminError::Name(_)), "{name:?}: {e}");
+        }
+        assert!(!out.exists(), "nothing written for a refused name");
+        assert!(keygen(&out, "fleet-admin_1.2026").is_ok());
+        assert!(out.join("fleet-admin_1.2026.key").is_file());
     }
 }
