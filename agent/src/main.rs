@@ -71,10 +71,15 @@ enum Command {
         #[arg(long)]
         ort_library: Option<PathBuf>,
     },
-    /// Check a config file and report every problem in it.
-    CheckConfig { file: PathBuf },
+    /// Check a config file and report every problem in it, one `field: reason` per line.
+    /// Example: `aisle check-config /etc/aisle/aisle.toml`.
+    CheckConfig {
+        /// The config file to check (TOML); environment overrides (AISLE_…) apply as in `run`.
+        file: PathBuf,
+    },
     /// Run the agent daemon.
     Run {
+        /// The agent's config file (TOML), e.g. /etc/aisle/aisle.toml.
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -82,6 +87,7 @@ enum Command {
     /// one JSON line: tune zones and rules on yesterday's video before deploying them. With
     /// MOT-format detections or tracks instead of video, score the stages after the detector.
     Replay {
+        /// The agent's config file (TOML), e.g. /etc/aisle/aisle.toml.
         #[arg(long, short)]
         config: PathBuf,
         /// The recording; replaces the camera's source.
@@ -115,6 +121,8 @@ enum Command {
     /// scenario's detector noise) and true tracks, and the truth as JSON, to score the analytics
     /// with `aisle replay` and `aisle eval`.
     Simulate {
+        /// The scenario (TOML), e.g. firmware-config/scenarios/saturday-rush.toml: arrivals,
+        /// lanes, detector noise and the agent config whose zones it walks.
         #[arg(long)]
         scenario: PathBuf,
         /// Directory for detections.txt, tracks.txt and truth.json (created if missing).
@@ -128,8 +136,10 @@ enum Command {
     Eval {
         #[command(subcommand)]
         detector: Option<EvalAction>,
+        /// The truth.json `aisle simulate` wrote.
         #[arg(long, required = true)]
         truth: Option<PathBuf>,
+        /// The events `aisle replay` printed for the simulation's detections (JSON lines).
         #[arg(long, required = true)]
         events: Option<PathBuf>,
         /// Print the report as JSON instead of a table.
@@ -211,6 +221,7 @@ enum ModelAction {
     },
     /// Sign a model into a bundle directory (update.toml, update.toml.minisig, model.onnx).
     Pack {
+        /// The model file (ONNX) to ship.
         #[arg(long)]
         onnx: PathBuf,
         /// The model's manifest (input and decoder settings), e.g. models/*/manifest.toml.
@@ -225,8 +236,11 @@ enum ModelAction {
         /// Secret key file from `aisle model keygen`.
         #[arg(long)]
         key: PathBuf,
+        /// Directory for the bundle (created; update.toml, its signature and the model).
         #[arg(long)]
         out: PathBuf,
+        /// The model slot it replaces on gateways (`person`: the person detector); versions rise
+        /// per slot.
         #[arg(long, default_value = "person")]
         slot: String,
         /// Only these devices (repeatable; default: all).
@@ -245,13 +259,16 @@ enum ModelAction {
     /// Install a bundle on this gateway (offline, e.g. from a USB stick) after every check the
     /// agent runs on an update; the agent runs it from its next start.
     Install {
+        /// The bundle directory from `aisle model pack`.
         bundle: PathBuf,
+        /// The agent's config file (TOML), e.g. /etc/aisle/aisle.toml.
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Add another admin's signature to a packed bundle, for gateways that require more than
     /// one (`ota.required_signatures`): check it with `aisle model verify` first.
     Cosign {
+        /// The bundle directory from `aisle model pack`.
         bundle: PathBuf,
         /// Secret key file from `aisle model keygen`.
         #[arg(long)]
@@ -260,6 +277,7 @@ enum ModelAction {
     /// Offer a bundle to gateways over MQTT (retained, on SITE/DEVICE's cmd/model topic); they
     /// download the model from the manifest's url, check it and swap it in.
     Publish {
+        /// The bundle directory from `aisle model pack`.
         #[arg(required_unless_present = "clear")]
         bundle: Option<PathBuf>,
         /// Remove the retained offer from the targets' topics instead, once the fleet has
@@ -275,6 +293,7 @@ enum ModelAction {
         /// Client certificate and key (PEM), for brokers that require one.
         #[arg(long, requires = "key")]
         cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM).
         #[arg(long, requires = "cert")]
         key: Option<PathBuf>,
         /// The agents' `mqtt.topic_prefix`.
@@ -286,16 +305,21 @@ enum ModelAction {
     },
     /// Run every check a gateway runs on a bundle, against a public key file.
     Verify {
+        /// The bundle directory from `aisle model pack`.
         bundle: PathBuf,
+        /// Public key file (NAME.pub from `aisle model keygen`).
         #[arg(long)]
         pubkey: PathBuf,
+        /// Check the targets as this gateway's device id would (`any`: skip the device check).
         #[arg(long, default_value = "any")]
         device: String,
+        /// Check the targets as this gateway's site would (`any`: skip the site check).
         #[arg(long, default_value = "any")]
         site: String,
         /// The slot and version the gateway runs now (the anti-rollback floor).
         #[arg(long, default_value = "person")]
         slot: String,
+        /// The version the gateway runs in that slot: the bundle must be above it.
         #[arg(long, default_value_t = 0)]
         floor: u64,
     },
@@ -307,6 +331,7 @@ enum ShelfAction {
     /// of a shelf. Run at install time with the shelves full; prints how the classifier reads
     /// each zone in that frame as JSON.
     Calibrate {
+        /// The agent's config file (TOML), e.g. /etc/aisle/aisle.toml.
         #[arg(long, short)]
         config: PathBuf,
         /// Only this camera (default: every enabled camera with shelf zones).
@@ -354,11 +379,13 @@ enum ShelfAction {
 enum OutboxAction {
     /// One JSON line: pending events, bytes, oldest age, drop counters.
     Stats {
+        /// The agent's config file (TOML), e.g. /etc/aisle/aisle.toml.
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Every pending event as one JSON line, in the order it will be sent.
     Dump {
+        /// The agent's config file (TOML), e.g. /etc/aisle/aisle.toml.
         #[arg(long, short)]
         config: PathBuf,
     },
