@@ -178,7 +178,7 @@ def mae(measured, truth):
     return float(np.mean([abs(measured.get(k, 0.0) - truth[k]) for k in keys]))
 
 
-def summary_windows(events, zone, fps):
+def summary_windows(events, zone):
     """occupancy_mean of `zone` per window start second, from aisle's summaries; the windows are
     1 s (eval-mot.toml). The truth of a window averages the frames inside it, so the partial last
     window is matched to the frames it spans."""
@@ -241,7 +241,7 @@ def evaluate(args, host, name, gt, size, fps, label, rows, count_score, truth_li
         tracks, events = replay(args.aisle, args.config, size, fps, work, detections=mot_text(rows))
     result = {"sequence": name, "detections": label, "trackers": {}}
     s = score(host, gt, tracks, "aisle")
-    occ = mae(summary_windows(events, "frame", fps), truth)
+    occ = mae(summary_windows(events, "frame"), truth)
     result["trackers"]["aisle"] = dict(s.to_dict(), occupancy_mae=occ)
     for ref, make in REFERENCES.items():
         t = reference_tracks(make, rows, fps, last)

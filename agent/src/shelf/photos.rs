@@ -26,6 +26,11 @@ pub enum PhotoError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot decode image {}: {message}", path.display())]
     Decode { path: PathBuf, message: String },
     #[error("{}: line {line}: {problem}", path.display())]
@@ -121,7 +126,6 @@ pub fn parse_labels(text: &str, width: u32, height: u32) -> Result<Vec<BBox>, (u
 
 /// A labelled photo: its pixels (BGR) and its gaps.
 pub struct Photo {
-    pub name: String,
     pub width: u32,
     pub height: u32,
     pub bgr: Vec<u8>,
@@ -184,12 +188,7 @@ pub fn load(image: &Path, label: &Path) -> Result<Photo, PhotoError> {
         line,
         problem,
     })?;
-    let name = image
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     Ok(Photo {
-        name,
         width,
         height,
         bgr,
@@ -322,9 +321,9 @@ impl Exported {
     fn write(&self, dir: &Path) -> Result<(), PhotoError> {
         let write = |name: &str, bytes: &[u8]| {
             let path = dir.join(name);
-            std::fs::write(&path, bytes).map_err(|source| PhotoError::Read { path, source })
+            std::fs::write(&path, bytes).map_err(|source| PhotoError::Write { path, source })
         };
-        std::fs::create_dir_all(dir).map_err(|source| PhotoError::Read {
+        std::fs::create_dir_all(dir).map_err(|source| PhotoError::Write {
             path: dir.into(),
             source,
         })?;
@@ -386,7 +385,6 @@ mod tests {
     #[test]
     fn a_cell_is_empty_when_gaps_cover_most_of_its_width() {
         let photo = Photo {
-            name: "p".into(),
             width: 40,
             height: 20,
             bgr: vec![0; 40 * 20 * 3],
