@@ -27,20 +27,69 @@ pub fn candidates(relatives: &[&str]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The project's default person model manifest, if one is installed or checked out.
-pub fn default_model() -> Result<PathBuf, Vec<PathBuf>> {
-    let tried = candidates(&[
-        "models/nanodet-m-416/manifest.toml",
-        "share/aisle/models/nanodet-m-416/manifest.toml",
-    ]);
-    tried.iter().find(|p| p.is_file()).cloned().ok_or(tried)
+/// A model the project ships, found by `bundled` when a config or command names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bundled {
+    /// The default person detector.
+    Person,
+    /// The shelf-cell classifier.
+    Shelf,
 }
 
-/// The project's shelf-cell classifier manifest, if one is installed or checked out.
-pub fn default_shelf_model() -> Result<PathBuf, Vec<PathBuf>> {
-    let tried = candidates(&[
-        "models/shelf/manifest.toml",
-        "share/aisle/models/shelf/manifest.toml",
-    ]);
-    tried.iter().find(|p| p.is_file()).cloned().ok_or(tried)
+impl Bundled {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Shelf => "shelf",
+        }
+    }
+
+    /// The config setting that names this model instead.
+    fn setting(self) -> &'static str {
+        match self {
+            Self::Person => "detector.model",
+            Self::Shelf => "shelf.model",
+        }
+    }
+
+    fn relatives(self) -> [&'static str; 2] {
+        match self {
+            Self::Person => [
+                "models/nanodet-m-416/manifest.toml",
+                "share/aisle/models/nanodet-m-416/manifest.toml",
+            ],
+            Self::Shelf => [
+                "models/shelf/manifest.toml",
+                "share/aisle/models/shelf/manifest.toml",
+            ],
+        }
+    }
+}
+
+/// No bundled model where one was looked for: the error lists every place, so an installer
+/// sees whether the package or the checkout is incomplete.
+#[derive(Debug, thiserror::Error)]
+#[error("no {} model: set {} (or --model), or install the bundled one (looked in: {})", .kind.name(), .kind.setting(), show(.tried))]
+pub struct NotFound {
+    pub kind: Bundled,
+    pub tried: Vec<PathBuf>,
+}
+
+fn show(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
+/// The manifest to load: the one configured, else the bundled `kind`. The one lookup every
+/// command and the daemon share, so they never disagree on which model runs.
+pub fn model(kind: Bundled, configured: Option<&Path>) -> Result<PathBuf, NotFound> {
+    if let Some(path) = configured {
+        return Ok(path.to_path_buf());
+    }
+    let tried = candidates(&kind.relatives());
+    tried
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(NotFound { kind, tried })
 }

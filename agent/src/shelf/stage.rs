@@ -8,6 +8,7 @@ use crate::analytics::zones::ZoneKind;
 use crate::config::Config;
 use crate::detect::Detection;
 use crate::detect::preprocess::FrameView;
+use crate::install::{self, Bundled};
 
 pub struct Shelves {
     /// Per enabled camera, in the config's order.
@@ -35,11 +36,7 @@ impl Shelves {
         {
             return Ok(Self::none());
         }
-        let path = match &cfg.shelf.model {
-            Some(p) => p.clone(),
-            None => crate::install::default_shelf_model()
-                .map_err(|tried| ShelfError::NoModel { tried })?,
-        };
+        let path = install::model(Bundled::Shelf, cfg.shelf.model.as_deref())?;
         // One thread: a sample is a few milliseconds every `interval_s`, not worth a second
         // ONNX Runtime thread pool beside the detector's.
         let model = ShelfModel::load(&path, 1, cfg.runtime.ort_library.as_deref())?;

@@ -19,8 +19,8 @@ pub enum ShelfError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Model(#[from] ShelfModelError),
-    #[error("no shelf model: set shelf.model, or install the bundled one (looked in: {})", tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    NoModel { tried: Vec<PathBuf> },
+    #[error(transparent)]
+    NoModel(#[from] crate::install::NotFound),
     #[error("{0}")]
     Analytics(String),
     #[error("camera {camera:?}: shelf zone {zone:?} {why}")]
