@@ -422,3 +422,48 @@ fn a_crash_at_any_step_of_an_update_leaves_a_valid_model_serving() {
         assert!(status.success(), "{step}: {status:?}");
     }
 }
+
+/// Regression (#28): a retained message on the command topic larger than the agent's MQTT client
+/// takes used to end the connection on every reconnect, stopping delivery for good. Now the agent
+/// reports it once as a rejected offer, leaves the command topic alone for a while and keeps
+/// delivering; a message under another `cmd/` topic is never received at all.
+#[test]
+fn an_oversized_retained_command_is_reported_once_and_delivery_goes_on() {
+    let mut f = Fleet::new();
+    let big = write(f.dir.path(), "big.bin", vec![b'x'; 1024 * 1024]);
+    f.sub.publish_retained("aisle/s1/gw-1/cmd/model", &big);
+    f.sub.publish_retained("aisle/s1/gw-1/cmd/junk", &big);
+    let mut agent = Daemon::start(&f.config(), &[]);
+    agent
+        .wait_for("agent started", Duration::from_secs(60))
+        .expect("agent started");
+    let too_large = |seen: &[Message]| {
+        seen.iter()
+            .filter(|m| m.topic == "aisle/s1/gw-1/model")
+            .map(Message::json)
+            .filter(|e| e["payload"]["reason"] == "offer_too_large")
+            .count()
+    };
+    f.sub
+        .until(Duration::from_secs(30), |seen| too_large(seen) >= 1);
+    let summaries = f.summaries();
+    f.sub.until(Duration::from_secs(30), |seen| {
+        seen.iter()
+            .filter(|m| m.topic.starts_with("aisle/s1/gw-1/summary/"))
+            .count()
+            >= summaries + 5
+    });
+    assert_eq!(too_large(&f.sub.seen), 1, "reported once");
+    let health = f
+        .sub
+        .seen
+        .iter()
+        .rev()
+        .find(|m| m.topic == "aisle/s1/gw-1/health")
+        .map(Message::json)
+        .expect("a health event");
+    let reconnects = health["payload"]["mqtt"]["reconnects"].as_u64();
+    assert_eq!(reconnects, Some(1), "one reconnect, not a loop: {health}");
+    let (status, _) = agent.terminate();
+    assert!(status.success());
+}

@@ -93,7 +93,7 @@ impl Delivery {
         cfg: &Config,
         detector: &Detector,
         cameras: &[CameraStatus],
-        offers: Option<Sender<Vec<u8>>>,
+        offers: Option<Sender<crate::ota::offer::Command>>,
     ) -> Result<Self, DaemonError> {
         let (store, opened) = SledOutbox::open(&cfg.outbox.path)?;
         let store = Arc::new(store);
@@ -275,7 +275,7 @@ fn start_updates(
     model: &StartModel,
     recent: &RecentFrames,
     events: &crate::outbox::WriterHandle,
-    offers: Receiver<Vec<u8>>,
+    offers: Receiver<crate::ota::offer::Command>,
     verdicts: Receiver<Verdict>,
     swaps: Sender<Swap>,
 ) -> Option<Updates> {

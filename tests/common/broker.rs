@@ -262,6 +262,19 @@ impl Subscriber {
         self.wait_subscribed(Duration::from_secs(20));
     }
 
+    /// Publishes the bytes of `file` on `topic` at QoS 1, retained, as any client allowed on
+    /// the broker could.
+    pub fn publish_retained(&self, topic: &str, file: &Path) {
+        let status = Command::new("mosquitto_pub")
+            .args(["-h", "localhost", "-p", &self.port.to_string()])
+            .args(&self.pki_args)
+            .args(["-q", "1", "-r", "-t", topic, "-f"])
+            .arg(file)
+            .status()
+            .expect("run mosquitto_pub");
+        assert!(status.success(), "mosquitto_pub on {topic}");
+    }
+
     /// Publishes probes until one comes back: the subscription is live.
     pub fn wait_subscribed(&mut self, within: Duration) {
         let deadline = Instant::now() + within;

@@ -11,6 +11,7 @@
 //! `Outgoing::Publish` notifications, which follows the order of publish requests on that one
 //! client; a fresh client per connection keeps stale requests out of the pairing.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,11 +19,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use rumqttc::{
-    Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+    Client, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, StateError,
+    TlsConfiguration, Transport,
 };
 
 use super::LinkSettings;
 use crate::backoff::Backoff;
+use crate::ota::offer::{self, Command};
 use crate::outbox::{Outbox, OutboxCounters};
 
 /// How the link is doing, for health events and metrics.
@@ -56,6 +59,8 @@ enum LinkEvent {
     Connected,
     /// A QoS 1 publish was acknowledged: an outbox record (`Some(seq)`) or the status.
     Acked(Option<u64>),
+    /// A message too large for the client came on the command topic and ended the connection.
+    Oversized(usize),
     Down(String),
 }
 
@@ -110,13 +115,15 @@ pub struct PublisherParts<O> {
     pub status_every: Duration,
     /// Where messages on `{prefix}/cmd/model` go (the update thread); without it the agent does
     /// not subscribe to commands at all.
-    pub offers: Option<Sender<Vec<u8>>>,
+    pub offers: Option<Sender<Command>>,
 }
 
 struct Publisher<O> {
     parts: PublisherParts<O>,
     wake: Receiver<()>,
     drain_until: Arc<Mutex<Option<Instant>>>,
+    /// Until when the command topic is left alone, after a message on it too large to take.
+    offers_paused_until: Cell<Option<Instant>>,
 }
 
 pub fn spawn_publisher<O: Outbox + 'static>(parts: PublisherParts<O>) -> std::io::Result<Link> {
@@ -126,6 +133,7 @@ pub fn spawn_publisher<O: Outbox + 'static>(parts: PublisherParts<O>) -> std::io
         parts,
         wake,
         drain_until: drain_until.clone(),
+        offers_paused_until: Cell::new(None),
     };
     let thread = std::thread::Builder::new()
         .name("mqtt-publish".into())
@@ -154,6 +162,16 @@ fn chain(e: &dyn std::error::Error) -> String {
 impl<O: Outbox> Publisher<O> {
     fn draining(&self) -> Option<Instant> {
         self.drain_until.lock().ok().and_then(|d| *d)
+    }
+
+    /// Whether to subscribe to the command topic now: there is an update thread, and no
+    /// oversized message on the topic paused it within [`offer::PAUSE_AFTER_OVERSIZED`].
+    fn takes_offers(&self) -> bool {
+        self.parts.offers.is_some()
+            && self
+                .offers_paused_until
+                .get()
+                .is_none_or(|until| Instant::now() >= until)
     }
 
     fn run(self) {
@@ -224,7 +242,7 @@ impl<O: Outbox> Publisher<O> {
             .parts
             .offers
             .clone()
-            .map(|tx| (s.topic(crate::ota::offer::TOPIC), tx));
+            .map(|tx| (s.topic(offer::TOPIC), tx));
         let poller = std::thread::Builder::new()
             .name("mqtt-poll".into())
             .spawn(move || {
@@ -262,6 +280,11 @@ impl<O: Outbox> Publisher<O> {
                 Ok(LinkEvent::Connected) => break,
                 Ok(LinkEvent::Down(e)) => return Ended::Down(e),
                 Ok(LinkEvent::Acked(_)) => {}
+                Ok(oversized @ LinkEvent::Oversized(_)) => {
+                    if let Err(e) = self.handle(oversized, &mut 0) {
+                        return Ended::Down(e);
+                    }
+                }
                 Err(_) if self.draining().is_some() => return Ended::Stopped,
                 Err(_) => {}
             }
@@ -280,13 +303,7 @@ impl<O: Outbox> Publisher<O> {
             client.try_publish(topic, QoS::AtLeastOnce, retain, payload)
         };
         let mut inflight = 0usize;
-        if self.parts.offers.is_some()
-            && client
-                .try_subscribe(s.topic("cmd/#"), QoS::AtLeastOnce)
-                .is_err()
-        {
-            return Ended::Down("mqtt client closed".into());
-        }
+        let mut subscribed = false;
         if send(None, s.topic("status"), (self.parts.status)(true), true).is_err() {
             return Ended::Down("mqtt client closed".into());
         }
@@ -294,6 +311,16 @@ impl<O: Outbox> Publisher<O> {
         let mut last_status = Instant::now();
         let mut cursor = 0u64;
         loop {
+            // Only the offer topic: a message elsewhere under cmd/ could end the connection too.
+            if !subscribed && self.takes_offers() {
+                if client
+                    .try_subscribe(s.topic(offer::TOPIC), QoS::AtLeastOnce)
+                    .is_err()
+                {
+                    return Ended::Down("mqtt client closed".into());
+                }
+                subscribed = true;
+            }
             for event in events.try_iter() {
                 if let Err(e) = self.handle(event, &mut inflight) {
                     return Ended::Down(e);
@@ -361,6 +388,18 @@ impl<O: Outbox> Publisher<O> {
                 Ok(())
             }
             LinkEvent::Connected => Ok(()),
+            LinkEvent::Oversized(bytes) => {
+                let pause = offer::PAUSE_AFTER_OVERSIZED;
+                self.offers_paused_until.set(Some(Instant::now() + pause));
+                tracing::error!(
+                    bytes,
+                    paused_s = pause.as_secs(),
+                    "a message too large for the agent came on the command topic; update offers are ignored for a while so that delivery goes on"
+                );
+                Err(format!(
+                    "a {bytes}-byte message on the command topic ended the connection"
+                ))
+            }
             LinkEvent::Down(e) => Err(e),
         }
     }
@@ -406,7 +445,7 @@ fn poll(
     connection: &mut rumqttc::Connection,
     pending: &Mutex<VecDeque<Option<u64>>>,
     events: &Sender<LinkEvent>,
-    offers: Option<&(String, Sender<Vec<u8>>)>,
+    offers: Option<&(String, Sender<Command>)>,
 ) {
     let mut by_pkid: HashMap<u16, Option<u64>> = HashMap::new();
     for notification in connection.iter() {
@@ -425,7 +464,7 @@ fn poll(
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 match offers {
                     Some((topic, tx)) if p.topic == *topic => {
-                        if tx.try_send(p.payload.to_vec()).is_err() {
+                        if tx.try_send(Command::Offer(p.payload.to_vec())).is_err() {
                             tracing::warn!("update offer dropped: the update thread is busy");
                         }
                     }
@@ -435,6 +474,17 @@ fn poll(
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
             Ok(_) => continue,
+            Err(ConnectionError::MqttState(StateError::Deserialization(
+                rumqttc::Error::PayloadSizeLimitExceeded(bytes),
+            ))) => {
+                if let Some((_, tx)) = offers
+                    && tx.try_send(Command::Oversized { bytes }).is_err()
+                {
+                    tracing::warn!("oversized offer not reported: the update thread is busy");
+                }
+                let _ = events.send(LinkEvent::Oversized(bytes));
+                break;
+            }
             Err(e) => {
                 let _ = events.send(LinkEvent::Down(chain(&e)));
                 break;

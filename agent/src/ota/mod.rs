@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod canary;
 pub mod download;
 pub mod fault;
+pub mod flood;
 pub mod gate;
 pub mod manifest;
 pub mod offer;

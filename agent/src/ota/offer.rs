@@ -11,6 +11,21 @@ pub const MAX_OFFER_BYTES: usize = 64 * 1024;
 /// The command topic suffix, below the device's prefix.
 pub const TOPIC: &str = "cmd/model";
 
+/// How long the agent stops listening for offers after one too large for its MQTT client came:
+/// such a packet ends the connection, and a retained one comes back on every reconnect, so
+/// listening on would stop delivery for good. Delivery goes on; offers are tried again after.
+pub const PAUSE_AFTER_OVERSIZED: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// What reaches the update thread from the command topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A message, unread: [`Offer::parse`] decides what it is.
+    Offer(Vec<u8>),
+    /// A message of `bytes` came that the MQTT client could not take whole; offers are paused
+    /// for [`PAUSE_AFTER_OVERSIZED`].
+    Oversized { bytes: usize },
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Offer {

@@ -5,7 +5,6 @@
 //! an event through the outbox. The decisions are the pure parts (`verify`, `gate`, `recover`);
 //! this module only sequences them and does the IO, off the inference thread.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,9 +16,10 @@ use sha2::{Digest, Sha256};
 use super::canary::{self, RecentFrames};
 use super::download::{self, DownloadError};
 use super::fault;
+use super::flood::{OfferFilter, Report};
 use super::gate::Verdict;
 use super::manifest::UpdateManifest;
-use super::offer::Offer;
+use super::offer::{Command, MAX_OFFER_BYTES, Offer, PAUSE_AFTER_OVERSIZED};
 use super::store::ModelStore;
 use super::verify::{self, Context, Rejection, Trust};
 use crate::clock::{Clock, SystemClock};
@@ -56,7 +56,7 @@ pub struct Settings {
 /// How the updater talks to the rest of the agent.
 pub struct Channels {
     /// Raw offers from the command topic.
-    pub offers: Receiver<Vec<u8>>,
+    pub offers: Receiver<Command>,
     /// The health gate's verdicts on a model on trial.
     pub verdicts: Receiver<Verdict>,
     pub swaps: Sender<Swap>,
@@ -76,7 +76,7 @@ pub fn spawn(
                 current: settings.current.clone(),
                 s: settings,
                 c: channels,
-                seen: HashSet::new(),
+                flood: OfferFilter::default(),
             }
             .run()
         })
@@ -109,9 +109,9 @@ struct Updater {
     s: Settings,
     c: Channels,
     current: PathBuf,
-    /// Digests of offers already handled in this run: a retained offer comes again on every
-    /// reconnect and is not worth a second event.
-    seen: HashSet<[u8; 32]>,
+    /// Offers already handled in this run (a retained offer comes again on every reconnect and
+    /// is not worth a second event), and how often unsigned junk is reported.
+    flood: OfferFilter,
 }
 
 fn now_unix_s() -> u64 {
@@ -125,15 +125,28 @@ impl Updater {
 
     fn run(mut self) {
         while !self.quitting() {
-            let Ok(bytes) = self.c.offers.recv_timeout(POLL) else {
-                continue;
+            let bytes = match self.c.offers.recv_timeout(POLL) {
+                Ok(Command::Offer(bytes)) => bytes,
+                Ok(Command::Oversized { bytes }) => {
+                    let detail = format!(
+                        "a {bytes}-byte message on the command topic, over the {MAX_OFFER_BYTES} bytes an offer may have; offers are ignored for {} s so that delivery goes on",
+                        PAUSE_AFTER_OVERSIZED.as_secs()
+                    );
+                    self.emit(
+                        UpdateStep::Rejected,
+                        None,
+                        Some(("offer_too_large", &detail)),
+                    );
+                    continue;
+                }
+                Err(_) => continue,
             };
             // An admin clearing the retained offer (`aisle model publish --clear`).
             if bytes.is_empty() {
                 continue;
             }
             let digest: [u8; 32] = Sha256::digest(&bytes).into();
-            if self.seen.insert(digest) {
+            if self.flood.first_time(digest) {
                 self.offer(&bytes);
             }
         }
@@ -165,6 +178,29 @@ impl Updater {
         let m = match self.verified(bytes) {
             Ok(Some(m)) => m,
             Ok(None) => return,
+            Err((stop, None)) => {
+                match self.flood.report_unsigned(Instant::now()) {
+                    Report::Yes {
+                        unreported_before: 0,
+                    } => {
+                        self.emit(stop.step, None, Some((stop.reason, &stop.detail)));
+                    }
+                    Report::Yes { unreported_before } => {
+                        let detail = format!(
+                            "{} ({unreported_before} more unsigned offers before it were not reported)",
+                            stop.detail
+                        );
+                        self.emit(stop.step, None, Some((stop.reason, &detail)));
+                    }
+                    Report::No => {
+                        tracing::warn!(
+                            reason = stop.reason,
+                            "unsigned offer refused; not reported: too many this hour"
+                        );
+                    }
+                }
+                return;
+            }
             Err((stop, signed)) => {
                 let failure = Some((stop.reason, stop.detail.as_str()));
                 self.emit(stop.step, signed.as_deref(), failure);
