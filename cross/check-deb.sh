@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check-deb.sh DEB ARCH: the package holds what a gateway needs, for the right machine: control
-# fields, the conffile, the files, and the ELF machine of the binary and ONNX Runtime.
+# fields, the conffile, the files, the ELF machine of the binary and ONNX Runtime, and no
+# test-only fault hooks in the binary.
 set -euo pipefail
 DEB=$1
 ARCH=$2
@@ -27,5 +28,9 @@ for elf in usr/bin/aisle usr/lib/aisle/libonnxruntime.so; do
   machine=$(python3 -c 'import sys; b=open(sys.argv[1],"rb").read(20); print(int.from_bytes(b[18:20],"little"))' "$work/root/$elf")
   [ "$machine" = "$want" ] || fail "$elf is ELF machine $machine, not $want ($ARCH)"
 done
+# Fault injection is for tests only: no environment variable may crash or stall a gateway.
+if grep -aq -e AISLE_OTA_CRASH_AT -e AISLE_FAULT_STALL "$work/root/usr/bin/aisle"; then
+  fail "usr/bin/aisle carries the test-only fault hooks (built with --features fault-injection)"
+fi
 printf 'check-deb: %s ok: %s, %s installed\n' "$(basename "$DEB")" "$(du -h "$DEB" | cut -f1)" \
   "$(dpkg-deb -f "$DEB" Installed-Size) KiB"

@@ -11,9 +11,10 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy (default and nokhwa features)" >&2
 cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 cargo clippy --locked --all-targets --features nokhwa -- -D warnings
 echo "== cargo test" >&2
-cargo test --locked --all-targets
+cargo test --locked --all-targets --features fault-injection
 echo "== benches (quick mode)" >&2
 cargo bench --locked --bench preprocess --bench decode --bench analytics --bench outbox --bench shelf -- --warm-up-time 0.5 --measurement-time 1 --noplot 2>&1 | grep -E '^[a-z].*|time:|thrpt:'
 echo "== end-to-end benchmark (quick mode): pipeline vs bare ONNX Runtime" >&2

@@ -349,13 +349,17 @@ fn a_model_that_stops_seeing_people_is_rolled_back_and_cannot_be_replayed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the fault-injection feature (scripts/test.sh turns it on)"
+)]
 fn a_crash_at_any_step_of_an_update_leaves_a_valid_model_serving() {
     let mut f = Fleet::new();
     let config = f.config();
-    for (i, step) in aisle::ota::fault::STEPS.iter().enumerate() {
+    for (i, step) in aisle::fault::STEPS.iter().enumerate() {
         let version = i as u64 + 2;
         let bundle = f.release(version, &default_model(), false);
-        let mut agent = Daemon::start(&config, &[(aisle::ota::fault::ENV, step)]);
+        let mut agent = Daemon::start(&config, &[(aisle::fault::CRASH_ENV, step)]);
         agent
             .wait_for("agent started", Duration::from_secs(60))
             .expect("agent started");

@@ -18,6 +18,10 @@ fn next_message(sock: &UnixDatagram, within: Duration) -> Option<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the fault-injection feature (scripts/test.sh turns it on)"
+)]
 fn ready_then_watchdog_from_the_pipeline_and_silence_once_it_stalls() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notify.sock");
@@ -28,7 +32,7 @@ fn ready_then_watchdog_from_the_pipeline_and_silence_once_it_stalls() {
         &[
             ("NOTIFY_SOCKET", path.to_str().unwrap()),
             ("WATCHDOG_USEC", "400000"),
-            ("AISLE_FAULT_STALL_PIPELINE_AFTER_S", "6"),
+            (aisle::fault::STALL_ENV, "6"),
         ],
     );
     let first = next_message(&sock, Duration::from_secs(60)).expect("READY");

@@ -35,7 +35,7 @@ use crate::pipeline::{
 };
 use crate::shelf::Shelves;
 use crate::source::{CameraHealth, HealthRates, SpecError};
-use crate::systemd::{self, Notifier};
+use crate::systemd::Notifier;
 
 /// Events buffered between the vision loop and the outbox writer: hours of summaries.
 const EVENT_QUEUE: usize = 4096;
@@ -401,7 +401,7 @@ pub fn run(
         Shelves::none()
     });
     let mut notifier = Notifier::from_env();
-    let stall_after = systemd::stall_after();
+    let stall_after = crate::fault::stall_after();
     let send = |camera: &str, payloads: &mut Vec<Payload>, ts_ms: u64| {
         for payload in payloads.drain(..) {
             delivery.events.send(Incoming {
@@ -420,10 +420,7 @@ pub fn run(
         &health,
         |event| {
             if stall_after.is_some_and(|after| started.elapsed() >= after) {
-                tracing::warn!("fault injection: pipeline stalled");
-                loop {
-                    std::thread::park();
-                }
+                crate::fault::stall();
             }
             notifier.heartbeat();
             let now = clock.now_ms();

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod detect;
 pub mod eval;
 pub mod events;
+pub mod fault;
 pub mod heap;
 pub mod install;
 pub mod metrics;

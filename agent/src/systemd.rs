@@ -47,14 +47,3 @@ impl Notifier {
         Self::send(&[NotifyState::Stopping]);
     }
 }
-
-/// Test hook: `AISLE_FAULT_STALL_PIPELINE_AFTER_S=N` freezes the pipeline loop after N seconds,
-/// as a hung detector would, so tests can watch the watchdog stop. Unset in production.
-pub fn stall_after() -> Option<Duration> {
-    std::env::var("AISLE_FAULT_STALL_PIPELINE_AFTER_S")
-        .ok()?
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-}

@@ -7,7 +7,6 @@ pub mod admin;
 pub mod bundle;
 pub mod canary;
 pub mod download;
-pub mod fault;
 pub mod flood;
 pub mod gate;
 pub mod manifest;

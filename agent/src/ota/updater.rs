@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use super::canary::{self, RecentFrames};
 use super::download::{self, DownloadError};
-use super::fault;
 use super::flood::{OfferFilter, Report};
 use super::gate::Verdict;
 use super::manifest::UpdateManifest;
@@ -25,6 +24,7 @@ use super::verify::{self, Context, Rejection, Trust};
 use crate::clock::{Clock, SystemClock};
 use crate::detect::{Detector, DetectorOptions};
 use crate::events::{Payload, UpdateEvent, UpdateStep};
+use crate::fault;
 use crate::outbox::{Incoming, WriterHandle};
 use crate::pipeline::Swap;
 
@@ -281,7 +281,7 @@ impl Updater {
                 return Err(Stop::rejected(reason, e));
             }
         };
-        fault::point("downloaded");
+        fault::crash_point("downloaded");
         let checked = verify::check_artifact(m, &bytes);
         let _ = std::fs::remove_file(&part);
         checked?;
@@ -293,7 +293,7 @@ impl Updater {
             .stage(m, &bytes)
             .map_err(|e| Stop::rejected("store", e))?;
         drop(bytes);
-        fault::point("staged");
+        fault::crash_point("staged");
         let recent = self.s.recent.lock().map(|f| f.clone()).unwrap_or_default();
         let tried = canary::run(&staged, Some(&self.current), &self.s.detector, &recent);
         drop(recent);
@@ -315,12 +315,12 @@ impl Updater {
                 return Err(Stop::rejected("canary", format!("the new model {e}")));
             }
         };
-        fault::point("canary_passed");
+        fault::crash_point("canary_passed");
         self.s
             .store
             .activate(m, true)
             .map_err(|e| Stop::rejected("store", e))?;
-        fault::point("activated");
+        fault::crash_point("activated");
         let trial = Swap {
             detector,
             trial: true,
@@ -329,7 +329,7 @@ impl Updater {
             return Ok(());
         }
         self.emit(UpdateStep::Active, Some(m), None);
-        fault::point("on_trial");
+        fault::crash_point("on_trial");
         match self.verdict() {
             None => Ok(()),
             Some(Verdict::Pass) => {
