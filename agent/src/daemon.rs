@@ -93,7 +93,7 @@ impl Delivery {
         cfg: &Config,
         detector: &Detector,
         cameras: &[CameraStatus],
-        offers: Option<Sender<crate::ota::offer::Command>>,
+        offers: Option<Sender<mqtt::Command>>,
     ) -> Result<Self, DaemonError> {
         let (store, opened) = SledOutbox::open(&cfg.outbox.path)?;
         let store = Arc::new(store);
@@ -127,7 +127,7 @@ impl Delivery {
                     mqtt: mqtt.clone(),
                     status: status_fn,
                     status_every: every,
-                    offers,
+                    commands: offers.map(crate::ota::offer::commands),
                 };
                 Some(mqtt::spawn_publisher(parts).map_err(DaemonError::Thread)?)
             }
@@ -275,7 +275,7 @@ fn start_updates(
     model: &StartModel,
     recent: &RecentFrames,
     events: &crate::outbox::WriterHandle,
-    offers: Receiver<crate::ota::offer::Command>,
+    offers: Receiver<mqtt::Command>,
     verdicts: Receiver<Verdict>,
     swaps: Sender<Swap>,
 ) -> Option<Updates> {
@@ -396,7 +396,7 @@ pub fn run(
     let mut payloads = Vec::new();
     let mut zone_error_logged = vec![false; inputs.len()];
     // Shelves that cannot be watched (no reference, no model) leave the people analytics on.
-    let mut shelves = Shelves::from_config(cfg).unwrap_or_else(|e| {
+    let mut shelves = cfg.shelves().unwrap_or_else(|e| {
         tracing::error!(error = %e, "shelf watch off");
         Shelves::none()
     });

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod backoff;
+pub mod calibrate;
 pub mod clock;
 pub mod config;
 pub mod daemon;
@@ -17,6 +18,7 @@ pub mod ota;
 pub mod outbox;
 pub mod output;
 pub mod pipeline;
+pub mod problem;
 pub mod replay;
 pub mod shelf;
 pub mod sim;

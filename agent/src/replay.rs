@@ -214,7 +214,7 @@ pub fn replay<'w>(
             let mut input_cam = inputs[index].clone();
             input_cam.spec = SourceSpec::parse(&path.display().to_string())?;
             input_cam.settings.live = false;
-            let mut shelves = Shelves::from_config(cfg)?;
+            let mut shelves = cfg.shelves()?;
             let video = VideoReplay {
                 input: &input_cam,
                 camera: index,

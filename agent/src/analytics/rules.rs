@@ -2,19 +2,10 @@
 //! (the condition must hold `for` a while), a separate clear condition (hysteresis), a cooldown
 //! after clearing, and a severity.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::zones::{Level, ZoneKind};
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    #[default]
-    Warning,
-    Critical,
-}
+pub use crate::events::Severity;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

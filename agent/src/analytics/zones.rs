@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::geometry::{Point, contains, segments_intersect, self_intersects, signed_distance};
 use super::id_map::IdMap;
 use super::tracker::CROWD;
+pub use crate::events::{Level, ZoneMetrics};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -224,22 +225,6 @@ impl ZoneConfig {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Low,
-    Medium,
-    High,
-}
-
-impl Level {
-    pub fn value(self) -> f64 {
-        self as u8 as f64
-    }
-}
-
 /// A confirmed track as zones see it: where it stands, where it was first detected, and whether
 /// it counts this frame (seen, or lost only for the tracker's `coast_frames`; a track hidden for
 /// longer keeps its place in a queue but is not counted).
@@ -299,48 +284,6 @@ impl CountWindow {
             ..Self::default()
         };
     }
-}
-
-/// A zone's metrics for one summary window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ZoneMetrics {
-    Area {
-        occupancy_mean: f64,
-        occupancy_max: u32,
-        occupancy_last: u32,
-        congestion: Level,
-    },
-    Line {
-        r#in: u64,
-        out: u64,
-    },
-    Queue {
-        length_mean: f64,
-        length_max: u32,
-        length_last: u32,
-        /// Measured waits (queue entry to service) of people served in the window.
-        wait_p50_s: Option<f64>,
-        wait_p90_s: Option<f64>,
-        served: u64,
-        abandoned: u64,
-        service_rate_per_min: f64,
-        /// Little's law: current length over the recent service rate.
-        estimated_wait_s: Option<f64>,
-    },
-    Shelf {
-        /// Share of the shelf stocked at the last sample: stocked cells count 1, low ones 0.5,
-        /// over the cells read so far. `None` until a cell has been read.
-        fill: Option<f64>,
-        /// Lowest fill sampled in the window.
-        fill_min: Option<f64>,
-        /// Cells read empty at the last sample, as `r{level}b{bay}` from the top left.
-        empty_cells: Vec<String>,
-        low_cells: Vec<String>,
-        /// Samples taken in the window, and cell readings skipped because a person was in front.
-        samples: u64,
-        occluded: u64,
-    },
 }
 
 /// A shelf cell's name from its row-by-row index: `r{level}b{bay}`, from 1 at the top left, as

@@ -189,7 +189,13 @@ fn execute(action: ModelAction) -> Result<()> {
         }
         ModelAction::Install { bundle, config } => {
             let cfg = Config::load(&config)?;
-            let state = aisle::ota::offline::install(&cfg, &bundle, now, &detector_options(&cfg))?;
+            let gateway = aisle::ota::offline::Gateway {
+                ota: cfg.ota.as_ref(),
+                device: &cfg.agent.device_id,
+                site: &cfg.agent.site,
+            };
+            let state =
+                aisle::ota::offline::install(&gateway, &bundle, now, &detector_options(&cfg))?;
             out!("{}", serde_json::to_string(&state)?)?;
         }
         ModelAction::Cosign { bundle, key } => {

@@ -93,7 +93,7 @@ fn execute(action: ShelfAction) -> Result<()> {
                 cfg.runtime.ort_library.as_deref(),
             )
             .with_context(|| format!("loading shelf model {}", path.display()))?;
-            let reports = aisle::shelf::calibrate::calibrate(
+            let reports = aisle::calibrate::calibrate(
                 &cfg,
                 camera.as_deref(),
                 &mut detector,

@@ -4,6 +4,9 @@
 
 mod delivery;
 
+pub use crate::ota::OtaConfig;
+pub use crate::problem::Problem;
+pub use crate::shelf::ShelfConfig;
 pub use delivery::{MetricsSection, MqttSection, OutboxSection};
 
 use std::collections::HashSet;
@@ -45,130 +48,10 @@ pub struct Config {
     #[serde(default)]
     pub metrics: MetricsSection,
     /// Signed model updates; without it the agent never installs a model (docs/ota.md).
-    pub ota: Option<OtaSection>,
+    pub ota: Option<OtaConfig>,
     /// How shelf zones are watched (docs/shelves.md).
     #[serde(default)]
-    pub shelf: ShelfSection,
-}
-
-/// Empty-shelf detection on the cameras' `shelf` zones.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShelfSection {
-    /// Shelf-cell classifier manifest; the bundled model (`models/shelf/`) when absent.
-    pub model: Option<PathBuf>,
-    /// Seconds between two samples of a camera's shelves: shelves empty slowly.
-    #[serde(default = "default_shelf_interval")]
-    pub interval_s: f64,
-    /// Where `aisle shelf calibrate` keeps each camera's stocked reference (on the box only).
-    #[serde(default = "default_calibration_dir")]
-    pub calibration_dir: PathBuf,
-    /// Share of a cell a person's box may cover before the cell is skipped for that sample.
-    #[serde(default = "default_occlusion")]
-    pub occlusion: f32,
-    /// Change from the stocked reference (0 same, about 1 unrelated) below which a cell counts as
-    /// stocked whatever the classifier says.
-    #[serde(default = "default_same_as_reference")]
-    pub same_as_reference: f32,
-    /// Seconds a person's box may stay in the same place before it stops hiding shelf cells: a
-    /// false detection on an empty shelf would otherwise hide it for as long as it stays empty.
-    #[serde(default = "default_still_occluder")]
-    pub still_occluder_s: f64,
-    /// Least score (calibrated scale) of a person's box that hides shelf cells: a weak box is as
-    /// often a shelf or a poster as a person, and would keep an empty cell from being read.
-    #[serde(default = "default_occluder_score")]
-    pub occluder_score: f32,
-}
-
-impl Default for ShelfSection {
-    fn default() -> Self {
-        Self {
-            model: None,
-            interval_s: default_shelf_interval(),
-            calibration_dir: default_calibration_dir(),
-            occlusion: default_occlusion(),
-            same_as_reference: default_same_as_reference(),
-            still_occluder_s: default_still_occluder(),
-            occluder_score: default_occluder_score(),
-        }
-    }
-}
-
-fn default_shelf_interval() -> f64 {
-    30.0
-}
-
-fn default_calibration_dir() -> PathBuf {
-    "/var/lib/aisle/shelf".into()
-}
-
-fn default_occlusion() -> f32 {
-    0.05
-}
-
-fn default_occluder_score() -> f32 {
-    crate::detect::CONFIDENT_SCORE
-}
-
-fn default_still_occluder() -> f64 {
-    120.0
-}
-
-fn default_same_as_reference() -> f32 {
-    0.35
-}
-
-impl ShelfSection {
-    pub fn watch_settings(&self) -> crate::shelf::WatchSettings {
-        crate::shelf::WatchSettings {
-            interval_ms: (self.interval_s * 1000.0) as u64,
-            occlusion: self.occlusion,
-            same_as_reference: self.same_as_reference,
-            still_occluder_ms: (self.still_occluder_s * 1000.0) as u64,
-            occluder_score: self.occluder_score,
-        }
-    }
-}
-
-/// Who may sign model updates, and where installed models live.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct OtaSection {
-    /// Minisign public keys (the `RW…` line of `aisle model keygen`'s `.pub`); any one of them
-    /// may sign. List the new key beside the old one to rotate.
-    pub trusted_keys: Vec<String>,
-    /// Key ids (16 hex digits) refused even if still listed as trusted: a stolen key.
-    #[serde(default)]
-    pub revoked_keys: Vec<String>,
-    /// How many distinct trusted keys must sign an update (k of n; `aisle model cosign`).
-    #[serde(default = "default_required_signatures")]
-    pub required_signatures: usize,
-    /// Installed models and the install state (relative paths from the config file's folder).
-    #[serde(default = "default_models_dir")]
-    pub state_dir: PathBuf,
-    /// CA certificates (PEM) that HTTPS model downloads are checked against.
-    #[serde(default = "default_download_ca")]
-    pub ca_file: PathBuf,
-    /// Frames a model updated over the network serves on trial before the health gate judges
-    /// it against the model it replaced.
-    #[serde(default = "default_trial_frames")]
-    pub trial_frames: u64,
-}
-
-fn default_models_dir() -> PathBuf {
-    "/var/lib/aisle/models".into()
-}
-
-fn default_download_ca() -> PathBuf {
-    "/etc/ssl/certs/ca-certificates.crt".into()
-}
-
-fn default_required_signatures() -> usize {
-    1
-}
-
-fn default_trial_frames() -> u64 {
-    100
+    pub shelf: ShelfConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -335,19 +218,6 @@ fn default_tile_overlap() -> f32 {
     0.4
 }
 
-/// One thing wrong with a config, located by its dotted field path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub field: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
-    }
-}
-
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
@@ -498,48 +368,8 @@ impl Config {
         {
             bad("detector.score".into(), format!("{s} is outside 0..=1"));
         }
-        if let Some(model) = &self.shelf.model
-            && !model.is_file()
-        {
-            bad(
-                "shelf.model".into(),
-                format!("manifest {} does not exist", model.display()),
-            );
-        }
-        if !(self.shelf.interval_s >= 1.0 && self.shelf.interval_s <= 3600.0) {
-            bad(
-                "shelf.interval_s".into(),
-                format!("{} is outside 1..=3600", self.shelf.interval_s),
-            );
-        }
-        if !(self.shelf.still_occluder_s >= self.shelf.interval_s
-            && self.shelf.still_occluder_s <= 86_400.0)
-        {
-            bad(
-                "shelf.still_occluder_s".into(),
-                format!(
-                    "{} is outside shelf.interval_s..=86400 (a box is judged still between two samples)",
-                    self.shelf.still_occluder_s
-                ),
-            );
-        }
-        if !(0.0..=1.0).contains(&self.shelf.occluder_score) {
-            bad(
-                "shelf.occluder_score".into(),
-                format!("{} is outside 0..=1", self.shelf.occluder_score),
-            );
-        }
-        if !(0.0..=1.0).contains(&self.shelf.occlusion) {
-            bad(
-                "shelf.occlusion".into(),
-                format!("{} is outside 0..=1", self.shelf.occlusion),
-            );
-        }
-        if !(0.0..=2.0).contains(&self.shelf.same_as_reference) {
-            bad(
-                "shelf.same_as_reference".into(),
-                format!("{} is outside 0..=2", self.shelf.same_as_reference),
-            );
+        for problem in self.shelf.validate() {
+            bad(problem.field, problem.reason);
         }
         if !(1..=64).contains(&self.pipeline.queue_capacity) {
             bad(
@@ -607,24 +437,10 @@ impl Config {
             }
         }
         delivery::validate(&self.outbox, self.mqtt.as_ref(), &mut bad);
-        if let Some(ota) = &self.ota
-            && let Err(errors) = crate::ota::verify::Trust::new(
-                &ota.trusted_keys,
-                &ota.revoked_keys,
-                ota.required_signatures,
-            )
-        {
-            for e in errors {
-                bad(e.field, e.reason);
+        if let Some(ota) = &self.ota {
+            for problem in ota.validate() {
+                bad(problem.field, problem.reason);
             }
-        }
-        if let Some(ota) = &self.ota
-            && !(1..=100_000).contains(&ota.trial_frames)
-        {
-            bad(
-                "ota.trial_frames".into(),
-                "must be within 1..=100000".into(),
-            );
         }
         self.validate_analytics(&mut p);
         p
@@ -730,6 +546,24 @@ impl Config {
 
     /// Per enabled camera, its analytics: zones and the rules that apply to it. Call on a
     /// validated config.
+    /// Each enabled camera's id and zones, in order: what the shelf watch is built from.
+    pub fn camera_zones(&self) -> Vec<(&str, &[ZoneConfig])> {
+        self.cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| (c.id.as_str(), c.zones.as_slice()))
+            .collect()
+    }
+
+    /// The shelves of every enabled camera, and their classifier.
+    pub fn shelves(&self) -> Result<crate::shelf::Shelves, crate::shelf::ShelfError> {
+        crate::shelf::Shelves::new(
+            &self.camera_zones(),
+            &self.shelf,
+            self.runtime.ort_library.as_deref(),
+        )
+    }
+
     pub fn camera_analytics(&self) -> Vec<CameraAnalytics> {
         self.cameras
             .iter()

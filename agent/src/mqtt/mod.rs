@@ -12,6 +12,32 @@ pub use tls::{TlsError, client_config};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crossbeam_channel::Sender;
+
+/// What reaches the listener of the command topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A message, unread: the listener decides what it is.
+    Message(Vec<u8>),
+    /// A message of `bytes` came that the client could not take whole; the topic is left alone
+    /// for [`Commands::pause_after_oversized`].
+    Oversized { bytes: usize },
+}
+
+/// The one subscription, given by whoever listens (the update thread): the publisher knows
+/// nothing of what the messages mean.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    /// Below the device's prefix, e.g. `cmd/model`.
+    pub topic: &'static str,
+    /// The largest message taken; a larger one ends the connection before anything reads it.
+    pub max_bytes: usize,
+    /// How long the topic is left alone after an oversized message: a retained one comes back
+    /// on every reconnect, so listening on would stop delivery for good.
+    pub pause_after_oversized: Duration,
+    pub to: Sender<Command>,
+}
+
 /// Everything the publisher needs to (re)connect.
 #[derive(Clone)]
 pub struct LinkSettings {

@@ -23,9 +23,8 @@ use rumqttc::{
     TlsConfiguration, Transport,
 };
 
-use super::LinkSettings;
+use super::{Command, Commands, LinkSettings};
 use crate::backoff::Backoff;
-use crate::ota::offer::{self, Command};
 use crate::outbox::{Outbox, OutboxCounters};
 
 /// How the link is doing, for health events and metrics.
@@ -113,9 +112,9 @@ pub struct PublisherParts<O> {
     pub status: StatusFn,
     /// How often the retained status is refreshed.
     pub status_every: Duration,
-    /// Where messages on `{prefix}/cmd/model` go (the update thread); without it the agent does
-    /// not subscribe to commands at all.
-    pub offers: Option<Sender<Command>>,
+    /// The command topic and where its messages go (the update thread); without it the agent
+    /// does not subscribe to anything.
+    pub commands: Option<Commands>,
 }
 
 struct Publisher<O> {
@@ -123,7 +122,7 @@ struct Publisher<O> {
     wake: Receiver<()>,
     drain_until: Arc<Mutex<Option<Instant>>>,
     /// Until when the command topic is left alone, after a message on it too large to take.
-    offers_paused_until: Cell<Option<Instant>>,
+    commands_paused_until: Cell<Option<Instant>>,
 }
 
 pub fn spawn_publisher<O: Outbox + 'static>(parts: PublisherParts<O>) -> std::io::Result<Link> {
@@ -133,7 +132,7 @@ pub fn spawn_publisher<O: Outbox + 'static>(parts: PublisherParts<O>) -> std::io
         parts,
         wake,
         drain_until: drain_until.clone(),
-        offers_paused_until: Cell::new(None),
+        commands_paused_until: Cell::new(None),
     };
     let thread = std::thread::Builder::new()
         .name("mqtt-publish".into())
@@ -164,12 +163,12 @@ impl<O: Outbox> Publisher<O> {
         self.drain_until.lock().ok().and_then(|d| *d)
     }
 
-    /// Whether to subscribe to the command topic now: there is an update thread, and no
-    /// oversized message on the topic paused it within [`offer::PAUSE_AFTER_OVERSIZED`].
-    fn takes_offers(&self) -> bool {
-        self.parts.offers.is_some()
+    /// Whether to subscribe to the command topic now: someone listens, and no oversized
+    /// message on the topic paused it.
+    fn takes_commands(&self) -> bool {
+        self.parts.commands.is_some()
             && self
-                .offers_paused_until
+                .commands_paused_until
                 .get()
                 .is_none_or(|until| Instant::now() >= until)
     }
@@ -220,8 +219,9 @@ impl<O: Outbox> Publisher<O> {
         // The outbox is the session: the broker keeps nothing for us.
         o.set_clean_session(true);
         o.set_inflight(u16::try_from(s.inflight * 2 + 4).unwrap_or(u16::MAX));
-        // Offers are the only thing the agent receives; larger packets end the connection.
-        o.set_max_packet_size(crate::ota::offer::MAX_OFFER_BYTES + 1024, 10 * 1024);
+        // Commands are the only thing the agent receives; larger packets end the connection.
+        let max_in = self.parts.commands.as_ref().map_or(0, |c| c.max_bytes);
+        o.set_max_packet_size(max_in + 1024, 10 * 1024);
         o.set_last_will(LastWill::new(
             s.topic("status"),
             (self.parts.status)(false),
@@ -238,11 +238,11 @@ impl<O: Outbox> Publisher<O> {
         let pending: Arc<Mutex<VecDeque<Option<u64>>>> = Arc::default();
         let (events_tx, events) = crossbeam_channel::unbounded();
         let poller_pending = pending.clone();
-        let offers = self
+        let commands = self
             .parts
-            .offers
-            .clone()
-            .map(|tx| (s.topic(offer::TOPIC), tx));
+            .commands
+            .as_ref()
+            .map(|c| (s.topic(c.topic), c.to.clone()));
         let poller = std::thread::Builder::new()
             .name("mqtt-poll".into())
             .spawn(move || {
@@ -250,7 +250,7 @@ impl<O: Outbox> Publisher<O> {
                     &mut connection,
                     &poller_pending,
                     &events_tx,
-                    offers.as_ref(),
+                    commands.as_ref(),
                 )
             });
         let poller = match poller {
@@ -311,10 +311,13 @@ impl<O: Outbox> Publisher<O> {
         let mut last_status = Instant::now();
         let mut cursor = 0u64;
         loop {
-            // Only the offer topic: a message elsewhere under cmd/ could end the connection too.
-            if !subscribed && self.takes_offers() {
+            // Only the one topic: a message elsewhere under cmd/ could end the connection too.
+            if !subscribed
+                && self.takes_commands()
+                && let Some(c) = &self.parts.commands
+            {
                 if client
-                    .try_subscribe(s.topic(offer::TOPIC), QoS::AtLeastOnce)
+                    .try_subscribe(s.topic(c.topic), QoS::AtLeastOnce)
                     .is_err()
                 {
                     return Ended::Down("mqtt client closed".into());
@@ -389,12 +392,16 @@ impl<O: Outbox> Publisher<O> {
             }
             LinkEvent::Connected => Ok(()),
             LinkEvent::Oversized(bytes) => {
-                let pause = offer::PAUSE_AFTER_OVERSIZED;
-                self.offers_paused_until.set(Some(Instant::now() + pause));
+                let pause = self
+                    .parts
+                    .commands
+                    .as_ref()
+                    .map_or(Duration::ZERO, |c| c.pause_after_oversized);
+                self.commands_paused_until.set(Some(Instant::now() + pause));
                 tracing::error!(
                     bytes,
                     paused_s = pause.as_secs(),
-                    "a message too large for the agent came on the command topic; update offers are ignored for a while so that delivery goes on"
+                    "a message too large for the agent came on the command topic; it is left alone for a while so that delivery goes on"
                 );
                 Err(format!(
                     "a {bytes}-byte message on the command topic ended the connection"
@@ -439,13 +446,13 @@ impl<O: Outbox> Publisher<O> {
 }
 
 /// The poller: turns the event loop's notifications into [`LinkEvent`]s until the connection
-/// fails or the client is dropped, and hands update offers (`offers`: their topic and where
-/// they go) to the update thread.
+/// fails or the client is dropped, and hands messages on the command topic (`commands`: the
+/// topic and where they go) to their listener.
 fn poll(
     connection: &mut rumqttc::Connection,
     pending: &Mutex<VecDeque<Option<u64>>>,
     events: &Sender<LinkEvent>,
-    offers: Option<&(String, Sender<Command>)>,
+    commands: Option<&(String, Sender<Command>)>,
 ) {
     let mut by_pkid: HashMap<u16, Option<u64>> = HashMap::new();
     for notification in connection.iter() {
@@ -462,10 +469,10 @@ fn poll(
                 None => continue,
             },
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                match offers {
+                match commands {
                     Some((topic, tx)) if p.topic == *topic => {
-                        if tx.try_send(Command::Offer(p.payload.to_vec())).is_err() {
-                            tracing::warn!("update offer dropped: the update thread is busy");
+                        if tx.try_send(Command::Message(p.payload.to_vec())).is_err() {
+                            tracing::warn!("command dropped: its listener is busy");
                         }
                     }
                     _ => tracing::warn!(topic = %p.topic, "unknown command ignored"),
@@ -477,10 +484,10 @@ fn poll(
             Err(ConnectionError::MqttState(StateError::Deserialization(
                 rumqttc::Error::PayloadSizeLimitExceeded(bytes),
             ))) => {
-                if let Some((_, tx)) = offers
+                if let Some((_, tx)) = commands
                     && tx.try_send(Command::Oversized { bytes }).is_err()
                 {
-                    tracing::warn!("oversized offer not reported: the update thread is busy");
+                    tracing::warn!("oversized command not reported: its listener is busy");
                 }
                 let _ = events.send(LinkEvent::Oversized(bytes));
                 break;

@@ -15,6 +15,9 @@ pub mod offline;
 pub mod onnx;
 pub mod publish;
 pub mod recover;
+mod settings;
 pub mod store;
 pub mod updater;
 pub mod verify;
+
+pub use settings::OtaConfig;

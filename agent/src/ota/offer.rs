@@ -16,14 +16,14 @@ pub const TOPIC: &str = "cmd/model";
 /// listening on would stop delivery for good. Delivery goes on; offers are tried again after.
 pub const PAUSE_AFTER_OVERSIZED: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// What reaches the update thread from the command topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// A message, unread: [`Offer::parse`] decides what it is.
-    Offer(Vec<u8>),
-    /// A message of `bytes` came that the MQTT client could not take whole; offers are paused
-    /// for [`PAUSE_AFTER_OVERSIZED`].
-    Oversized { bytes: usize },
+/// The subscription the update thread asks of the MQTT link.
+pub fn commands(to: crossbeam_channel::Sender<crate::mqtt::Command>) -> crate::mqtt::Commands {
+    crate::mqtt::Commands {
+        topic: TOPIC,
+        max_bytes: MAX_OFFER_BYTES,
+        pause_after_oversized: PAUSE_AFTER_OVERSIZED,
+        to,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

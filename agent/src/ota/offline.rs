@@ -7,11 +7,11 @@ use std::path::Path;
 
 use thiserror::Error;
 
+use super::OtaConfig;
 use super::bundle::{self, BundleError};
 use super::canary::{self, CanaryError};
 use super::store::{ModelStore, StoreError, StoreState};
 use super::verify::{self, Context, Trust};
-use crate::config::Config;
 use crate::detect::DetectorOptions;
 
 #[derive(Debug, Error)]
@@ -28,15 +28,23 @@ pub enum InstallError {
     Canary(CanaryError),
 }
 
+/// The gateway a bundle is installed on: its `[ota]` section (`None`: it takes no updates) and
+/// the device and site its targets are checked against.
+pub struct Gateway<'a> {
+    pub ota: Option<&'a OtaConfig>,
+    pub device: &'a str,
+    pub site: &'a str,
+}
+
 /// Verifies the bundle in `dir` for this device and installs it; returns the new store state.
 /// `opts` are the detector settings the canary loads models with.
 pub fn install(
-    cfg: &Config,
+    gateway: &Gateway<'_>,
     dir: &Path,
     now_unix_s: u64,
     opts: &DetectorOptions,
 ) -> Result<StoreState, InstallError> {
-    let ota = cfg.ota.as_ref().ok_or(InstallError::NotEnabled)?;
+    let ota = gateway.ota.ok_or(InstallError::NotEnabled)?;
     let trust = Trust::new(
         &ota.trusted_keys,
         &ota.revoked_keys,
@@ -46,8 +54,8 @@ pub fn install(
     let store = ModelStore::open(&ota.state_dir)?;
     let floors = store.state()?.floors();
     let ctx = Context {
-        device: &cfg.agent.device_id,
-        site: &cfg.agent.site,
+        device: gateway.device,
+        site: gateway.site,
         agent_version: env!("CARGO_PKG_VERSION"),
         now_unix_s,
         floors: &floors,

@@ -18,13 +18,14 @@ use super::download::{self, DownloadError};
 use super::flood::{OfferFilter, Report};
 use super::gate::Verdict;
 use super::manifest::UpdateManifest;
-use super::offer::{Command, MAX_OFFER_BYTES, Offer, PAUSE_AFTER_OVERSIZED};
+use super::offer::{MAX_OFFER_BYTES, Offer, PAUSE_AFTER_OVERSIZED};
 use super::store::ModelStore;
 use super::verify::{self, Context, Rejection, Trust};
 use crate::clock::{Clock, SystemClock};
 use crate::detect::{Detector, DetectorOptions};
 use crate::events::{Payload, UpdateEvent, UpdateStep};
 use crate::fault;
+use crate::mqtt::Command;
 use crate::outbox::{Incoming, WriterHandle};
 use crate::pipeline::Swap;
 
@@ -126,7 +127,7 @@ impl Updater {
     fn run(mut self) {
         while !self.quitting() {
             let bytes = match self.c.offers.recv_timeout(POLL) {
-                Ok(Command::Offer(bytes)) => bytes,
+                Ok(Command::Message(bytes)) => bytes,
                 Ok(Command::Oversized { bytes }) => {
                     let detail = format!(
                         "a {bytes}-byte message on the command topic, over the {MAX_OFFER_BYTES} bytes an offer may have; offers are ignored for {} s so that delivery goes on",

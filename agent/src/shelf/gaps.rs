@@ -6,9 +6,8 @@
 
 use std::path::Path;
 
-use super::model::ShelfModelError;
+use super::read::{Face, ReadShelf, ShelfModelError};
 use super::warp;
-use super::watch::{Face, ReadShelf};
 use crate::detect::preprocess::FrameView;
 use crate::detect::{BBox, Detection, Detector, DetectorOptions};
 

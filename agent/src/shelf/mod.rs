@@ -6,17 +6,19 @@
 //! empty cells in the camera's analytics, where the ordinary alert rules
 //! (`shelf.fill < 0.3 for 5m`) debounce and clear them.
 
-pub mod calibrate;
 pub mod eval;
 pub mod gaps;
 pub mod model;
 pub mod photos;
+mod read;
 pub mod reference;
+mod settings;
 pub mod stage;
 pub mod warp;
 pub mod watch;
 
 pub use model::{CellModel, ShelfModel, ShelfModelError};
 pub use reference::{ReferenceError, Snapshot};
+pub use settings::ShelfConfig;
 pub use stage::Shelves;
 pub use watch::{CameraShelves, Face, ReadShelf, ShelfError, WatchSettings};

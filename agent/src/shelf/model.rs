@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 use ort::session::{Session, builder::GraphOptimizationLevel};
 use ort::value::Tensor;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
+use super::read::{Face, ReadShelf};
+pub use super::read::{ShelfModelError, argmax};
 use super::warp;
-use super::watch::{Face, ReadShelf};
-use crate::analytics::zones::CellState;
 use crate::detect::preprocess::FrameView;
-use crate::detect::runtime::{self, RuntimeError};
+use crate::detect::runtime;
 
 /// The classifier's labels for the three states, in `CellState` order.
 pub const LABELS: [&str; 3] = ["stocked", "low", "empty"];
@@ -47,31 +46,6 @@ pub struct CellInput {
 pub struct CellOutput {
     /// One per output column (probabilities): must include stocked, low and empty.
     pub labels: Vec<String>,
-}
-
-#[derive(Debug, Error)]
-pub enum ShelfModelError {
-    #[error("cannot read shelf model {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("shelf model manifest {} is invalid: {message}", path.display())]
-    Manifest { path: PathBuf, message: String },
-    #[error("shelf model {} has sha256 {actual}, its manifest says {expected}", path.display())]
-    Checksum {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
-    #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-    #[error("shelf model {}: {message}", path.display())]
-    Contract { path: PathBuf, message: String },
-    #[error("shelf model inference failed: {0}")]
-    Inference(String),
-    #[error("shelf gap detector: {0}")]
-    Detector(Box<crate::detect::DetectorError>),
 }
 
 /// Either kind of shelf model, chosen by its manifest.
@@ -340,16 +314,4 @@ impl CellModel {
         );
         Ok(())
     }
-}
-
-/// The most probable state.
-pub fn argmax(p: [f32; 3]) -> CellState {
-    let states = [CellState::Stocked, CellState::Low, CellState::Empty];
-    let mut best = 0;
-    for i in 1..3 {
-        if p[i] > p[best] {
-            best = i;
-        }
-    }
-    states[best]
 }

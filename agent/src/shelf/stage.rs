@@ -1,11 +1,13 @@
 //! The shelves of every camera and the classifier they share, as `run` and `replay` drive them
 //! from the pipeline's sink: a frame in, readings into that camera's analytics.
 
+use std::path::Path;
+
+use super::ShelfConfig;
 use super::model::ShelfModel;
 use super::watch::{CameraShelves, ShelfError};
 use crate::analytics::camera::CameraAnalytics;
-use crate::analytics::zones::ZoneKind;
-use crate::config::Config;
+use crate::analytics::zones::{ZoneConfig, ZoneKind};
 use crate::detect::Detection;
 use crate::detect::preprocess::FrameView;
 use crate::install::{self, Bundled};
@@ -26,24 +28,27 @@ impl Shelves {
         }
     }
 
-    /// Every enabled camera's shelves with their stored references, and the classifier. Call on
-    /// a validated config.
-    pub fn from_config(cfg: &Config) -> Result<Self, ShelfError> {
-        let enabled: Vec<_> = cfg.cameras.iter().filter(|c| c.enabled).collect();
-        if !enabled
+    /// The shelves of `cameras` (each enabled camera's id and zones, in the config's order)
+    /// with their stored references, and the classifier. Call with a validated config's parts.
+    pub fn new(
+        cameras: &[(&str, &[ZoneConfig])],
+        settings: &ShelfConfig,
+        ort_library: Option<&Path>,
+    ) -> Result<Self, ShelfError> {
+        if !cameras
             .iter()
-            .any(|c| c.zones.iter().any(|z| z.kind == ZoneKind::Shelf))
+            .any(|(_, zones)| zones.iter().any(|z| z.kind == ZoneKind::Shelf))
         {
             return Ok(Self::none());
         }
-        let path = install::model(Bundled::Shelf, cfg.shelf.model.as_deref())?;
+        let path = install::model(Bundled::Shelf, settings.model.as_deref())?;
         // One thread: a sample is a few milliseconds every `interval_s`, not worth a second
         // ONNX Runtime thread pool beside the detector's.
-        let model = ShelfModel::load(&path, 1, cfg.runtime.ort_library.as_deref())?;
-        let settings = cfg.shelf.watch_settings();
-        let cameras = enabled
+        let model = ShelfModel::load(&path, 1, ort_library)?;
+        let watch = settings.watch_settings();
+        let cameras = cameras
             .iter()
-            .map(|c| CameraShelves::new(&c.id, &c.zones, &cfg.shelf.calibration_dir, settings))
+            .map(|(id, zones)| CameraShelves::new(id, zones, &settings.calibration_dir, watch))
             .collect::<Result<_, _>>()?;
         let (name, version) = model.describe();
         tracing::info!(model = name, version, "shelf watch on");

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use super::model::{ShelfModelError, argmax};
+pub use super::read::{Face, ReadShelf};
+use super::read::{ShelfModelError, argmax};
 use super::reference::{REF_SIDE, ReferenceError, Snapshot, ZoneReference, change};
 use super::warp::{self, Homography, Quad};
 use crate::analytics::zones::{CellState, Units, ZoneConfig, ZoneKind};
@@ -29,28 +30,6 @@ pub enum ShelfError {
         zone: String,
         why: String,
     },
-}
-
-/// A shelf face as the models read it: its corners and its cells, in camera pixels.
-pub struct Face<'a> {
-    pub corners: Quad,
-    pub rows: u32,
-    pub bays: u32,
-    /// Row by row, `rows` × `bays`.
-    pub cells: &'a [Quad],
-}
-
-/// What reads a shelf face's cells: the cell classifier, a gap detector, or a stand-in in unit
-/// tests.
-pub trait ReadShelf {
-    /// Probabilities of stocked, low and empty for each cell marked visible, in order.
-    fn read(
-        &mut self,
-        frame: &FrameView<'_>,
-        face: &Face<'_>,
-        visible: &[bool],
-        out: &mut Vec<[f32; 3]>,
-    ) -> Result<(), ShelfModelError>;
 }
 
 /// How shelves are watched (the config's `[shelf]` section).

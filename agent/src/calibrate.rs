@@ -11,13 +11,13 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::model::{ShelfModel, ShelfModelError};
-use super::reference::ReferenceError;
-use super::watch::{self, Face, ReadShelf, ShelfError};
 use crate::analytics::zones::{CellState, ZoneKind, cell_name};
 use crate::config::Config;
 use crate::detect::{Detection, Detector};
 use crate::pipeline::{self, PipelineError};
+use crate::shelf::model::{ShelfModel, ShelfModelError};
+use crate::shelf::reference::ReferenceError;
+use crate::shelf::watch::{self, Face, ReadShelf, ShelfError};
 
 #[derive(Debug, Error)]
 pub enum CalibrateError {
@@ -181,7 +181,10 @@ fn read_cells(
         };
         let mut probs = Vec::new();
         model.read(view, &face, &vec![true; cells.len()], &mut probs)?;
-        let states: Vec<CellState> = probs.iter().map(|p| super::model::argmax(*p)).collect();
+        let states: Vec<CellState> = probs
+            .iter()
+            .map(|p| crate::shelf::model::argmax(*p))
+            .collect();
         out.push(ZoneReport {
             zone: z.name.clone(),
             cells: states.len(),
