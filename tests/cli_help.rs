@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "outbox stats",
     "outbox dump",
     "replay",
+    "snapshot",
     "simulate",
     "eval",
     "eval detect",

@@ -613,3 +613,49 @@ fn a_customers_gap_detector_reads_the_shelf_through_its_manifest() {
     let states: Vec<String> = alerts(&events).into_iter().map(|(s, _)| s).collect();
     assert_eq!(states, ["raised", "cleared"]);
 }
+
+/// `aisle snapshot` on the calibrated shelf: each of the 12 cells is drawn in the colour of its
+/// reading (stocked, at the start of the video), and the zone says its fill.
+#[test]
+fn a_snapshot_colours_each_shelf_cell_by_its_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shelf_config(dir.path(), &shelf_video(), &face(), "pixels");
+    calibrate(&cfg);
+    let png = dir.path().join("shelf.png");
+    let o = aisle()
+        .args(["snapshot", "--frames", "3", "-c"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .expect("run aisle snapshot");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("bay-2 (fill 100%)"), "{}", stdout(&o));
+    let img = image::open(&png).expect("a PNG").to_rgb8();
+    let corners: Vec<[f64; 2]> = serde_json::from_value(truth()["face"].clone()).unwrap();
+    // Points on the face by bilinear interpolation (close enough to the homography for a
+    // mildly tilted face), 3 levels of 4 bays.
+    let at = |u: f64, v: f64| {
+        let lerp =
+            |a: [f64; 2], b: [f64; 2], t: f64| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+        let top = lerp(corners[0], corners[1], u);
+        let bottom = lerp(corners[3], corners[2], u);
+        let p = lerp(top, bottom, v);
+        (p[0].round() as u32, p[1].round() as u32)
+    };
+    // Each cell is outlined in its reading's colour (stocked: green): look on the edges
+    // between levels, a few pixels around where the face's interpolation puts them.
+    const STOCKED: [u8; 3] = [40, 200, 80];
+    let near = |(x, y): (u32, u32)| {
+        (x - 3..=x + 3).any(|x| (y - 3..=y + 3).any(|y| img.get_pixel(x, y).0 == STOCKED))
+    };
+    for edge in [1.0 / 3.0, 2.0 / 3.0] {
+        for bay in 0..4 {
+            let p = at((bay as f64 + 0.5) / 4.0, edge);
+            assert!(
+                near(p),
+                "no stocked outline near {p:?} (bay {bay}, edge {edge:.2})"
+            );
+        }
+    }
+}

@@ -22,5 +22,6 @@ pub mod problem;
 pub mod replay;
 pub mod shelf;
 pub mod sim;
+pub mod snapshot;
 pub mod source;
 pub mod systemd;

@@ -141,6 +141,12 @@ impl CameraAnalytics {
         Ok(())
     }
 
+    /// The zones as resolved to the frame, with their running state; empty before the first
+    /// frame. For drawing what the agent sees (`aisle snapshot`), never published.
+    pub fn zones(&self) -> &[Zone] {
+        self.zones.as_deref().unwrap_or_default()
+    }
+
     /// The tracker's current tracks, for writing them out locally in evaluation.
     pub fn tracks(&self) -> &[Track] {
         self.tracker.tracks()

@@ -88,6 +88,20 @@ pub struct ZoneConfig {
 pub const MAX_SHELF_SPLIT: u32 = 16;
 
 impl ZoneConfig {
+    /// The factors from the zone's units to pixels of a `w`×`h` frame.
+    pub fn scale(&self, w: u32, h: u32) -> (f32, f32) {
+        match self.units {
+            Units::Normalized => (w as f32, h as f32),
+            Units::Pixels => (1.0, 1.0),
+        }
+    }
+
+    /// `pts` (one of the zone's point lists) in pixels of a `w`×`h` frame.
+    pub fn to_pixels(&self, pts: &[[f32; 2]], w: u32, h: u32) -> Vec<Point> {
+        let (sx, sy) = self.scale(w, h);
+        pts.iter().map(|&[x, y]| (x * sx, y * sy)).collect()
+    }
+
     /// Every problem, each as (field suffix, reason).
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut p = Vec::new();
@@ -395,13 +409,8 @@ impl Zone {
     /// Resolves `cfg` to pixels of a `w`×`h` frame. Pixel-unit zones that do not fit the frame
     /// are an error naming the zone.
     pub fn new(cfg: &ZoneConfig, w: u32, h: u32) -> Result<Self, String> {
-        let (sx, sy) = match cfg.units {
-            Units::Normalized => (w as f32, h as f32),
-            Units::Pixels => (1.0, 1.0),
-        };
-        let px = |pts: &[[f32; 2]]| -> Vec<Point> {
-            pts.iter().map(|&[x, y]| (x * sx, y * sy)).collect()
-        };
+        let (sx, sy) = cfg.scale(w, h);
+        let px = |pts: &[[f32; 2]]| cfg.to_pixels(pts, w, h);
         let all: Vec<Point> = [&cfg.polygon, &cfg.line, &cfg.service_line]
             .into_iter()
             .flat_map(|p| px(p))
@@ -470,6 +479,15 @@ impl Zone {
             kind: cfg.kind,
             state,
         })
+    }
+
+    /// A shelf zone's cells, row by row, as last read (`None`: not read yet); `None` for other
+    /// zones.
+    pub fn shelf_cells(&self) -> Option<&[Option<CellState>]> {
+        match &self.state {
+            State::Shelf(s) => Some(&s.cells),
+            _ => None,
+        }
     }
 
     /// Takes one frame's visible tracks at time `t_ms`.

@@ -29,6 +29,7 @@ mod replay;
 mod run;
 mod shelf;
 mod simulate;
+mod snapshot;
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +55,11 @@ enum Command {
     CheckConfig(check_config::CheckConfigArgs),
     /// Run the agent daemon. Example: `aisle run -c /etc/aisle/aisle.toml`.
     Run(run::RunArgs),
+    /// Draw one camera as the agent sees it into a PNG: zones with their names and live counts,
+    /// which way a line counts `in`, shelf cells by their reading, detections with scores and
+    /// track ids. Written locally, never published. Example: `aisle snapshot -c
+    /// /etc/aisle/aisle.toml --camera door --out door.png`.
+    Snapshot(snapshot::SnapshotArgs),
     /// Run the whole pipeline on a recorded video and print every event (summaries, alerts) as
     /// one JSON line: tune zones and rules on yesterday's video before deploying them. With
     /// MOT-format detections or tracks instead of video, score the stages after the detector.
@@ -109,6 +115,7 @@ impl Command {
             Self::Detect(args) => args.execute(),
             Self::CheckConfig(args) => args.execute(),
             Self::Replay(args) => args.execute(),
+            Self::Snapshot(args) => args.execute(),
             Self::Simulate(args) => args.execute(),
             Self::Eval(args) => args.execute(),
             Self::Model(args) => args.execute(),
