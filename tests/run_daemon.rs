@@ -192,3 +192,17 @@ fn unreachable_camera_is_retried_with_growing_backoff_and_reported_until_stopped
     let (status, _) = agent.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn check_config_names_the_field_of_a_type_error_and_env_strings_stay_strings() {
+    let err = check_config_rejects(
+        "[agent]\ndevice_id = \"a\"\nsite = \"b\"\n[[cameras]]\nid = \"door\"\nuri = \"test://\"\nevery = \"often\"\n",
+    );
+    assert!(err.contains("cameras[0].every: invalid type"), "{err}");
+    let o = aisle()
+        .args(["check-config", "firmware-config/demo.toml"])
+        .env("AISLE_AGENT__SITE", "42")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -268,26 +268,45 @@ impl Config {
         }
     }
 
-    /// Parses TOML text with `AISLE_…` overrides applied; syntax and type errors become problems.
+    /// Parses TOML text with `AISLE_…` overrides applied; syntax and type errors become problems
+    /// naming the field (`cameras[0].zones[2].polygon: invalid type: …`).
     pub fn parse(text: &str, env: &[(String, String)]) -> Result<Self, Vec<Problem>> {
         let mut doc: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| vec![toml_problem(&e)])?;
+            .map_err(|e: toml::de::Error| vec![syntax_problem(text, &e)])?;
         let mut problems = Vec::new();
+        // Overrides whose value read as a TOML number, boolean or array: (field path, key, raw).
+        let mut literals = Vec::new();
         for (key, value) in env {
-            if let Err(reason) = apply_override(&mut doc, key, value) {
-                problems.push(Problem {
+            match apply_override(&mut doc, key, value, Literal::IfItParses) {
+                Ok(Some(field)) => literals.push((field, key, value)),
+                Ok(None) => {}
+                Err(reason) => problems.push(Problem {
                     field: key.clone(),
                     reason,
-                });
+                }),
             }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        toml::Value::Table(doc)
-            .try_into()
-            .map_err(|e: toml::de::Error| vec![toml_problem(&e)])
+        loop {
+            let e = match serde_path_to_error::deserialize(toml::Value::Table(doc.clone())) {
+                Ok(cfg) => return Ok(cfg),
+                Err(e) => e,
+            };
+            let field = e.path().to_string();
+            // `AISLE_AGENT__SITE=42` meant the string "42": a literal where the field wants
+            // something else is taken as the string it was written as.
+            if let Some(i) = literals.iter().position(|(f, ..)| *f == field) {
+                let (_, key, raw) = literals.swap_remove(i);
+                apply_override(&mut doc, key, raw, Literal::Never)
+                    .map_err(|reason| vec![Problem::new(key.as_str(), reason)])?;
+                continue;
+            }
+            let field = if field == "." { "config".into() } else { field };
+            return Err(vec![Problem::new(field, e.inner().message())]);
+        }
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -645,21 +664,37 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn toml_problem(e: &toml::de::Error) -> Problem {
-    let message = e.message().to_string();
+/// A TOML syntax error, located by line and column (1-based) as an editor shows them.
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
     let field = match e.span() {
-        Some(span) => format!("toml (bytes {}..{})", span.start, span.end),
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("toml line {line}, column {column}")
+        }
         None => "toml".to_string(),
     };
-    Problem {
-        field,
-        reason: message,
-    }
+    Problem::new(field, e.message().trim_end())
 }
 
-/// Sets `AISLE_A__B__0__C=v` as `a.b[0].c = v`. The value is read as a TOML literal when it parses
-/// as one (numbers, booleans, arrays), else as a string.
-fn apply_override(doc: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
+/// How an override's value is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Literal {
+    /// As a TOML literal when it parses as one (numbers, booleans, arrays), else as a string.
+    IfItParses,
+    /// Always as a string.
+    Never,
+}
+
+/// Sets `AISLE_A__B__0__C=v` as `a.b[0].c = v`. Returns the field path (`a.b[0].c`) when the
+/// value was read as a literal other than a string, so a type error there can retry it as one.
+fn apply_override(
+    doc: &mut toml::Table,
+    key: &str,
+    raw: &str,
+    literal: Literal,
+) -> Result<Option<String>, String> {
     let path: Vec<String> = key[ENV_PREFIX.len()..]
         .split("__")
         .map(str::to_ascii_lowercase)
@@ -667,11 +702,15 @@ fn apply_override(doc: &mut toml::Table, key: &str, raw: &str) -> Result<(), Str
     if path.iter().any(String::is_empty) {
         return Err("expected AISLE_<SECTION>__<KEY>".into());
     }
-    let value = format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parsed = (literal == Literal::IfItParses)
+        .then(|| format!("v = {raw}").parse::<toml::Table>().ok())
+        .flatten()
+        .and_then(|mut t| t.remove("v"));
+    let field = parsed
+        .as_ref()
+        .filter(|v| !v.is_str())
+        .map(|_| field_path(&path));
+    let value = parsed.unwrap_or_else(|| toml::Value::String(raw.to_string()));
     let (last, parents) = path.split_last().ok_or("empty key")?;
     let mut root = toml::Value::Table(std::mem::take(doc));
     let result = parents
@@ -688,7 +727,23 @@ fn apply_override(doc: &mut toml::Table, key: &str, raw: &str) -> Result<(), Str
     if let toml::Value::Table(t) = root {
         *doc = t;
     }
-    result
+    result.map(|()| field)
+}
+
+/// `["cameras", "0", "uri"]` as `cameras[0].uri`, the way type errors name fields.
+fn field_path(segments: &[String]) -> String {
+    let mut out = String::new();
+    for seg in segments {
+        if seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
 }
 
 fn step<'a>(node: &'a mut toml::Value, seg: &str) -> Result<&'a mut toml::Value, String> {
@@ -758,6 +813,41 @@ uri = "test://"
         let p = Config::parse(MINIMAL, &e).unwrap_err();
         assert_eq!(p.len(), 2);
         assert!(p[0].field == "AISLE_CAMERAS__5__URI" && p[0].reason.contains("past"));
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let text = MINIMAL.replace("uri = \"test://\"", "uri = \"test://\"\nevery = \"often\"");
+        let p = Config::parse(&text, &[]).unwrap_err();
+        assert_eq!(p[0].field, "cameras[0].every", "{p:?}");
+        assert!(p[0].reason.contains("invalid type"), "{p:?}");
+        let zones = format!(
+            "{MINIMAL}\n[[cameras.zones]]\nname = \"a\"\nkind = \"area\"\npolygon = [1, 2]\n"
+        );
+        let p = Config::parse(&zones, &[]).unwrap_err();
+        assert_eq!(p[0].field, "cameras[0].zones[0].polygon[0]", "{p:?}");
+        let p = Config::parse("[agent\n", &[]).unwrap_err();
+        assert_eq!(p[0].field, "toml line 1, column 7", "{p:?}");
+    }
+
+    #[test]
+    fn env_values_are_strings_where_the_field_wants_one() {
+        let e = env(&[
+            ("AISLE_AGENT__SITE", "42"),
+            ("AISLE_AGENT__DEVICE_ID", "true"),
+            ("AISLE_RUNTIME__THREADS", "3"),
+            ("AISLE_CAMERAS__0__ID", "\"quoted\""),
+        ]);
+        let c = Config::parse(MINIMAL, &e).unwrap();
+        assert_eq!(
+            (c.agent.site.as_str(), c.agent.device_id.as_str()),
+            ("42", "true")
+        );
+        assert_eq!(c.runtime.threads, 3);
+        assert_eq!(c.cameras[0].id, "quoted");
+        // A string where a number is wanted stays an error, naming the field.
+        let p = Config::parse(MINIMAL, &env(&[("AISLE_RUNTIME__THREADS", "many")])).unwrap_err();
+        assert_eq!(p[0].field, "runtime.threads", "{p:?}");
     }
 
     #[test]
