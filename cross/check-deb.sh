@@ -14,7 +14,10 @@ for f in ./usr/bin/aisle ./usr/lib/aisle/libonnxruntime.so \
   ./usr/share/aisle/models/nanodet-m-416/manifest.toml ./usr/share/aisle/models/nanodet-m-416/nanodet-m-416.onnx \
   ./usr/share/aisle/models/shelf/manifest.toml ./usr/share/aisle/models/shelf/shelf-cell.onnx \
   ./usr/share/aisle/models/shelf/PROVENANCE.md \
-  ./etc/aisle/aisle.toml ./lib/systemd/system/aisle.service ./usr/share/doc/aisle/install.md; do
+  ./etc/aisle/aisle.toml ./lib/systemd/system/aisle.service ./usr/share/doc/aisle/install.md \
+  ./usr/share/man/man1/aisle.1.gz ./usr/share/man/man1/aisle-snapshot.1.gz \
+  ./usr/share/bash-completion/completions/aisle ./usr/share/zsh/vendor-completions/_aisle \
+  ./usr/share/fish/vendor_completions.d/aisle.fish; do
   grep -qx "$f" <<<"$files" || fail "missing $f"
 done
 if grep -q '^\./var/' <<<"$files"; then fail "state under /var must not be packaged"; fi

@@ -3,7 +3,8 @@
 # arm64), built with dpkg-deb from files this checkout already has:
 #   /usr/bin/aisle, /usr/lib/aisle/libonnxruntime.so, /usr/share/aisle/models/ (the default person
 #   model and the shelf-cell classifier),
-#   /etc/aisle/aisle.toml (conffile), /lib/systemd/system/aisle.service, docs;
+#   /etc/aisle/aisle.toml (conffile), /lib/systemd/system/aisle.service, docs, man pages and
+#   bash/zsh/fish completions;
 # maintainer scripts create the `aisle` system user (in group `video` for USB cameras). State
 # (/var/lib/aisle: outbox, models, keys, calibration) is never in the package, so upgrades and
 # removals keep it; only purge deletes it.
@@ -21,6 +22,19 @@ mkdir -p "$PKG/DEBIAN" "$PKG/usr/bin" "$PKG/usr/lib/aisle" "$PKG/usr/share/aisle
   "$PKG/usr/share/doc/aisle" "$PKG/etc/aisle" "$PKG/lib/systemd/system"
 
 install -m 0755 "$BIN" "$PKG/usr/bin/aisle"
+# Man pages and shell completions come from the binary itself, so they match its --help (an arm64
+# binary runs under qemu-user, as in cross/smoke-aarch64.sh).
+case "$ARCH" in
+  arm64) RUN=(qemu-aarch64-static -L /) ;;
+  *) RUN=() ;;
+esac
+mkdir -p "$PKG/usr/share/man/man1" "$PKG/usr/share/bash-completion/completions" \
+  "$PKG/usr/share/zsh/vendor-completions" "$PKG/usr/share/fish/vendor_completions.d"
+"${RUN[@]}" "$BIN" man --out "$PKG/usr/share/man/man1"
+gzip -9n "$PKG"/usr/share/man/man1/*.1
+"${RUN[@]}" "$BIN" completions bash > "$PKG/usr/share/bash-completion/completions/aisle"
+"${RUN[@]}" "$BIN" completions zsh > "$PKG/usr/share/zsh/vendor-completions/_aisle"
+"${RUN[@]}" "$BIN" completions fish > "$PKG/usr/share/fish/vendor_completions.d/aisle.fish"
 # Line tables are for local profiling; a gateway gets the stripped binary.
 case "$ARCH" in
   arm64) STRIP=aarch64-linux-gnu-strip ;;

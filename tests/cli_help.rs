@@ -25,6 +25,8 @@ const COMMANDS: &[&str] = &[
     "shelf calibrate",
     "shelf eval",
     "events-schema",
+    "completions",
+    "man",
 ];
 
 /// The arguments in one help text that have no description of their own (a bare `[default: …]`

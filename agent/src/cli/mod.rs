@@ -20,6 +20,7 @@ macro_rules! out {
 mod agent;
 mod check_config;
 mod detect;
+mod docs;
 mod eval;
 mod eval_detect;
 mod model;
@@ -82,6 +83,11 @@ enum Command {
     EventsSchema,
     /// Inspect the event outbox of a stopped agent.
     Outbox(outbox::OutboxArgs),
+    /// Print shell completions. Example: `aisle completions bash >
+    /// /etc/bash_completion.d/aisle` (the .deb installs them for bash, zsh and fish).
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages (aisle.1 and one per command) into a folder; the .deb installs them.
+    Man(docs::ManArgs),
 }
 
 /// A failure the command has already explained on stderr (e.g. every problem of a config):
@@ -122,6 +128,8 @@ impl Command {
             Self::Shelf(args) => args.execute(),
             Self::EventsSchema => Ok(out!("{}", aisle::events::schema_json().trim_end())?),
             Self::Outbox(args) => args.execute(),
+            Self::Completions(args) => args.execute(),
+            Self::Man(args) => args.execute(),
         }
     }
 }
