@@ -189,3 +189,63 @@ fn a_wrong_config_path_fails_at_once_and_names_its_cause_once() {
     assert_eq!(missing.status.code(), Some(1), "{err}");
     assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
 }
+
+/// `--annotate`: the recording with the agent's overlays, frame for frame, and the events are
+/// the same bytes as without it.
+#[test]
+fn an_annotated_replay_writes_every_frame_and_the_same_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.avi");
+    let made = std::process::Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(format!("uridecodebin uri=file://{} ! videoconvert ! identity eos-after=40 ! jpegenc ! avimux ! filesink location={}", vtest().display(), clip.display()).split_whitespace())
+        .status()
+        .expect("gst-launch-1.0");
+    assert!(made.success());
+    let cfg = root().join("firmware-config/vtest-store.toml");
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let o = aisle()
+            .args(["replay", "-c"])
+            .arg(&cfg)
+            .arg("--input")
+            .arg(&clip)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        o.stdout
+    };
+    let plain = run(&[]);
+    let video = dir.path().join("annotated.webm");
+    let annotated = run(&["--annotate".as_ref(), video.as_os_str()]);
+    assert_eq!(plain, annotated, "the events do not change");
+    assert!(!plain.is_empty());
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let decoded = std::process::Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(format!("filesrc location={} ! matroskademux ! vp8dec ! videoconvert ! pngenc ! multifilesink location={}/%03d.png", video.display(), frames.display()).split_whitespace())
+        .status()
+        .unwrap();
+    assert!(decoded.success());
+    assert_eq!(
+        std::fs::read_dir(&frames).unwrap().count(),
+        40,
+        "one video frame per frame"
+    );
+    let last = image::open(frames.join("039.png")).unwrap().to_rgb8();
+    assert_eq!(last.dimensions(), (768, 576));
+    // The counting line at x = 0.5, near its bottom end (VP8 is lossy: close to its yellow).
+    let p = last.get_pixel(384, 470);
+    assert!(p[0] > 200 && p[1] > 170 && p[2] < 90, "line colour {p:?}");
+
+    let o = aisle()
+        .args(["replay", "-c"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&clip)
+        .args(["--annotate", "out.gif"])
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, &["out.gif", ".webm"]);
+}

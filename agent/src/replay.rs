@@ -18,12 +18,17 @@ use thiserror::Error;
 
 use crate::analytics::camera::CameraAnalytics;
 use crate::analytics::mot::{self, MotRow};
+use crate::analytics::zones::ZoneConfig;
 use crate::clock::{Clock, StreamClock};
 use crate::config::Config;
+use crate::detect::preprocess::FrameView;
 use crate::detect::{BBox, Detection, Detector};
-use crate::events::{CameraHealth, Payload, Sequencer};
+use crate::events::{AlertState, CameraHealth, Payload, Sequencer};
 use crate::pipeline::{self, CameraInput, PipelineError};
 use crate::shelf::{ShelfError, Shelves};
+use crate::snapshot::draw::Banner;
+use crate::snapshot::video::{VideoError, VideoWriter};
+use crate::snapshot::{self as overlay};
 use crate::source::{SourceSpec, SpecError};
 
 #[derive(Debug, Error)]
@@ -46,6 +51,8 @@ pub enum ReplayError {
     TrackId(u64),
     #[error(transparent)]
     Shelf(#[from] ShelfError),
+    #[error(transparent)]
+    Video(#[from] VideoError),
 }
 
 pub struct ReplayReport {
@@ -61,6 +68,9 @@ pub enum ReplayInput<'a> {
         detector: &'a mut Detector,
         /// Pace frames to their timestamps instead of running as fast as possible.
         realtime: bool,
+        /// Also write the recording with what the agent sees drawn on it (`aisle snapshot`'s
+        /// overlays, plus alert banners) to this video file.
+        annotate: Option<&'a Path>,
     },
     /// MOT-format detections: the tracker, zones and rules, no detector.
     Detections(MotFrames),
@@ -95,7 +105,12 @@ struct Session<'w> {
     frames_in: u64,
     frames_out: u64,
     events: u64,
+    /// Alerts raised and not cleared, and cleared ones with when, for annotated video.
+    banners: Vec<(String, Banner, Option<u64>)>,
 }
+
+/// How long a cleared alert's banner stays on an annotated video.
+const CLEARED_BANNER_MS: u64 = 3_000;
 
 impl Session<'_> {
     /// Frame `number` (1-based) at `t_ms`.
@@ -148,7 +163,55 @@ impl Session<'_> {
         }
     }
 
+    /// The alert banners to draw on the frame at `last_ms`.
+    fn banners(&mut self) -> Vec<Banner> {
+        let now = self.last_ms;
+        self.banners
+            .retain(|(_, _, cleared)| cleared.is_none_or(|t| now < t + CLEARED_BANNER_MS));
+        self.banners.iter().map(|(_, b, _)| b.clone()).collect()
+    }
+
+    fn note_alert(&mut self, a: &crate::events::Alert) {
+        let what = match (&a.zone, a.value) {
+            (Some(zone), Some(v)) => format!("{} on {zone} ({v:.2})", a.rule),
+            (Some(zone), None) => format!("{} on {zone}", a.rule),
+            (None, _) => a.rule.clone(),
+        };
+        match a.state {
+            AlertState::Raised => self.banners.push((
+                a.alert_id.clone(),
+                Banner {
+                    text: format!("ALERT {what}"),
+                    raised: true,
+                },
+                None,
+            )),
+            AlertState::Cleared => {
+                for (id, b, cleared) in &mut self.banners {
+                    if *id == a.alert_id {
+                        *b = Banner {
+                            text: format!("cleared {what}"),
+                            raised: false,
+                        };
+                        *cleared = Some(self.last_ms);
+                    }
+                }
+            }
+        }
+    }
+
     fn emit(&mut self) -> Result<(), ReplayError> {
+        let alerts: Vec<crate::events::Alert> = self
+            .payloads
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Alert(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        for a in &alerts {
+            self.note_alert(a);
+        }
         for p in self.payloads.drain(..) {
             let event = self.sequencer.stamp(Some(&self.camera), self.last_ms, p);
             let line = serde_json::to_string(&event).map_err(|e| ReplayError::Write(e.into()))?;
@@ -204,21 +267,34 @@ pub fn replay<'w>(
         frames_in: 0,
         frames_out: 0,
         events: 0,
+        banners: Vec::new(),
     };
     match input {
         ReplayInput::Video {
             path,
             detector,
             realtime,
+            annotate,
         } => {
+            if let Some(path) = annotate {
+                crate::snapshot::video::check(path)?;
+            }
             let mut input_cam = inputs[index].clone();
             input_cam.spec = SourceSpec::parse(&path.display().to_string())?;
             input_cam.settings.live = false;
             let mut shelves = cfg.shelves()?;
+            let zones = cfg
+                .cameras
+                .iter()
+                .filter(|c| c.enabled)
+                .nth(index)
+                .map(|c| c.zones.clone())
+                .unwrap_or_default();
             let video = VideoReplay {
                 input: &input_cam,
                 camera: index,
                 realtime,
+                annotate: annotate.map(|path| (path, zones)),
             };
             replay_video(&video, detector, &mut shelves, stop, &mut session)?;
         }
@@ -235,6 +311,8 @@ struct VideoReplay<'a> {
     camera: usize,
     /// Pace frames to their timestamps.
     realtime: bool,
+    /// Where to write the annotated video, and the camera's zones to draw on it.
+    annotate: Option<(&'a Path, Vec<ZoneConfig>)>,
 }
 
 fn replay_video(
@@ -247,6 +325,7 @@ fn replay_video(
     let started = Instant::now();
     let clock = StreamClock::default();
     let mut failure: Option<ReplayError> = None;
+    let mut writer: Option<VideoWriter> = None;
     pipeline::run_frames(video.input, detector, 4, stop, |p| {
         if video.realtime {
             let due = Duration::from_millis(p.frame.pts_ms);
@@ -268,12 +347,26 @@ fn replay_video(
             failure = Some(e.into());
             return ControlFlow::Break(());
         }
-        match session.frame(
-            p.frame.index + 1,
-            clock.now_ms(),
-            size,
-            Seen::Detections(p.detections),
-        ) {
+        let step = session
+            .frame(
+                p.frame.index + 1,
+                clock.now_ms(),
+                size,
+                Seen::Detections(p.detections),
+            )
+            .and_then(|()| match &video.annotate {
+                Some((path, zones)) => annotate(
+                    &mut writer,
+                    (path, zones),
+                    session,
+                    &view,
+                    p.detections,
+                    size,
+                    clock.now_ms(),
+                ),
+                None => Ok(()),
+            });
+        match step {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
                 failure = Some(e);
@@ -281,7 +374,33 @@ fn replay_video(
             }
         }
     })?;
+    if let Some(w) = writer {
+        w.finish()?;
+    }
     failure.map_or(Ok(()), Err)
+}
+
+/// Draws what the agent sees on this frame (as `aisle snapshot` does, with the alerts on screen)
+/// and appends it to the annotated video, opened at the first frame.
+fn annotate(
+    writer: &mut Option<VideoWriter>,
+    (path, zones): (&Path, &[ZoneConfig]),
+    session: &mut Session<'_>,
+    view: &FrameView<'_>,
+    detections: &[Detection],
+    size: (u32, u32),
+    t_ms: u64,
+) -> Result<(), ReplayError> {
+    let mut image = overlay::to_image(view, size);
+    let mut scene = overlay::scene(zones, &session.analytics, detections, size.0, size.1);
+    scene.banners = session.banners();
+    overlay::draw::draw(&mut image, &scene);
+    let w = match writer {
+        Some(w) => w,
+        None => writer.insert(VideoWriter::create(path, size.0, size.1, 10)?),
+    };
+    w.push(&image, t_ms)?;
+    Ok(())
 }
 
 /// Feeds MOT rows frame by frame, as detections for the tracker or, `tracked`, as tracks.

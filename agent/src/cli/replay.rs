@@ -44,6 +44,11 @@ pub struct ReplayArgs {
     /// Pace frames to their timestamps instead of running as fast as possible.
     #[arg(long)]
     realtime: bool,
+    /// Also write the recording with what the agent sees drawn on every frame (zones with live
+    /// counts, boxes, track ids, alert banners as they raise and clear) to this video: .webm or
+    /// .mkv (VP8), .mp4 or .avi (MPEG-4). Local only, never published.
+    #[arg(long, requires = "input")]
+    annotate: Option<PathBuf>,
 }
 
 impl ReplayArgs {
@@ -70,6 +75,7 @@ impl ReplayArgs {
                 path,
                 detector: &mut detector,
                 realtime: self.realtime,
+                annotate: self.annotate.as_deref(),
             };
             replay::replay(&cfg, camera, input, &stop, &mut out, tracks_out)?
         } else {
@@ -115,6 +121,9 @@ mod tests {
     #[test]
     fn one_input_and_mot_needs_its_timing() {
         assert!(replay(&["--input", "v.mp4"]).is_ok());
+        assert!(replay(&["--input", "v.mp4", "--annotate", "out.webm"]).is_ok());
+        let mot = ["--detections", "d.txt", "--fps", "25", "--size", "640x480"];
+        assert!(replay(&[&mot[..], &["--annotate", "out.webm"]].concat()).is_err());
         assert!(replay(&["--detections", "d.txt", "--fps", "25", "--size", "640x480"]).is_ok());
         assert!(replay(&["--tracks", "t.txt", "--fps", "25", "--size", "640x480"]).is_ok());
         assert!(replay(&[]).is_err());

@@ -40,6 +40,16 @@ pub struct Scene {
     pub detections: Vec<(BBox, f32)>,
     /// Confirmed tracks seen this frame: id and box.
     pub tracks: Vec<(u64, BBox)>,
+    /// Alerts on screen, oldest first: raised ones, and cleared ones for a moment.
+    pub banners: Vec<Banner>,
+}
+
+/// An alert as a banner across the top of an annotated frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Banner {
+    pub text: String,
+    /// Raised (red) or just cleared (green).
+    pub raised: bool,
 }
 
 pub const AREA: Rgba<u8> = Rgba([60, 140, 255, 255]);
@@ -120,6 +130,19 @@ pub fn draw(frame: &mut RgbaImage, scene: &Scene) {
     for (id, b) in &scene.tracks {
         rect(&mut canvas, b, TRACK, 2);
         label(&mut canvas, (b.x0, b.y0), &format!("#{id}"), TRACK, scale);
+    }
+    // Alerts along the bottom edge, newest lowest, clear of the zone labels at the top.
+    let line_height = (8 * scale + 8) as f32;
+    let bottom = canvas.0.height() as f32;
+    for (i, b) in scene.banners.iter().rev().enumerate() {
+        let colour = if b.raised { EMPTY } else { STOCKED };
+        label(
+            &mut canvas,
+            (0.0, bottom - line_height * i as f32),
+            &b.text,
+            colour,
+            scale,
+        );
     }
     for z in &scene.zones {
         let at = anchor(z);
@@ -386,9 +409,24 @@ mod tests {
             )],
             detections: vec![(BBox::new(20.0, 30.0, 60.0, 110.0), 0.87)],
             tracks: vec![(7, BBox::new(20.0, 30.0, 60.0, 110.0))],
+            banners: Vec::new(),
         };
         draw(&mut img, &scene);
         assert_eq!(*img.get_pixel(20, 70), TRACK, "the track's box");
+        let mut with_banner = grey(160, 120);
+        let banner = Scene {
+            banners: vec![Banner {
+                text: "RAISED crowded".into(),
+                raised: true,
+            }],
+            ..Scene::default()
+        };
+        draw(&mut with_banner, &banner);
+        assert_eq!(
+            *with_banner.get_pixel(3, 110),
+            EMPTY,
+            "a raised alert's red mark"
+        );
         assert_eq!((img.width(), img.height()), (160, 120));
     }
 }

@@ -4,6 +4,7 @@
 //! picture is written locally and never published.
 
 pub mod draw;
+pub mod video;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -155,7 +156,7 @@ pub fn take(
 }
 
 /// The frame's pixels as an RGBA image at the camera's size (zones and boxes are in it).
-fn to_image(view: &FrameView<'_>, size: (u32, u32)) -> RgbaImage {
+pub fn to_image(view: &FrameView<'_>, size: (u32, u32)) -> RgbaImage {
     let mut img = RgbaImage::new(view.width, view.height);
     for (y, row) in view
         .bgr
@@ -196,6 +197,7 @@ pub fn scene(
             .filter(|t| t.visible())
             .map(|t| (t.id, t.bbox()))
             .collect(),
+        banners: Vec::new(),
     }
 }
 
