@@ -23,6 +23,8 @@ pub enum EvalError {
     },
     #[error("the events have no summary: was the replay empty?")]
     NoSummaries,
+    #[error("the truth is not usable: {}", .0.join("; "))]
+    Truth(Vec<String>),
 }
 
 /// The pass marks from the issue that asked for this loop (docs/evaluation.md).
@@ -204,6 +206,10 @@ fn read(events: &str) -> Result<Seen, EvalError> {
 
 /// Scores `events` (JSON lines from `aisle replay`) against `truth`.
 pub fn evaluate(truth: &Truth, events: &str, th: Thresholds) -> Result<Report, EvalError> {
+    let problems = truth.problems();
+    if !problems.is_empty() {
+        return Err(EvalError::Truth(problems));
+    }
     let seen = read(events)?;
     let mut failures = Vec::new();
     let lines = truth

@@ -52,8 +52,13 @@ fn score(truth: &Path, events: &Path, json: bool, check: bool) -> Result<()> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
     };
+    let path = truth;
     let truth: Truth =
-        serde_json::from_str(&read(truth)?).with_context(|| format!("{}", truth.display()))?;
+        serde_json::from_str(&read(path)?).with_context(|| format!("{}", path.display()))?;
+    let problems = truth.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("{}: {}", path.display(), problems.join("; "));
+    }
     let report = eval::evaluate(&truth, &read(events)?, eval::Thresholds::default())
         .with_context(|| format!("{}", events.display()))?;
     if json {

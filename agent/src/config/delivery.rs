@@ -95,6 +95,27 @@ fn default_inflight() -> usize {
 pub struct MetricsSection {
     /// Prometheus endpoint, e.g. "127.0.0.1:9899"; off when absent.
     pub listen: Option<SocketAddr>,
+    /// The endpoint has no authentication: an address other than loopback is refused unless
+    /// this says the network in front of the gateway is trusted.
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl MetricsSection {
+    /// Every problem of the section.
+    pub fn validate(&self, bad: &mut impl FnMut(String, String)) {
+        if let Some(addr) = self.listen
+            && !addr.ip().is_loopback()
+            && !self.allow_remote
+        {
+            bad(
+                "metrics.listen".into(),
+                format!(
+                    "{addr} is reachable from the network and the endpoint has no authentication; listen on 127.0.0.1 (reach it over SSH) or set metrics.allow_remote = true"
+                ),
+            );
+        }
+    }
 }
 
 pub(super) fn resolve(

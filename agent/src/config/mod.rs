@@ -422,8 +422,13 @@ impl Config {
             if let Some(reason) = name_problem(&mut ids, &c.id, "camera") {
                 bad(f("id"), reason);
             }
-            if let Err(e) = SourceSpec::parse(&c.uri) {
-                bad(f("uri"), e.to_string());
+            match SourceSpec::parse(&c.uri) {
+                Ok(spec) => {
+                    if let Err(why) = crate::source::check(&spec) {
+                        bad(f("uri"), why);
+                    }
+                }
+                Err(e) => bad(f("uri"), e.to_string()),
             }
             if let Some(fps) = c.fps
                 && !above_zero_at_most(fps, 120.0)
@@ -456,6 +461,7 @@ impl Config {
             }
         }
         delivery::validate(&self.outbox, self.mqtt.as_ref(), &mut bad);
+        self.metrics.validate(&mut bad);
         if let Some(ota) = &self.ota {
             for problem in ota.validate() {
                 bad(problem.field, problem.reason);
@@ -813,6 +819,41 @@ uri = "test://"
         let p = Config::parse(MINIMAL, &e).unwrap_err();
         assert_eq!(p.len(), 2);
         assert!(p[0].field == "AISLE_CAMERAS__5__URI" && p[0].reason.contains("past"));
+    }
+
+    #[test]
+    fn a_pipeline_that_can_never_run_is_a_problem() {
+        for (uri, why) in [
+            (
+                "pipeline:fakesrc ! nonexistentelement",
+                "nonexistentelement",
+            ),
+            (
+                "pipeline:videotestsrc num-buffers=3 ! fakesink",
+                "cannot be built",
+            ),
+        ] {
+            let text = MINIMAL.replace("test://", uri);
+            let p = Config::parse(&text, &[]).unwrap().validate();
+            assert!(
+                p.iter()
+                    .any(|p| p.field == "cameras[0].uri" && p.reason.contains(why)),
+                "{uri}: {p:?}"
+            );
+        }
+        let ok = MINIMAL.replace("test://", "pipeline:videotestsrc is-live=true");
+        assert!(Config::parse(&ok, &[]).unwrap().validate().is_empty());
+    }
+
+    #[test]
+    fn a_metrics_endpoint_off_loopback_needs_saying_so() {
+        let open = format!("{MINIMAL}\n[metrics]\nlisten = \"0.0.0.0:9899\"\n");
+        let p = Config::parse(&open, &[]).unwrap().validate();
+        assert!(p.iter().any(|p| p.field == "metrics.listen"), "{p:?}");
+        let allowed = format!("{open}allow_remote = true\n");
+        assert!(Config::parse(&allowed, &[]).unwrap().validate().is_empty());
+        let local = format!("{MINIMAL}\n[metrics]\nlisten = \"[::1]:9899\"\n");
+        assert!(Config::parse(&local, &[]).unwrap().validate().is_empty());
     }
 
     #[test]

@@ -48,6 +48,48 @@ pub struct TrueAlert {
     pub cleared_s: Option<f64>,
 }
 
+impl Truth {
+    /// What makes this truth unusable for scoring, each naming its field: a truth.json edited
+    /// by hand (or not from `aisle simulate`) must not print a −13180 % error.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let seconds = |v: f64| v.is_finite() && v >= 0.0;
+        if !(self.fps.is_finite() && self.fps > 0.0 && self.fps <= 1000.0) {
+            p.push(format!("fps: {} is outside (0, 1000]", self.fps));
+        }
+        if self.frames > crate::analytics::mot::MAX_FRAME {
+            p.push(format!(
+                "frames: {} is more than {}",
+                self.frames,
+                crate::analytics::mot::MAX_FRAME
+            ));
+        }
+        for (zone, q) in &self.queues {
+            if let Some(w) = q.waits_s.iter().find(|w| !seconds(**w)) {
+                p.push(format!(
+                    "queues.{zone}.waits_s: {w} is not a wait in seconds"
+                ));
+            }
+        }
+        for (zone, o) in &self.occupancy {
+            if let Some(v) = o.iter().find(|v| !seconds(**v)) {
+                p.push(format!("occupancy.{zone}: {v} is not a number of people"));
+            }
+        }
+        for (i, a) in self.alerts.iter().enumerate() {
+            if !seconds(a.raised_s)
+                || a.cleared_s
+                    .is_some_and(|c| !(seconds(c) && c >= a.raised_s))
+            {
+                p.push(format!(
+                    "alerts[{i}]: raised_s and cleared_s must be seconds, cleared after raised"
+                ));
+            }
+        }
+        p
+    }
+}
+
 enum Measure {
     Line {
         a: Point,
@@ -221,6 +263,32 @@ impl TruthMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_truth_that_cannot_be_scored_is_refused_by_field() {
+        let bad: Truth = serde_json::from_str(
+            r#"{"fps": -5, "frames": 99999999999, "lines": {},
+                "queues": {"till": {"waits_s": [3.0, -2.0], "abandoned": 0}},
+                "occupancy": {"floor": [1.0, NaN]},
+                "alerts": [{"rule": "r", "zone": null, "raised_s": 10.0, "cleared_s": 5.0}]}"#
+                .replace("NaN", "-1")
+                .as_str(),
+        )
+        .unwrap();
+        let p = bad.problems();
+        for field in [
+            "fps",
+            "frames",
+            "queues.till.waits_s",
+            "occupancy.floor",
+            "alerts[0]",
+        ] {
+            assert!(
+                p.iter().any(|m| m.starts_with(field)),
+                "{field} not in {p:?}"
+            );
+        }
+    }
 
     fn zones() -> Vec<ZoneConfig> {
         toml::from_str::<toml::Table>(

@@ -76,6 +76,21 @@ fn init() -> Result<(), SourceError> {
         .map_err(SourceError::Init)
 }
 
+/// Whether a `pipeline:` source can ever run: its description parses and every element exists
+/// and links to the conversion the agent appends. Checked without starting anything, so a
+/// typo fails `check-config` and `run` at once instead of retrying for ever. Other sources
+/// (files, cameras) can only be known by opening them.
+pub fn check(spec: &SourceSpec) -> Result<(), String> {
+    if !matches!(spec, SourceSpec::Pipeline(_)) {
+        return Ok(());
+    }
+    init().map_err(|e| e.to_string())?;
+    let pipeline = gst::parse::launch(&describe(spec, &GstOptions::default()))
+        .map_err(|e| format!("the GStreamer pipeline cannot be built: {e}"))?;
+    let _ = pipeline.set_state(gst::State::Null);
+    Ok(())
+}
+
 /// The full pipeline description for a spec.
 pub fn describe(spec: &SourceSpec, opts: &GstOptions) -> String {
     let live = spec.is_live();

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 pub use camera::{CameraHealth, CameraSettings, HealthRates, HealthSnapshot, run_camera};
 pub use frame::Frame;
-pub use gst::{Fit, GstOptions, GstSource, describe};
+pub use gst::{Fit, GstOptions, GstSource, check, describe};
 pub use queue::{FrameReceiver, FrameSender, doorbell, frame_queue};
 pub use spec::{SourceSpec, SpecError};
 
