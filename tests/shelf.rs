@@ -632,6 +632,16 @@ fn a_snapshot_colours_each_shelf_cell_by_its_reading() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("bay-2 (fill 100%)"), "{}", stdout(&o));
     let img = image::open(&png).expect("a PNG").to_rgb8();
+    assert_stocked_outlines(&img);
+    // `shelf calibrate` left the same picture of what it stored beside the reference.
+    let stored = image::open(dir.path().join("calibration/aisle-4.png"))
+        .expect("the calibration picture")
+        .to_rgb8();
+    assert_stocked_outlines(&stored);
+}
+
+/// Every cell of the rendered shelf face is outlined in the stocked colour.
+fn assert_stocked_outlines(img: &image::RgbImage) {
     let corners: Vec<[f64; 2]> = serde_json::from_value(truth()["face"].clone()).unwrap();
     // Points on the face by bilinear interpolation (close enough to the homography for a
     // mildly tilted face), 3 levels of 4 bays.

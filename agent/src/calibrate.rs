@@ -18,6 +18,10 @@ use crate::pipeline::{self, PipelineError};
 use crate::shelf::model::{ShelfModel, ShelfModelError};
 use crate::shelf::reference::ReferenceError;
 use crate::shelf::watch::{self, Face, ReadShelf, ShelfError};
+use crate::snapshot::{
+    self,
+    draw::{Scene, ZoneShape},
+};
 
 #[derive(Debug, Error)]
 pub enum CalibrateError {
@@ -43,6 +47,8 @@ pub enum CalibrateError {
     },
     #[error("camera {0:?} sent no frame")]
     NoFrame(String),
+    #[error("cannot write {}: {message}", path.display())]
+    Picture { path: PathBuf, message: String },
 }
 
 impl From<ReferenceError> for CalibrateError {
@@ -63,6 +69,10 @@ pub struct CameraReport {
     pub path: PathBuf,
     /// Index of the frame the reference was taken from.
     pub frame: u64,
+    /// That frame with each shelf face's cells coloured by the classifier's reading (as `aisle
+    /// snapshot` draws them), beside the reference: what was stored, for the installer to look
+    /// at. Kept on the box.
+    pub picture: PathBuf,
     pub zones: Vec<ZoneReport>,
 }
 
@@ -119,7 +129,9 @@ pub fn calibrate(
             if in_front.is_empty() {
                 match watch::reference(id, &section.zones, &view) {
                     Ok(snap) => {
-                        taken = Some((p.frame.index, snap, read_cells(&view, section, model)))
+                        let read = read_cells(&view, section, model);
+                        let picture = snapshot::to_image(&view, view.source);
+                        taken = Some((p.frame.index, snap, read, picture));
                     }
                     Err(e) => failed = Some(e),
                 }
@@ -134,7 +146,7 @@ pub fn calibrate(
         if let Some(e) = failed {
             return Err(e.into());
         }
-        let Some((frame, snap, readings)) = taken else {
+        let Some((frame, snap, readings, mut picture)) = taken else {
             return Err(if seen == 0 {
                 CalibrateError::NoFrame(id.to_string())
             } else {
@@ -145,13 +157,28 @@ pub fn calibrate(
                 }
             });
         };
+        let (zones, shapes) = readings?;
         let path = snap.save(&cfg.shelf.calibration_dir)?;
-        tracing::info!(camera = id, path = %path.display(), frame, "shelf reference stored");
+        let scene = Scene {
+            zones: shapes,
+            ..Scene::default()
+        };
+        snapshot::draw::draw(&mut picture, &scene);
+        let picture_path = path.with_extension("png");
+        image::DynamicImage::ImageRgba8(picture)
+            .into_rgb8()
+            .save_with_format(&picture_path, image::ImageFormat::Png)
+            .map_err(|e| CalibrateError::Picture {
+                path: picture_path.clone(),
+                message: e.to_string(),
+            })?;
+        tracing::info!(camera = id, path = %path.display(), picture = %picture_path.display(), frame, "shelf reference stored");
         reports.push(CameraReport {
             camera: id.to_string(),
             path,
             frame,
-            zones: readings?,
+            picture: picture_path,
+            zones,
         });
     }
     if reports.is_empty() {
@@ -163,14 +190,16 @@ pub fn calibrate(
     Ok(reports)
 }
 
-/// The classifier's reading of every cell, without the reference (which is this frame).
+/// The classifier's reading of every cell, without the reference (which is this frame), and
+/// each shelf face as drawn with its cells in their reading's colour.
 fn read_cells(
     view: &crate::detect::preprocess::FrameView<'_>,
     section: &crate::config::CameraSection,
     model: &mut ShelfModel,
-) -> Result<Vec<ZoneReport>, ShelfError> {
+) -> Result<(Vec<ZoneReport>, Vec<ZoneShape>), ShelfError> {
     let (w, h) = view.source;
     let mut out = Vec::new();
+    let mut shapes = Vec::new();
     for z in section.zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
         let cells = watch::zone_cells(&section.id, z, w, h)?;
         let face = Face {
@@ -185,10 +214,24 @@ fn read_cells(
             .iter()
             .map(|p| crate::shelf::model::argmax(*p))
             .collect();
+        let stocked = states.iter().filter(|s| **s == CellState::Stocked).count();
+        shapes.push(ZoneShape {
+            name: z.name.clone(),
+            kind: ZoneKind::Shelf,
+            polygon: face.corners.to_vec(),
+            line: None,
+            service_line: None,
+            value: format!("reference, {stocked} of {} stocked", states.len()),
+            cells: cells
+                .iter()
+                .copied()
+                .zip(states.iter().map(|s| Some(*s)))
+                .collect(),
+        });
         out.push(ZoneReport {
             zone: z.name.clone(),
             cells: states.len(),
-            stocked: states.iter().filter(|s| **s == CellState::Stocked).count(),
+            stocked,
             low: states.iter().filter(|s| **s == CellState::Low).count(),
             empty: states
                 .iter()
@@ -198,7 +241,7 @@ fn read_cells(
                 .collect(),
         });
     }
-    Ok(out)
+    Ok((out, shapes))
 }
 
 /// `person 0.62 at [120, 40, 180, 300] px; …`: what calibration took for people.

@@ -10,7 +10,7 @@ pub use super::read::{Face, ReadShelf};
 use super::read::{ShelfModelError, argmax};
 use super::reference::{REF_SIDE, ReferenceError, Snapshot, ZoneReference, change};
 use super::warp::{self, Homography, Quad};
-use crate::analytics::zones::{CellState, Units, ZoneConfig, ZoneKind};
+use crate::analytics::zones::{CellState, ZoneConfig, ZoneKind};
 use crate::detect::preprocess::FrameView;
 use crate::detect::{BBox, Detection};
 
@@ -148,10 +148,7 @@ pub struct CameraShelves {
 
 /// A zone's corners in camera pixels.
 pub fn corners(z: &ZoneConfig, width: u32, height: u32) -> Quad {
-    let (sx, sy) = match z.units {
-        Units::Normalized => (width as f32, height as f32),
-        Units::Pixels => (1.0, 1.0),
-    };
+    let (sx, sy) = z.scale(width, height);
     let mut q = [(0.0, 0.0); 4];
     for (c, p) in q.iter_mut().zip(&z.polygon) {
         *c = (p[0] * sx, p[1] * sy);
