@@ -33,10 +33,8 @@ use crate::source::{SourceSpec, SpecError};
 
 #[derive(Debug, Error)]
 pub enum ReplayError {
-    #[error("no enabled camera {0:?} in the config")]
-    NoCamera(String),
-    #[error("the config has no enabled camera")]
-    NoCameras,
+    #[error(transparent)]
+    Camera(#[from] crate::config::CameraChoiceError),
     #[error(transparent)]
     Input(#[from] SpecError),
     #[error(transparent)]
@@ -248,14 +246,7 @@ pub fn replay<'w>(
     tracks_out: Option<&'w mut dyn Write>,
 ) -> Result<ReplayReport, ReplayError> {
     let inputs = cfg.camera_inputs()?;
-    let index = match camera {
-        Some(id) => inputs
-            .iter()
-            .position(|c| c.settings.id == id)
-            .ok_or_else(|| ReplayError::NoCamera(id.to_string()))?,
-        None if inputs.is_empty() => return Err(ReplayError::NoCameras),
-        None => 0,
-    };
+    let (index, zones) = cfg.enabled_camera(camera)?;
     let mut session = Session {
         analytics: cfg.camera_analytics().swap_remove(index),
         sequencer: Sequencer::new(&cfg.agent.device_id, &cfg.agent.site, "replay", 1),
@@ -283,18 +274,11 @@ pub fn replay<'w>(
             input_cam.spec = SourceSpec::parse(&path.display().to_string())?;
             input_cam.settings.live = false;
             let mut shelves = cfg.shelves()?;
-            let zones = cfg
-                .cameras
-                .iter()
-                .filter(|c| c.enabled)
-                .nth(index)
-                .map(|c| c.zones.clone())
-                .unwrap_or_default();
             let video = VideoReplay {
                 input: &input_cam,
                 camera: index,
                 realtime,
-                annotate: annotate.map(|path| (path, zones)),
+                annotate: annotate.map(|path| (path, zones.to_vec())),
             };
             replay_video(&video, detector, &mut shelves, stop, &mut session)?;
         }

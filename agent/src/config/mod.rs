@@ -234,6 +234,15 @@ pub enum ConfigError {
     },
 }
 
+/// A camera asked for by id, or the first enabled one, that the config does not have.
+#[derive(Debug, Error)]
+pub enum CameraChoiceError {
+    #[error("no enabled camera {0:?} in the config")]
+    NoCamera(String),
+    #[error("the config has no enabled camera")]
+    NoCameras,
+}
+
 const ENV_PREFIX: &str = "AISLE_";
 
 impl Config {
@@ -571,6 +580,24 @@ impl Config {
 
     /// Per enabled camera, its analytics: zones and the rules that apply to it. Call on a
     /// validated config.
+    /// Camera `id` (default: the first enabled one): its index among the enabled cameras, as
+    /// `camera_inputs` and `camera_analytics` list them, and its zones.
+    pub fn enabled_camera(
+        &self,
+        id: Option<&str>,
+    ) -> Result<(usize, &[ZoneConfig]), CameraChoiceError> {
+        let zones = self.camera_zones();
+        let index = match id {
+            Some(id) => zones
+                .iter()
+                .position(|(c, _)| *c == id)
+                .ok_or_else(|| CameraChoiceError::NoCamera(id.to_string()))?,
+            None if zones.is_empty() => return Err(CameraChoiceError::NoCameras),
+            None => 0,
+        };
+        Ok((index, zones[index].1))
+    }
+
     /// Each enabled camera's id and zones, in order: what the shelf watch is built from.
     pub fn camera_zones(&self) -> Vec<(&str, &[ZoneConfig])> {
         self.cameras

@@ -27,10 +27,8 @@ use draw::{Scene, ZoneShape};
 
 #[derive(Debug, Error)]
 pub enum SnapshotError {
-    #[error("no enabled camera {0:?} in the config")]
-    NoCamera(String),
-    #[error("the config has no enabled camera")]
-    NoCameras,
+    #[error(transparent)]
+    Camera(#[from] crate::config::CameraChoiceError),
     #[error(transparent)]
     Source(#[from] crate::source::SpecError),
     #[error(transparent)]
@@ -87,14 +85,7 @@ pub fn take(
     stop: &Arc<AtomicBool>,
 ) -> Result<Snapshot, SnapshotError> {
     let inputs = cfg.camera_inputs()?;
-    let index = match request.camera {
-        Some(id) => inputs
-            .iter()
-            .position(|c| c.settings.id == id)
-            .ok_or_else(|| SnapshotError::NoCamera(id.to_string()))?,
-        None if inputs.is_empty() => return Err(SnapshotError::NoCameras),
-        None => 0,
-    };
+    let (index, zones) = cfg.enabled_camera(request.camera)?;
     let mut input = inputs[index].clone();
     if let Some(path) = request.input {
         input.spec = SourceSpec::parse(&path.display().to_string())?;
@@ -106,13 +97,6 @@ pub fn take(
         Ok(s) => (s, None),
         Err(e) => (Shelves::none(), Some(e.to_string())),
     };
-    let zone_configs: Vec<ZoneConfig> = cfg
-        .cameras
-        .iter()
-        .filter(|c| c.enabled)
-        .nth(index)
-        .map(|c| c.zones.clone())
-        .unwrap_or_default();
     let mut last: Option<(RgbaImage, Vec<Detection>, (u32, u32))> = None;
     let mut frames = 0u64;
     let mut failure = None;
@@ -144,7 +128,7 @@ pub fn take(
     }
     let (mut image, detections, (w, h)) =
         last.ok_or_else(|| SnapshotError::NoFrame(format!("camera {id}")))?;
-    let scene = scene(&zone_configs, &analytics, &detections, w, h);
+    let scene = scene(zones, &analytics, &detections, w, h);
     draw::draw(&mut image, &scene);
     Ok(Snapshot {
         camera: id,
