@@ -350,3 +350,36 @@ fn live_source_stops_cleanly_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Regression (#28): a model whose outputs are NaN (here: a normalisation that overflows) used to
+/// run with no detection at all, which reads as an empty store. Every command refuses it at load.
+#[test]
+fn a_model_with_non_finite_outputs_is_refused_before_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let nan = model_variant(dir.path(), None, |t| {
+        t.lines()
+            .map(|l| {
+                if l.starts_with("std = ") {
+                    "std = [1e-38, 1e-38, 1e-38]".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let o = detect(&[vtest().to_str().unwrap(), "--model", nan.to_str().unwrap()]);
+    assert_clean_failure(&o, &["nanodet-m-416", "non-finite outputs"]);
+    let cfg = write(
+        dir.path(),
+        "agent.toml",
+        format!(
+            "[agent]\ndevice_id = \"a\"\nsite = \"b\"\n[detector]\nmodel = \"{}\"\n[outbox]\npath = \"{}\"\n[[cameras]]\nid = \"door\"\nuri = \"{}\"\n",
+            nan.display(),
+            dir.path().join("outbox").display(),
+            vtest().display()
+        ),
+    );
+    let o = aisle().args(["run", "-c"]).arg(&cfg).output().unwrap();
+    assert_clean_failure(&o, &["non-finite outputs"]);
+}

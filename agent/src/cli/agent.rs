@@ -1,14 +1,14 @@
 //! What the commands that run the agent's pipeline share: logging, stopping on a signal, and the
 //! model and runtime settings a config asks for.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 
 use aisle::config::{Config, LogFormat};
-use aisle::detect::DetectorOptions;
+use aisle::detect::{Detector, DetectorOptions};
 use aisle::install::{self, Bundled};
 
 pub fn init_logging(format: LogFormat, default_level: &str) {
@@ -51,6 +51,15 @@ pub fn person_model(cfg: &Config) -> Result<PathBuf> {
         Bundled::Person,
         cfg.detector.model.as_deref(),
     )?)
+}
+
+/// The person model at `manifest`, loaded and tried once on a reference frame: every command
+/// refuses a model with NaN outputs instead of running it as an empty store.
+pub fn load_detector(manifest: &Path, options: &DetectorOptions) -> Result<Detector> {
+    let mut detector = Detector::load(manifest, options)
+        .with_context(|| format!("loading model {}", manifest.display()))?;
+    detector.check_outputs()?;
+    Ok(detector)
 }
 
 /// The detector settings of a config's `[runtime]` and `[detector]`; `runtime.threads = 0`

@@ -7,11 +7,10 @@ use std::ops::ControlFlow;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use aisle::detect::Detector;
 use aisle::pipeline::{self, CameraInput};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 
-use super::agent::stop_on_signals;
+use super::agent::{load_detector, stop_on_signals};
 use super::options::{DetectorArgs, unit_score};
 
 #[derive(Args, Debug)]
@@ -37,7 +36,7 @@ impl DetectArgs {
         let options = self
             .detector
             .options(self.score.unwrap_or(aisle::detect::CONFIDENT_SCORE));
-        let mut detector = Detector::load(&self.detector.manifest()?, &options)?;
+        let mut detector = load_detector(&self.detector.manifest()?, &options)?;
         let input = CameraInput {
             settings: CameraSettings {
                 every: self.every,

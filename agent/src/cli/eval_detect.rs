@@ -8,12 +8,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use aisle::analytics::mot;
-use aisle::detect::{Detection, Detector};
+use aisle::detect::Detection;
 use aisle::eval::detection;
 use aisle::pipeline::{self, CameraInput};
 use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 
-use super::agent::stop_on_signals;
+use super::agent::{load_detector, stop_on_signals};
 use super::options::{DetectorArgs, read_mot, unit_score};
 
 /// Scores below this still reach `aisle eval detect`, so its precision-recall curve covers the
@@ -139,8 +139,7 @@ fn run_model(images: &str, args: &DetectorArgs, score: Option<f32>) -> Result<De
         _ => 1,
     };
     let model = args.manifest()?;
-    let mut detector = Detector::load(&model, &args.options(CURVE_FLOOR))
-        .with_context(|| format!("loading model {}", model.display()))?;
+    let mut detector = load_detector(&model, &args.options(CURVE_FLOOR))?;
     let manifest = detector.manifest().clone();
     let person = manifest.output.labels.iter().position(|l| l == "person");
     let tiling = args.tiling();

@@ -7,10 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use aisle::config::Config;
-use aisle::detect::Detector;
 use aisle::replay::{self, MotFrames, ReplayInput};
 
-use super::agent::{detector_options, person_model, stop_on_signals};
+use super::agent::{detector_options, load_detector, person_model, stop_on_signals};
 use super::options::{frame_size, read_mot};
 
 #[derive(Args, Debug)]
@@ -70,7 +69,7 @@ impl ReplayArgs {
         let camera = self.camera.as_deref();
         let report = if let Some(path) = &self.input {
             let model = person_model(&cfg)?;
-            let mut detector = Detector::load(&model, &detector_options(&cfg))?;
+            let mut detector = load_detector(&model, &detector_options(&cfg))?;
             let input = ReplayInput::Video {
                 path,
                 detector: &mut detector,

@@ -3,15 +3,14 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use aisle::config::{Config, LogFormat};
 use aisle::daemon::{DaemonError, StartModel};
-use aisle::detect::Detector;
 use aisle::install::{self, Bundled};
 
-use super::agent::{detector_options, init_logging, person_model, stop_on_signals};
+use super::agent::{detector_options, init_logging, load_detector, person_model, stop_on_signals};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -35,8 +34,7 @@ impl RunArgs {
         };
         let model = person_model(&cfg)?;
         let options = detector_options(&cfg);
-        let detector = Detector::load(&model, &options)
-            .with_context(|| format!("loading model {}", model.display()))?;
+        let detector = load_detector(&model, &options)?;
         let start = StartModel {
             detector,
             path: model,

@@ -7,11 +7,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use aisle::config::Config;
-use aisle::detect::Detector;
 use aisle::install::{self, Bundled};
 use aisle::shelf::{CellModel, ShelfModel};
 
-use super::agent::{detector_options, person_model, stop_on_signals};
+use super::agent::{detector_options, load_detector, person_model, stop_on_signals};
 use super::options::{levels_by_bays, thread_count};
 
 #[derive(Args, Debug)]
@@ -85,7 +84,7 @@ fn execute(action: ShelfAction) -> Result<()> {
         } => {
             let cfg = Config::load(&config)?;
             let stop = stop_on_signals()?;
-            let mut detector = Detector::load(&person_model(&cfg)?, &detector_options(&cfg))?;
+            let mut detector = load_detector(&person_model(&cfg)?, &detector_options(&cfg))?;
             let path = install::model(Bundled::Shelf, cfg.shelf.model.as_deref())?;
             let mut model = ShelfModel::load(
                 &path,

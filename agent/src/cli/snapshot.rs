@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use aisle::config::Config;
-use aisle::detect::Detector;
 use aisle::snapshot::{self, Request};
 
-use super::agent::{detector_options, person_model, stop_on_signals};
+use super::agent::{detector_options, load_detector, person_model, stop_on_signals};
 
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
@@ -36,8 +35,7 @@ impl SnapshotArgs {
         let cfg = Config::load(&self.config)?;
         let stop = stop_on_signals()?;
         let model = person_model(&cfg)?;
-        let mut detector = Detector::load(&model, &detector_options(&cfg))
-            .with_context(|| format!("loading model {}", model.display()))?;
+        let mut detector = load_detector(&model, &detector_options(&cfg))?;
         let request = Request {
             camera: self.camera.as_deref(),
             input: self.input.as_deref(),

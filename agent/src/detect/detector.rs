@@ -56,6 +56,23 @@ pub enum DetectorError {
     Preprocess(#[from] PreprocessError),
     #[error("inference failed: {0}")]
     Inference(String),
+    #[error(
+        "model {name} gives non-finite outputs (NaN or infinity) on a reference frame: it would detect nobody, which looks like an empty store"
+    )]
+    NotFinite { name: String },
+}
+
+/// A 768x576 BGR frame with gradients and edges, so convolutions see varied input: what a model
+/// is tried on before it serves (at start, and as the update canary).
+pub fn reference_frame() -> Vec<u8> {
+    let (w, h) = (768usize, 576usize);
+    (0..w * h * 3)
+        .map(|i| {
+            let (p, c) = (i / 3, i % 3);
+            let (x, y) = (p % w, p / w);
+            ((x * (c + 1) + y * 2 + ((x / 32 + y / 32) % 2) * 96) % 256) as u8
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -250,6 +267,21 @@ impl Detector {
         self.outputs
             .iter()
             .all(|t| t.extract_tensor().1.iter().all(|v| v.is_finite()))
+    }
+
+    /// Runs the model once on the [`reference_frame`]: a model whose outputs are NaN (broken
+    /// weights, a bad export) is refused before it serves instead of reporting an empty store.
+    pub fn check_outputs(&mut self) -> Result<(), DetectorError> {
+        let frame = reference_frame();
+        let mut out = Vec::new();
+        self.detect(FrameView::packed(768, 576, &frame), &mut out)?;
+        if self.outputs_finite() {
+            Ok(())
+        } else {
+            Err(DetectorError::NotFinite {
+                name: self.manifest().name.clone(),
+            })
+        }
     }
 
     /// Detects objects in one frame; `out` is cleared and refilled (its capacity is reused).

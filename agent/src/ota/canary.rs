@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::detect::detector::reference_frame;
 use crate::detect::{Detector, DetectorOptions, FrameView};
 
 /// Reference frames per model; the median time is compared.
@@ -76,18 +77,6 @@ impl RecentFrame {
 
 /// The latest frame of each camera, refreshed by the vision loop about once a second.
 pub type RecentFrames = Arc<Mutex<Vec<RecentFrame>>>;
-
-/// A 768x576 BGR frame with gradients and edges, so convolutions see varied input.
-fn reference_frame() -> Vec<u8> {
-    let (w, h) = (768usize, 576usize);
-    (0..w * h * 3)
-        .map(|i| {
-            let (p, c) = (i / 3, i % 3);
-            let (x, y) = (p % w, p / w);
-            ((x * (c + 1) + y * 2 + ((x / 32 + y / 32) % 2) * 96) % 256) as u8
-        })
-        .collect()
-}
 
 /// Median milliseconds per frame of `detector` on the reference frame, checking finiteness.
 fn time_model(detector: &mut Detector, frame: &[u8]) -> Result<f64, CanaryError> {
