@@ -213,9 +213,30 @@ fn an_annotated_replay_writes_every_frame_and_the_same_events() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("replay: frame"),
+            "no progress off a terminal"
+        );
         o.stdout
     };
     let plain = run(&[]);
+    // On a terminal a progress line is drawn; off one (here) stderr stays as scripts expect.
+    let tty = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} replay -c {} --input {} > /dev/null",
+            env!("CARGO_BIN_EXE_aisle"),
+            cfg.display(),
+            clip.display()
+        ))
+        .arg("/dev/null")
+        .output()
+        .expect("script (util-linux) runs a command on a terminal");
+    assert!(tty.status.success(), "{}", stderr(&tty));
+    assert!(
+        String::from_utf8_lossy(&tty.stdout).contains("replay: frame "),
+        "progress on a terminal"
+    );
     let video = dir.path().join("annotated.webm");
     let annotated = run(&["--annotate".as_ref(), video.as_os_str()]);
     assert_eq!(plain, annotated, "the events do not change");

@@ -95,6 +95,7 @@ pub fn calibrate(
     model: &mut ShelfModel,
     max_frames: u64,
     stop: &Arc<AtomicBool>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<CameraReport>, CalibrateError> {
     let inputs = cfg.camera_inputs()?;
     let mut reports = Vec::new();
@@ -109,6 +110,7 @@ pub fn calibrate(
         let mut in_front = Vec::new();
         pipeline::run_frames(input, detector, 2, stop, |p| {
             seen += 1;
+            progress(seen, p.frame.pts_ms);
             let view = p.frame.view();
             let (w, h) = view.source;
             in_front.clear();

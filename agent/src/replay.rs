@@ -69,6 +69,8 @@ pub enum ReplayInput<'a> {
         /// Also write the recording with what the agent sees drawn on it (`aisle snapshot`'s
         /// overlays, plus alert banners) to this video file.
         annotate: Option<&'a Path>,
+        /// Told each frame done and its time in the recording, for a progress line.
+        progress: Option<&'a mut dyn FnMut(u64, u64)>,
     },
     /// MOT-format detections: the tracker, zones and rules, no detector.
     Detections(MotFrames),
@@ -266,6 +268,7 @@ pub fn replay<'w>(
             detector,
             realtime,
             annotate,
+            progress,
         } => {
             if let Some(path) = annotate {
                 crate::snapshot::video::check(path)?;
@@ -280,7 +283,7 @@ pub fn replay<'w>(
                 realtime,
                 annotate: annotate.map(|path| (path, zones.to_vec())),
             };
-            replay_video(&video, detector, &mut shelves, stop, &mut session)?;
+            replay_video(&video, detector, &mut shelves, stop, &mut session, progress)?;
         }
         ReplayInput::Detections(mot) => replay_mot(&mot, false, stop, &mut session)?,
         ReplayInput::Tracks(mot) => replay_mot(&mot, true, stop, &mut session)?,
@@ -305,6 +308,7 @@ fn replay_video(
     shelves: &mut Shelves,
     stop: &Arc<AtomicBool>,
     session: &mut Session<'_>,
+    mut progress: Option<&mut dyn FnMut(u64, u64)>,
 ) -> Result<(), ReplayError> {
     let started = Instant::now();
     let clock = StreamClock::default();
@@ -350,6 +354,9 @@ fn replay_video(
                 ),
                 None => Ok(()),
             });
+        if let Some(tick) = progress.as_deref_mut() {
+            tick(p.frame.index + 1, p.frame.pts_ms);
+        }
         match step {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {

@@ -15,6 +15,7 @@ use aisle::source::{CameraSettings, GstOptions, SourceSpec};
 
 use super::agent::{load_detector, stop_on_signals};
 use super::options::{DetectorArgs, read_mot, unit_score};
+use super::progress::Progress;
 
 /// Scores below this still reach `aisle eval detect`, so its precision-recall curve covers the
 /// thresholds anyone would choose.
@@ -150,7 +151,9 @@ fn run_model(images: &str, args: &DetectorArgs, score: Option<f32>) -> Result<De
         tiling,
     };
     let (mut frames, mut ms) = (Vec::new(), Vec::new());
+    let mut bar = Progress::new("eval detect");
     pipeline::run_frames(&input, &mut detector, 2, &stop, |p| {
+        bar.frame(p.frame.index + 1, p.frame.pts_ms, None);
         let people = p
             .detections
             .iter()

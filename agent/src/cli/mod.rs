@@ -26,6 +26,7 @@ mod eval_detect;
 mod model;
 mod options;
 mod outbox;
+mod progress;
 mod replay;
 mod run;
 mod shelf;

@@ -11,6 +11,7 @@ use aisle::replay::{self, MotFrames, ReplayInput};
 
 use super::agent::{detector_options, load_detector, person_model, stop_on_signals};
 use super::options::{frame_size, read_mot};
+use super::progress::Progress;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -70,11 +71,14 @@ impl ReplayArgs {
         let report = if let Some(path) = &self.input {
             let model = person_model(&cfg)?;
             let mut detector = load_detector(&model, &detector_options(&cfg))?;
+            let mut bar = Progress::new("replay");
+            let mut tick = |frames, pts_ms| bar.frame(frames, pts_ms, None);
             let input = ReplayInput::Video {
                 path,
                 detector: &mut detector,
                 realtime: self.realtime,
                 annotate: self.annotate.as_deref(),
+                progress: Some(&mut tick),
             };
             replay::replay(&cfg, camera, input, &stop, &mut out, tracks_out)?
         } else {

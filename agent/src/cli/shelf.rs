@@ -12,6 +12,7 @@ use aisle::shelf::{CellModel, ShelfModel};
 
 use super::agent::{detector_options, load_detector, person_model, stop_on_signals};
 use super::options::{levels_by_bays, thread_count};
+use super::progress::Progress;
 
 #[derive(Args, Debug)]
 pub struct ShelfArgs {
@@ -92,6 +93,7 @@ fn execute(action: ShelfAction) -> Result<()> {
                 cfg.runtime.ort_library.as_deref(),
             )
             .with_context(|| format!("loading shelf model {}", path.display()))?;
+            let mut bar = Progress::new("waiting for a clear view of the shelves");
             let reports = aisle::calibrate::calibrate(
                 &cfg,
                 camera.as_deref(),
@@ -99,6 +101,7 @@ fn execute(action: ShelfAction) -> Result<()> {
                 &mut model,
                 frames,
                 &stop,
+                &mut |seen, pts_ms| bar.frame(seen, pts_ms, Some(frames)),
             )?;
             out!("{}", serde_json::to_string_pretty(&reports)?)?;
         }
