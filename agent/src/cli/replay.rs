@@ -47,7 +47,7 @@ pub struct ReplayArgs {
     /// Also write the recording with what the agent sees drawn on every frame (zones with live
     /// counts, boxes, track ids, alert banners as they raise and clear) to this video: .webm or
     /// .mkv (VP8), .mp4 or .avi (MPEG-4). Local only, never published.
-    #[arg(long, requires = "input")]
+    #[arg(long, conflicts_with_all = ["detections", "tracks"])]
     annotate: Option<PathBuf>,
 }
 
