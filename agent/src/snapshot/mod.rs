@@ -97,7 +97,10 @@ pub fn take(
         Ok(s) => (s, None),
         Err(e) => (Shelves::none(), Some(e.to_string())),
     };
-    let mut last: Option<(RgbaImage, Vec<Detection>, (u32, u32))> = None;
+    // The latest frame's pixels (copied into one reused buffer: the source may end before
+    // `frames`, so any frame may be the one drawn), its detections and geometry.
+    let mut pixels: Vec<u8> = Vec::new();
+    let mut last: Option<(Vec<Detection>, FrameGeometry)> = None;
     let mut frames = 0u64;
     let mut failure = None;
     let mut payloads = Vec::new();
@@ -115,19 +118,34 @@ pub fn take(
             failure = Some(SnapshotError::Zones(e));
             return ControlFlow::Break(());
         }
+        pixels.clear();
+        pixels.extend_from_slice(view.bgr);
+        let geometry = FrameGeometry {
+            pixels: (view.width, view.height),
+            stride: view.stride,
+            source: view.source,
+            size,
+        };
+        last = Some((p.detections.to_vec(), geometry));
         if frames >= request.frames {
-            last = Some((to_image(&view, size), p.detections.to_vec(), size));
-            return ControlFlow::Break(());
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        // Kept for a source that ends before `frames` (a still image, a short clip).
-        last = Some((to_image(&view, size), p.detections.to_vec(), size));
-        ControlFlow::Continue(())
     })?;
     if let Some(e) = failure {
         return Err(e);
     }
-    let (mut image, detections, (w, h)) =
-        last.ok_or_else(|| SnapshotError::NoFrame(format!("camera {id}")))?;
+    let (detections, g) = last.ok_or_else(|| SnapshotError::NoFrame(format!("camera {id}")))?;
+    let view = FrameView {
+        width: g.pixels.0,
+        height: g.pixels.1,
+        stride: g.stride,
+        bgr: &pixels,
+        source: g.source,
+    };
+    let mut image = to_image(&view, g.size);
+    let (w, h) = g.size;
     let scene = scene(zones, &analytics, &detections, w, h);
     draw::draw(&mut image, &scene);
     Ok(Snapshot {
@@ -137,6 +155,14 @@ pub fn take(
         scene,
         shelves_off,
     })
+}
+
+/// Where a copied frame's pixels sit and what size the camera sent.
+struct FrameGeometry {
+    pixels: (u32, u32),
+    stride: usize,
+    source: (u32, u32),
+    size: (u32, u32),
 }
 
 /// The frame's pixels as an RGBA image at the camera's size (zones and boxes are in it).
