@@ -268,7 +268,7 @@ fn rule_alert(rule: &Rule, t: Transition) -> Alert {
         severity: rule.cfg.severity,
         state,
         zone: Some(rule.cfg.zone.clone()),
-        metric: Some(rule.metric().to_string()),
+        metric: Some(rule.metric().name().to_string()),
         value,
         threshold: Some(rule.threshold()),
     }

@@ -5,6 +5,7 @@ mod assignment;
 pub mod camera;
 pub mod geometry;
 mod id_map;
+pub mod metric;
 pub mod mot;
 pub mod rules;
 pub mod tracker;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::metric::Metric;
 use super::zones::{Level, ZoneKind};
 pub use crate::events::Severity;
 
@@ -54,8 +55,8 @@ impl Op {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     /// `queue` in `queue.length`; absent in the `congestion == high` shorthand.
-    pub kind: Option<String>,
-    pub metric: String,
+    pub kind: Option<ZoneKind>,
+    pub metric: Metric,
     pub op: Op,
     pub threshold: f64,
     pub hold_ms: u64,
@@ -115,10 +116,28 @@ impl Condition {
             }
             None => 0,
         };
-        let (kind, metric) = match metric.split_once('.') {
-            Some((k, m)) => (Some(k.to_string()), m.to_string()),
-            None => (None, metric.to_string()),
+        let (kind, name) = match metric.split_once('.') {
+            Some((k, m)) => (Some(k), m),
+            None => (None, metric),
         };
+        let kind = kind
+            .map(|k| {
+                ZoneKind::named(k).ok_or_else(|| {
+                    format!("{text:?}: unknown zone kind {k:?} (area, line, queue, shelf)")
+                })
+            })
+            .transpose()?;
+        let metric = Metric::named(name).ok_or_else(|| match kind {
+            Some(k) => format!(
+                "unknown metric {name:?} for a {} zone (one of: {})",
+                k.name(),
+                Metric::names_of(k)
+            ),
+            None => format!(
+                "unknown metric {name:?} (one of: {})",
+                Metric::ALL.map(Metric::name).join(", ")
+            ),
+        })?;
         Ok(Self {
             kind,
             metric,
@@ -128,22 +147,24 @@ impl Condition {
         })
     }
 
-    /// Why this condition cannot apply to a zone of `kind` offering `metrics`, if it cannot.
-    pub fn mismatch(&self, kind: ZoneKind, metrics: &[&str]) -> Option<String> {
-        let kind_name = serde_json::to_value(kind).ok()?.as_str()?.to_string();
-        match &self.kind {
-            Some(k) if *k != kind_name => {
+    /// Why this condition cannot apply to a zone of `kind`, if it cannot.
+    pub fn mismatch(&self, kind: ZoneKind) -> Option<String> {
+        match self.kind {
+            Some(k) if k != kind => {
                 return Some(format!(
-                    "the zone is a {kind_name} zone, the rule is about {k}"
+                    "the zone is a {} zone, the rule is about {}",
+                    kind.name(),
+                    k.name()
                 ));
             }
             _ => {}
         }
-        (!metrics.contains(&self.metric.as_str())).then(|| {
+        (self.metric.kind() != kind).then(|| {
             format!(
-                "unknown metric {:?} for a {kind_name} zone (one of: {})",
-                self.metric,
-                metrics.join(", ")
+                "unknown metric {:?} for a {} zone (one of: {})",
+                self.metric.name(),
+                kind.name(),
+                Metric::names_of(kind)
             )
         })
     }
@@ -211,8 +232,8 @@ impl Rule {
         })
     }
 
-    pub fn metric(&self) -> &str {
-        &self.when.metric
+    pub fn metric(&self) -> Metric {
+        self.when.metric
     }
 
     pub fn threshold(&self) -> f64 {
@@ -286,14 +307,14 @@ mod tests {
     fn conditions_parse_units_levels_and_durations() {
         let c = Condition::parse("queue.wait_p90 > 5m for 30s").unwrap();
         assert_eq!(
+            (c.kind, c.metric, c.op, c.threshold, c.hold_ms),
             (
-                c.kind.as_deref(),
-                c.metric.as_str(),
-                c.op,
-                c.threshold,
-                c.hold_ms
-            ),
-            (Some("queue"), "wait_p90", Op::Gt, 300.0, 30_000)
+                Some(ZoneKind::Queue),
+                Metric::WaitP90,
+                Op::Gt,
+                300.0,
+                30_000
+            )
         );
         let c = Condition::parse("congestion == high for 2m").unwrap();
         assert_eq!((c.kind, c.threshold, c.hold_ms), (None, 2.0, 120_000));
@@ -312,18 +333,19 @@ mod tests {
 
     #[test]
     fn unknown_metric_and_wrong_zone_kind_are_named() {
-        let c = Condition::parse("queue.lenght >= 4").unwrap();
+        let e = Condition::parse("queue.lenght >= 4").unwrap_err();
         assert!(
-            c.mismatch(ZoneKind::Queue, &["length"])
-                .unwrap()
-                .contains("lenght")
+            e.contains("\"lenght\" for a queue zone (one of: length, "),
+            "{e}"
         );
+        let e = Condition::parse("quue.length >= 4").unwrap_err();
+        assert!(e.contains("unknown zone kind \"quue\""), "{e}");
         let c = Condition::parse("queue.length >= 4").unwrap();
-        assert!(
-            c.mismatch(ZoneKind::Area, &["occupancy"])
-                .unwrap()
-                .contains("area zone")
-        );
+        assert!(c.mismatch(ZoneKind::Area).unwrap().contains("area zone"));
+        let c = Condition::parse("length >= 4").unwrap();
+        let e = c.mismatch(ZoneKind::Area).unwrap();
+        assert!(e.contains("(one of: occupancy, congestion)"), "{e}");
+        assert!(c.mismatch(ZoneKind::Queue).is_none());
     }
 
     #[test]

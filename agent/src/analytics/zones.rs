@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::geometry::{Point, contains, segments_intersect, self_intersects, signed_distance};
 use super::id_map::IdMap;
+use super::metric::Metric;
 use super::tracker::CROWD;
 pub use crate::events::{Level, ZoneMetrics};
 
@@ -23,6 +24,24 @@ pub enum ZoneKind {
     Queue,
     /// A shelf face: its fill ratio and which of its cells are empty (`crate::shelf`).
     Shelf,
+}
+
+impl ZoneKind {
+    /// The name configs and rules use (`queue`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Area => "area",
+            Self::Line => "line",
+            Self::Queue => "queue",
+            Self::Shelf => "shelf",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Self> {
+        [Self::Area, Self::Line, Self::Queue, Self::Shelf]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -218,24 +237,6 @@ impl ZoneConfig {
             }
         }
         p
-    }
-
-    /// The metric names alert rules may use on this zone.
-    pub fn metrics(&self) -> &'static [&'static str] {
-        match self.kind {
-            ZoneKind::Area => &["occupancy", "congestion"],
-            ZoneKind::Line => &["in", "out"],
-            ZoneKind::Queue => &[
-                "length",
-                "wait_p50",
-                "wait_p90",
-                "estimated_wait",
-                "served",
-                "abandoned",
-                "service_rate",
-            ],
-            ZoneKind::Shelf => &["fill", "empty", "low"],
-        }
     }
 }
 
@@ -569,25 +570,25 @@ impl Zone {
     /// A metric by the name rules use; `None` when it has no value (e.g. no wait measured yet).
     /// Called per rule per frame, so it reads the state directly; only a wait percentile copies
     /// the window's waits.
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        match (&self.state, name) {
-            (State::Area { occupancy, .. }, "occupancy") => Some(occupancy.last as f64),
-            (State::Area { level, .. }, "congestion") => Some(level.value()),
-            (State::Line { ins, .. }, "in") => Some(*ins as f64),
-            (State::Line { outs, .. }, "out") => Some(*outs as f64),
-            (State::Queue(q), "length") => Some(q.length.last as f64),
-            (State::Queue(q), "wait_p50") => percentile(&q.waits_s, 0.5),
-            (State::Queue(q), "wait_p90") => percentile(&q.waits_s, 0.9),
-            (State::Queue(q), "estimated_wait") => {
+    pub fn metric(&self, metric: Metric) -> Option<f64> {
+        match (&self.state, metric) {
+            (State::Area { occupancy, .. }, Metric::Occupancy) => Some(occupancy.last as f64),
+            (State::Area { level, .. }, Metric::Congestion) => Some(level.value()),
+            (State::Line { ins, .. }, Metric::In) => Some(*ins as f64),
+            (State::Line { outs, .. }, Metric::Out) => Some(*outs as f64),
+            (State::Queue(q), Metric::Length) => Some(q.length.last as f64),
+            (State::Queue(q), Metric::WaitP50) => percentile(&q.waits_s, 0.5),
+            (State::Queue(q), Metric::WaitP90) => percentile(&q.waits_s, 0.9),
+            (State::Queue(q), Metric::EstimatedWait) => {
                 let rate = q.service_rate_per_s();
                 (rate > 0.0).then(|| q.length.last as f64 / rate)
             }
-            (State::Queue(q), "served") => Some(q.served as f64),
-            (State::Queue(q), "abandoned") => Some(q.abandoned as f64),
-            (State::Queue(q), "service_rate") => Some(q.service_rate_per_s() * 60.0),
-            (State::Shelf(s), "fill") => s.fill(),
-            (State::Shelf(s), "empty") => Some(s.count(CellState::Empty) as f64),
-            (State::Shelf(s), "low") => Some(s.count(CellState::Low) as f64),
+            (State::Queue(q), Metric::Served) => Some(q.served as f64),
+            (State::Queue(q), Metric::Abandoned) => Some(q.abandoned as f64),
+            (State::Queue(q), Metric::ServiceRate) => Some(q.service_rate_per_s() * 60.0),
+            (State::Shelf(s), Metric::Fill) => s.fill(),
+            (State::Shelf(s), Metric::Empty) => Some(s.count(CellState::Empty) as f64),
+            (State::Shelf(s), Metric::Low) => Some(s.count(CellState::Low) as f64),
             _ => None,
         }
     }
@@ -758,14 +759,14 @@ mod tests {
         let mut z = zone(
             "name = \"bay\"\nkind = \"shelf\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.5], [0.1, 0.5]]\nrows = 2\nbays = 2",
         );
-        assert_eq!(z.metric("fill"), None, "nothing read yet");
+        assert_eq!(z.metric(Metric::Fill), None, "nothing read yet");
         use CellState::*;
         z.observe_shelf(&[Some(Stocked), Some(Empty), Some(Low), Some(Stocked)]);
-        assert_eq!(z.metric("fill"), Some(0.625));
+        assert_eq!(z.metric(Metric::Fill), Some(0.625));
         // A person hides the empty cell: it stays empty, and the hidden reading is counted.
         z.observe_shelf(&[Some(Stocked), None, Some(Stocked), Some(Stocked)]);
-        assert_eq!(z.metric("fill"), Some(0.75));
-        assert_eq!(z.metric("empty"), Some(1.0));
+        assert_eq!(z.metric(Metric::Fill), Some(0.75));
+        assert_eq!(z.metric(Metric::Empty), Some(1.0));
         match z.metrics() {
             ZoneMetrics::Shelf {
                 fill_min,
@@ -956,7 +957,7 @@ mod tests {
                 2
             };
             z.observe(s * 1000, &crowd(n));
-            levels.push(z.metric("congestion").unwrap());
+            levels.push(z.metric(Metric::Congestion).unwrap());
         }
         let changes = levels.windows(2).filter(|w| w[0] != w[1]).count();
         assert_eq!(changes, 1, "one rise to medium, no flapping: {levels:?}");

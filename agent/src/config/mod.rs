@@ -509,7 +509,7 @@ impl Config {
             };
             if let Some(w) = &when {
                 for z in &zones {
-                    if let Some(why) = w.mismatch(z.kind, z.metrics()) {
+                    if let Some(why) = w.mismatch(z.kind) {
                         bad(f("when"), why);
                         break;
                     }
