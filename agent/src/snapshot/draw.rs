@@ -298,11 +298,10 @@ mod tests {
         RgbaImage::from_pixel(w, h, Rgba([50, 50, 50, 255]))
     }
 
-    /// How far `px` is from `colour` blended over the grey background at `alpha`.
+    /// Whether `px`, drawn over the grey background, moved towards `colour` in every channel.
     fn tinted(px: Rgba<u8>, colour: Rgba<u8>) -> bool {
-        (0..3).all(|i| {
-            (px[i] as i32 - 50).signum() == (colour[i] as i32 - 50).signum() || colour[i] == 50
-        }) && px != Rgba([50, 50, 50, 255])
+        px != Rgba([50, 50, 50, 255])
+            && (0..3).all(|i| (px[i] as i32 - 50).signum() == (colour[i] as i32 - 50).signum())
     }
 
     fn area(name: &str, poly: Vec<Pt>) -> ZoneShape {
