@@ -100,7 +100,7 @@ pub fn calibrate(
     let inputs = cfg.camera_inputs()?;
     let mut reports = Vec::new();
     for (input, section) in inputs.iter().zip(cfg.cameras.iter().filter(|c| c.enabled)) {
-        let has_shelves = section.zones.iter().any(|z| z.kind == ZoneKind::Shelf);
+        let has_shelves = section.zones.iter().any(|z| z.kind() == ZoneKind::Shelf);
         if !has_shelves || camera.is_some_and(|c| c != section.id) {
             continue;
         }
@@ -114,7 +114,7 @@ pub fn calibrate(
             let view = p.frame.view();
             let (w, h) = view.source;
             in_front.clear();
-            for z in section.zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
+            for z in section.zones.iter().filter(|z| z.kind() == ZoneKind::Shelf) {
                 match watch::zone_cells(id, z, w, h) {
                     Ok(cells) => in_front.extend(p.detections.iter().filter(|d| {
                         d.score >= least
@@ -202,12 +202,12 @@ fn read_cells(
     let (w, h) = view.source;
     let mut out = Vec::new();
     let mut shapes = Vec::new();
-    for z in section.zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
+    for z in section.zones.iter().filter(|z| z.kind() == ZoneKind::Shelf) {
         let cells = watch::zone_cells(&section.id, z, w, h)?;
         let face = Face {
             corners: watch::corners(z, w, h),
-            rows: z.rows.unwrap_or(1),
-            bays: z.bays.unwrap_or(1),
+            rows: z.split().0,
+            bays: z.split().1,
             cells: &cells,
         };
         let mut probs = Vec::new();
@@ -239,7 +239,7 @@ fn read_cells(
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| **s == CellState::Empty)
-                .map(|(i, _)| cell_name(i, z.bays.unwrap_or(1)))
+                .map(|(i, _)| cell_name(i, z.split().1))
                 .collect(),
         });
     }

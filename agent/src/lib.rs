@@ -24,4 +24,5 @@ pub mod shelf;
 pub mod sim;
 pub mod snapshot;
 pub mod source;
+pub mod store_analytics;
 pub mod systemd;

@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::analytics::camera::CameraAnalytics;
 use crate::analytics::mot::{self, MotRow};
 use crate::analytics::zones::ZoneConfig;
 use crate::clock::{Clock, StreamClock};
 use crate::config::Config;
 use crate::detect::preprocess::FrameView;
-use crate::detect::{BBox, Detection, Detector};
+use crate::detect::{Detection, Detector};
 use crate::events::{AlertState, CameraHealth, Payload, Sequencer};
 use crate::pipeline::{self, CameraInput, PipelineError};
 use crate::shelf::{ShelfError, Shelves};
@@ -30,6 +29,7 @@ use crate::snapshot::draw::Banner;
 use crate::snapshot::video::{VideoError, VideoWriter};
 use crate::snapshot::{self as overlay};
 use crate::source::{SourceSpec, SpecError};
+use crate::store_analytics::{Seen, StageError, StoreAnalytics};
 
 #[derive(Debug, Error)]
 pub enum ReplayError {
@@ -39,8 +39,8 @@ pub enum ReplayError {
     Input(#[from] SpecError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    #[error("{0}")]
-    Zones(String),
+    #[error(transparent)]
+    Analytics(#[from] StageError),
     #[error("cannot write events")]
     Write(#[source] std::io::Error),
     #[error("frame rate {0} must be above 0 (--fps)")]
@@ -86,16 +86,12 @@ pub struct MotFrames {
     pub height: u32,
 }
 
-/// What one frame brings to the analytics.
-enum Seen<'a> {
-    Detections(&'a [Detection]),
-    Tracks(&'a [(u64, BBox)]),
-}
-
 /// One camera's analytics fed frame by frame, writing events (and optionally the confirmed
 /// tracks) as they come.
 struct Session<'w> {
-    analytics: CameraAnalytics,
+    store: StoreAnalytics,
+    /// The replayed camera's index among the enabled cameras.
+    camera_index: usize,
     sequencer: Sequencer,
     camera: String,
     out: &'w mut dyn Write,
@@ -114,29 +110,15 @@ const CLEARED_BANNER_MS: u64 = 3_000;
 
 impl Session<'_> {
     /// Frame `number` (1-based) at `t_ms`.
-    fn frame(
-        &mut self,
-        number: u64,
-        t_ms: u64,
-        size: (u32, u32),
-        seen: Seen<'_>,
-    ) -> Result<(), ReplayError> {
+    fn frame(&mut self, number: u64, t_ms: u64, seen: Seen<'_>) -> Result<(), ReplayError> {
         self.last_ms = t_ms;
         self.frames_in = number;
         self.frames_out += 1;
-        let step = match seen {
-            Seen::Detections(dets) => {
-                self.analytics
-                    .on_frame(t_ms, size.0, size.1, dets, &mut self.payloads)
-            }
-            Seen::Tracks(tracks) => {
-                self.analytics
-                    .on_tracks(t_ms, size.0, size.1, tracks, &mut self.payloads)
-            }
-        };
-        step.map_err(ReplayError::Zones)?;
+        self.store
+            .on_frame(self.camera_index, t_ms, seen, &mut self.payloads)?;
         if let Some(tracks_out) = self.tracks_out.as_deref_mut() {
-            for t in self.analytics.tracks().iter().filter(|t| t.visible()) {
+            let tracks = self.store.camera(self.camera_index).tracks();
+            for t in tracks.iter().filter(|t| t.visible()) {
                 let row = MotRow {
                     frame: number,
                     id: t.id as i64,
@@ -147,8 +129,8 @@ impl Session<'_> {
             }
         }
         let health = self.health();
-        self.analytics
-            .on_tick(t_ms, true, &health, &mut self.payloads);
+        self.store
+            .on_tick(self.camera_index, t_ms, true, &health, &mut self.payloads);
         self.emit()
     }
 
@@ -223,8 +205,8 @@ impl Session<'_> {
 
     fn finish(mut self) -> Result<ReplayReport, ReplayError> {
         let health = self.health();
-        self.analytics
-            .finish(self.last_ms, &health, &mut self.payloads);
+        self.store
+            .finish(self.camera_index, self.last_ms, &health, &mut self.payloads);
         self.emit()?;
         self.out.flush().map_err(ReplayError::Write)?;
         if let Some(tracks_out) = self.tracks_out.as_deref_mut() {
@@ -249,8 +231,14 @@ pub fn replay<'w>(
 ) -> Result<ReplayReport, ReplayError> {
     let inputs = cfg.camera_inputs()?;
     let (index, zones) = cfg.enabled_camera(camera)?;
+    // Shelves are read off pictures: only a video has them.
+    let shelves = match input {
+        ReplayInput::Video { .. } => cfg.shelves()?,
+        _ => Shelves::none(),
+    };
     let mut session = Session {
-        analytics: cfg.camera_analytics().swap_remove(index),
+        store: StoreAnalytics::new(cfg.camera_analytics(), shelves),
+        camera_index: index,
         sequencer: Sequencer::new(&cfg.agent.device_id, &cfg.agent.site, "replay", 1),
         camera: inputs[index].settings.id.clone(),
         out,
@@ -276,14 +264,12 @@ pub fn replay<'w>(
             let mut input_cam = inputs[index].clone();
             input_cam.spec = SourceSpec::parse(&path.display().to_string())?;
             input_cam.settings.live = false;
-            let mut shelves = cfg.shelves()?;
             let video = VideoReplay {
                 input: &input_cam,
-                camera: index,
                 realtime,
                 annotate: annotate.map(|path| (path, zones.to_vec())),
             };
-            replay_video(&video, detector, &mut shelves, stop, &mut session, progress)?;
+            replay_video(&video, detector, stop, &mut session, progress)?;
         }
         ReplayInput::Detections(mot) => replay_mot(&mot, false, stop, &mut session)?,
         ReplayInput::Tracks(mot) => replay_mot(&mot, true, stop, &mut session)?,
@@ -294,8 +280,6 @@ pub fn replay<'w>(
 /// The camera a recording stands in for.
 struct VideoReplay<'a> {
     input: &'a CameraInput,
-    /// Its index among the enabled cameras.
-    camera: usize,
     /// Pace frames to their timestamps.
     realtime: bool,
     /// Where to write the annotated video, and the camera's zones to draw on it.
@@ -305,7 +289,6 @@ struct VideoReplay<'a> {
 fn replay_video(
     video: &VideoReplay<'_>,
     detector: &mut Detector,
-    shelves: &mut Shelves,
     stop: &Arc<AtomicBool>,
     session: &mut Session<'_>,
     mut progress: Option<&mut dyn FnMut(u64, u64)>,
@@ -323,24 +306,12 @@ fn replay_video(
         }
         clock.advance_to(p.frame.pts_ms);
         let size = (p.frame.width, p.frame.height);
-        // Shelf readings first, so this frame's rules already see them.
         let view = p.frame.view();
-        if let Err(e) = shelves.on_frame(
-            video.camera,
-            clock.now_ms(),
-            &view,
-            p.detections,
-            &mut session.analytics,
-        ) {
-            failure = Some(e.into());
-            return ControlFlow::Break(());
-        }
         let step = session
             .frame(
                 p.frame.index + 1,
                 clock.now_ms(),
-                size,
-                Seen::Detections(p.detections),
+                Seen::Frame(&view, p.detections),
             )
             .and_then(|()| match &video.annotate {
                 Some((path, zones)) => annotate(
@@ -383,7 +354,8 @@ fn annotate(
     t_ms: u64,
 ) -> Result<(), ReplayError> {
     let mut image = overlay::to_image(view, size);
-    let mut scene = overlay::scene(zones, &session.analytics, detections, size.0, size.1);
+    let analytics = session.store.camera(session.camera_index);
+    let mut scene = overlay::scene(zones, analytics, detections, size.0, size.1);
     scene.banners = session.banners();
     overlay::draw::draw(&mut image, &scene);
     let w = match writer {
@@ -408,6 +380,7 @@ fn replay_mot(
         return Err(ReplayError::TrackId(r.frame));
     }
     let (mut dets, mut tracks) = (Vec::new(), Vec::new());
+    let size = (mot.width, mot.height);
     for (number, rows) in mot::frames(&mot.rows) {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -416,13 +389,13 @@ fn replay_mot(
         let seen = if tracked {
             tracks.clear();
             tracks.extend(rows.iter().map(|r| (r.id as u64, r.bbox)));
-            Seen::Tracks(&tracks)
+            Seen::Tracks(size, &tracks)
         } else {
             dets.clear();
             dets.extend(rows.iter().map(MotRow::detection));
-            Seen::Detections(&dets)
+            Seen::Detections(size, &dets)
         };
-        session.frame(number, t_ms, (mot.width, mot.height), seen)?;
+        session.frame(number, t_ms, seen)?;
     }
     Ok(())
 }

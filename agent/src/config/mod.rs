@@ -509,7 +509,7 @@ impl Config {
             };
             if let Some(w) = &when {
                 for z in &zones {
-                    if let Some(why) = w.mismatch(z.kind) {
+                    if let Some(why) = w.mismatch(z.kind()) {
                         bad(f("when"), why);
                         break;
                     }
@@ -517,7 +517,8 @@ impl Config {
                 // A shelf is read once per interval: a debounce shorter than two samples would
                 // raise on one bad reading.
                 let min_hold = 2.0 * self.shelf.interval_s * 1000.0;
-                if zones.iter().any(|z| z.kind == ZoneKind::Shelf) && (w.hold_ms as f64) < min_hold
+                if zones.iter().any(|z| z.kind() == ZoneKind::Shelf)
+                    && (w.hold_ms as f64) < min_hold
                 {
                     bad(
                         f("when"),

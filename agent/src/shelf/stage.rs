@@ -37,7 +37,7 @@ impl Shelves {
     ) -> Result<Self, ShelfError> {
         if !cameras
             .iter()
-            .any(|(_, zones)| zones.iter().any(|z| z.kind == ZoneKind::Shelf))
+            .any(|(_, zones)| zones.iter().any(|z| z.kind() == ZoneKind::Shelf))
         {
             return Ok(Self::none());
         }

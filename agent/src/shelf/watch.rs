@@ -150,7 +150,7 @@ pub struct CameraShelves {
 pub fn corners(z: &ZoneConfig, width: u32, height: u32) -> Quad {
     let (sx, sy) = z.scale(width, height);
     let mut q = [(0.0, 0.0); 4];
-    for (c, p) in q.iter_mut().zip(&z.polygon) {
+    for (c, p) in q.iter_mut().zip(z.polygon()) {
         *c = (p[0] * sx, p[1] * sy);
     }
     q
@@ -176,7 +176,7 @@ pub fn zone_cells(
     }
     let face =
         Homography::unit_square_to(&q).ok_or_else(|| bad("has three corners on a line".into()))?;
-    Ok(warp::cells(&face, z.rows.unwrap_or(1), z.bays.unwrap_or(1)))
+    Ok(warp::cells(&face, z.split().0, z.split().1))
 }
 
 impl CameraShelves {
@@ -189,7 +189,7 @@ impl CameraShelves {
     ) -> Result<Option<Self>, ShelfError> {
         let zones: Vec<ZoneConfig> = zones
             .iter()
-            .filter(|z| z.kind == ZoneKind::Shelf)
+            .filter(|z| z.kind() == ZoneKind::Shelf)
             .cloned()
             .collect();
         if zones.is_empty() {
@@ -250,8 +250,8 @@ impl CameraShelves {
                 resolved.push(Resolved {
                     zone: z.name.clone(),
                     corners: corners(z, width, height),
-                    rows: z.rows.unwrap_or(1),
-                    bays: z.bays.unwrap_or(1),
+                    rows: z.split().0,
+                    bays: z.split().1,
                     cells,
                     reference,
                 });
@@ -325,7 +325,7 @@ fn check_geometry(
     width: u32,
     height: u32,
 ) -> Result<(), String> {
-    let (rows, bays) = (z.rows.unwrap_or(1), z.bays.unwrap_or(1));
+    let (rows, bays) = (z.split().0, z.split().1);
     if (r.rows, r.bays) != (rows, bays) {
         return Err(format!(
             "calibrated as {}x{} cells, configured as {rows}x{bays}",
@@ -353,7 +353,7 @@ pub fn reference(
     let (width, height) = frame.source;
     let mut patch = vec![0u8; REF_SIDE * REF_SIDE * 3];
     let mut out = Vec::new();
-    for z in zones.iter().filter(|z| z.kind == ZoneKind::Shelf) {
+    for z in zones.iter().filter(|z| z.kind() == ZoneKind::Shelf) {
         let cells = zone_cells(camera, z, width, height)?;
         let encoded = cells
             .iter()
@@ -365,8 +365,8 @@ pub fn reference(
         out.push(ZoneReference {
             zone: z.name.clone(),
             corners: corners(z, width, height).map(|(x, y)| [x, y]),
-            rows: z.rows.unwrap_or(1),
-            bays: z.bays.unwrap_or(1),
+            rows: z.split().0,
+            bays: z.split().1,
             cells: encoded,
         });
     }
@@ -381,6 +381,7 @@ pub fn reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::zones::Shape;
 
     /// Reads a patch as empty when its blue channel is dark, stocked otherwise.
     struct ByBrightness;
@@ -580,7 +581,9 @@ mod tests {
             "{e}"
         );
         let mut moved = shelf_zone();
-        moved.bays = Some(3);
+        if let Shape::Shelf(face) = &mut moved.shape {
+            face.bays = 3;
+        }
         let settings = WatchSettings {
             interval_ms: 1,
             occlusion: 0.1,
@@ -605,7 +608,9 @@ mod tests {
     #[test]
     fn a_zone_outside_the_frame_is_named() {
         let mut z = shelf_zone();
-        z.polygon[1] = [400.0, 0.0];
+        if let Shape::Shelf(face) = &mut z.shape {
+            face.polygon[1] = [400.0, 0.0];
+        }
         let full = frame(false);
         let e = reference("cam", &[z], &view(&full))
             .unwrap_err()

@@ -253,7 +253,7 @@ impl Scenario {
         let mut zone =
             |field: &str, name: &str, kind: ZoneKind| match zones.iter().find(|z| z.name == name) {
                 None => p.push(format!("{field}: no zone {name:?} on the camera")),
-                Some(z) if z.kind != kind => {
+                Some(z) if z.kind() != kind => {
                     p.push(format!("{field}: zone {name:?} is not a {kind:?} zone"))
                 }
                 Some(z) if z.units != Units::Normalized => {

@@ -127,9 +127,9 @@ impl TruthMeter {
         let zones = zones
             .iter()
             .filter_map(|z| {
-                let m = match z.kind {
+                let m = match z.kind() {
                     ZoneKind::Line => {
-                        let l = px(&z.line);
+                        let l = px(z.line());
                         Measure::Line {
                             a: l[0],
                             b: l[1],
@@ -138,16 +138,16 @@ impl TruthMeter {
                         }
                     }
                     ZoneKind::Queue => {
-                        let s = px(&z.service_line);
+                        let s = px(z.service_line());
                         Measure::Queue {
-                            poly: px(&z.polygon),
+                            poly: px(z.polygon()),
                             service: (s[0], s[1]),
                             entered: HashMap::new(),
                             counts: QueueTruth::default(),
                         }
                     }
                     ZoneKind::Area => Measure::Area {
-                        poly: px(&z.polygon),
+                        poly: px(z.polygon()),
                         per_second: Vec::new(),
                     },
                     ZoneKind::Shelf => return None,

@@ -148,7 +148,7 @@ impl World {
         let [w, h] = scenario.size;
         let fh = h as f32;
         let spacing = scenario.shoppers.spacing as f32 * fh;
-        let door = px(&zone(zones, &scenario.store.entrance).line, w, h);
+        let door = px(zone(zones, &scenario.store.entrance).line(), w, h);
         let (a, b) = (door[0], door[1]);
         // "in" is the right-hand side of A → B on the image.
         let inward = unit((-(b.1 - a.1), b.0 - a.0));
@@ -157,8 +157,8 @@ impl World {
             .iter()
             .map(|lane| {
                 let z = zone(zones, &lane.zone);
-                let poly = px(&z.polygon, w, h);
-                let s = px(&z.service_line, w, h);
+                let poly = px(z.polygon(), w, h);
+                let s = px(z.service_line(), w, h);
                 let mid = ((s[0].0 + s[1].0) / 2.0, (s[0].1 + s[1].1) / 2.0);
                 let n = poly.len() as f32;
                 let centroid = poly
@@ -187,7 +187,7 @@ impl World {
             height: h,
             dt: 1.0 / scenario.fps,
             spacing,
-            floor: px(&zone(zones, &scenario.store.floor).polygon, w, h),
+            floor: px(zone(zones, &scenario.store.floor).polygon(), w, h),
             door: (a, b),
             inward,
             exit_path: scenario

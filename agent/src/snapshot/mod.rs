@@ -23,6 +23,7 @@ use crate::pipeline::{self, PipelineError};
 use crate::shelf::Shelves;
 use crate::shelf::warp::{self, Homography};
 use crate::source::SourceSpec;
+use crate::store_analytics::{Seen, StageError, StoreAnalytics};
 use draw::{Scene, ZoneShape};
 
 #[derive(Debug, Error)]
@@ -35,8 +36,8 @@ pub enum SnapshotError {
     Pipeline(#[from] PipelineError),
     #[error("no frame came from {0}")]
     NoFrame(String),
-    #[error("{0}")]
-    Zones(String),
+    #[error(transparent)]
+    Analytics(#[from] StageError),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -92,11 +93,11 @@ pub fn take(
         input.settings.live = false;
     }
     let id = input.settings.id.clone();
-    let mut analytics = cfg.camera_analytics().swap_remove(index);
-    let (mut shelves, shelves_off) = match cfg.shelves() {
+    let (shelves, shelves_off) = match cfg.shelves() {
         Ok(s) => (s, None),
         Err(e) => (Shelves::none(), Some(e.to_string())),
     };
+    let mut store = StoreAnalytics::new(cfg.camera_analytics(), shelves);
     // The latest frame's pixels (copied into one reused buffer: the source may end before
     // `frames`, so any frame may be the one drawn), its detections and geometry.
     let mut pixels: Vec<u8> = Vec::new();
@@ -109,13 +110,10 @@ pub fn take(
         let view = p.frame.view();
         let t_ms = p.frame.pts_ms;
         let size = (p.frame.width, p.frame.height);
-        let analysed = shelves
-            .on_frame(index, t_ms, &view, p.detections, &mut analytics)
-            .map_err(|e| e.to_string())
-            .and_then(|()| analytics.on_frame(t_ms, size.0, size.1, p.detections, &mut payloads));
+        let analysed = store.on_frame(index, t_ms, Seen::Frame(&view, p.detections), &mut payloads);
         payloads.clear();
         if let Err(e) = analysed {
-            failure = Some(SnapshotError::Zones(e));
+            failure = Some(SnapshotError::Analytics(e));
             return ControlFlow::Break(());
         }
         pixels.clear();
@@ -146,7 +144,7 @@ pub fn take(
     };
     let mut image = to_image(&view, g.size);
     let (w, h) = g.size;
-    let scene = scene(zones, &analytics, &detections, w, h);
+    let scene = scene(zones, store.camera(index), &detections, w, h);
     draw::draw(&mut image, &scene);
     Ok(Snapshot {
         camera: id,
@@ -216,14 +214,14 @@ fn shape(cfg: &ZoneConfig, live: Option<&Zone>, w: u32, h: u32) -> ZoneShape {
         let p = cfg.to_pixels(pts, w, h);
         (p.len() == 2).then(|| (p[0], p[1]))
     };
-    let polygon = cfg.to_pixels(&cfg.polygon, w, h);
+    let polygon = cfg.to_pixels(cfg.polygon(), w, h);
     let mut cells = Vec::new();
-    if cfg.kind == ZoneKind::Shelf
+    if cfg.kind() == ZoneKind::Shelf
         && let Ok(corners) = <[(f32, f32); 4]>::try_from(polygon.as_slice())
         && let Some(face) = Homography::unit_square_to(&corners)
     {
         let read = live.and_then(Zone::shelf_cells).unwrap_or_default();
-        let quads = warp::cells(&face, cfg.rows.unwrap_or(1), cfg.bays.unwrap_or(1));
+        let quads = warp::cells(&face, cfg.split().0, cfg.split().1);
         cells = quads
             .into_iter()
             .enumerate()
@@ -232,10 +230,10 @@ fn shape(cfg: &ZoneConfig, live: Option<&Zone>, w: u32, h: u32) -> ZoneShape {
     }
     ZoneShape {
         name: cfg.name.clone(),
-        kind: cfg.kind,
+        kind: cfg.kind(),
         polygon,
-        line: segment(&cfg.line),
-        service_line: segment(&cfg.service_line),
+        line: segment(cfg.line()),
+        service_line: segment(cfg.service_line()),
         value: live.map_or_else(|| "no frame yet".into(), |z| value(&z.metrics())),
         cells,
     }
