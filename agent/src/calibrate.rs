@@ -15,7 +15,7 @@ use crate::analytics::zones::{CellState, ZoneKind, cell_name};
 use crate::config::Config;
 use crate::detect::{Detection, Detector};
 use crate::pipeline::{self, PipelineError};
-use crate::shelf::model::{ShelfModel, ShelfModelError};
+use crate::shelf::classifier::{ShelfModel, ShelfModelError};
 use crate::shelf::reference::ReferenceError;
 use crate::shelf::watch::{self, Face, ReadShelf, ShelfError};
 use crate::snapshot::{
@@ -214,7 +214,7 @@ fn read_cells(
         model.read(view, &face, &vec![true; cells.len()], &mut probs)?;
         let states: Vec<CellState> = probs
             .iter()
-            .map(|p| crate::shelf::model::argmax(*p))
+            .map(|p| crate::shelf::classifier::argmax(*p))
             .collect();
         let stocked = states.iter().filter(|s| **s == CellState::Stocked).count();
         shapes.push(ZoneShape {

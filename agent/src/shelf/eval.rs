@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::model::{CellModel, LABELS, ShelfModelError, argmax};
+use super::classifier::{CellModel, LABELS, ShelfModelError, argmax};
 use crate::analytics::zones::CellState;
 
 #[derive(Debug, Serialize)]

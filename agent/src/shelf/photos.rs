@@ -12,9 +12,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::classifier::{CellModel, LABELS, ShelfModelError, argmax};
 use super::eval::{CellScores, index, share};
 use super::gaps::{coverage, from_coverage};
-use super::model::{CellModel, LABELS, ShelfModelError, argmax};
 use super::warp::{self, Homography};
 use crate::detect::BBox;
 use crate::detect::preprocess::FrameView;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::ShelfConfig;
-use super::model::ShelfModel;
+use super::classifier::ShelfModel;
 use super::watch::{CameraShelves, ShelfError};
 use crate::analytics::camera::CameraAnalytics;
 use crate::analytics::zones::{ZoneConfig, ZoneKind};
