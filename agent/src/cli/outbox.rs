@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use aisle::clock::{Clock, SystemClock};
 use aisle::config::Config;
-use aisle::outbox::{OpenOutcome, Outbox, SledOutbox};
+use aisle::outbox::{Outbox, SledOutbox};
 
 #[derive(Args, Debug)]
 pub struct OutboxArgs {
@@ -43,15 +43,11 @@ enum OutboxAction {
 }
 
 /// `aisle outbox stats|dump`: what a stopped agent's store holds, for store ops and support.
+/// Reads a copy: the store itself is left exactly as it was, damaged or not.
 fn outbox_cmd(config: &Path, dump: bool) -> Result<()> {
     let cfg = Config::load(config)?;
-    let (store, opened) = SledOutbox::open(&cfg.outbox.path)?;
-    if let OpenOutcome::Reset { moved_to, reason } = opened {
-        eprintln!(
-            "aisle: the outbox could not be opened ({reason}); it was moved to {} and a fresh one created",
-            moved_to.display()
-        );
-    }
+    let inspected = SledOutbox::inspect(&cfg.outbox.path)?;
+    let store = inspected.store();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if dump {

@@ -117,7 +117,8 @@ pub struct PipelineSection {
     /// Frames buffered per camera between decoding and inference.
     #[serde(default = "default_queue")]
     pub queue_capacity: usize,
-    /// Seconds between camera health lines in the log.
+    /// Seconds between health reports: a health line per camera in the log, a health event into
+    /// the outbox, and the retained status sent afresh.
     #[serde(default = "default_health_interval")]
     pub health_interval_s: f64,
 }

@@ -7,7 +7,7 @@ mod sled_store;
 mod writer;
 
 pub use record::{Class, Record, RecordError};
-pub use sled_store::{Dump, OpenOutcome, SledOutbox};
+pub use sled_store::{Dump, Inspected, OpenOutcome, SledOutbox};
 pub use writer::{Incoming, Limits, OutboxCounters, Writer, WriterHandle, spawn_writer};
 
 use thiserror::Error;
@@ -25,6 +25,10 @@ pub enum OutboxError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "outbox {path} cannot be read ({reason}); it is left as it is (the agent moves an unreadable store aside when it starts)"
+    )]
+    Unreadable { path: String, reason: String },
     #[error("outbox record {seq}: {source}")]
     Record { seq: u64, source: RecordError },
 }

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fs2::FileExt;
-
 use super::{Class, Outbox, OutboxError, Record, Stats};
 
 const STORE_ID: &[u8] = b"store_id";
@@ -36,6 +34,43 @@ pub struct Dump {
     pub records: Vec<Record>,
     /// Raw values that no longer decode, by sequence number.
     pub quarantined: Vec<(u64, Vec<u8>)>,
+}
+
+/// A store opened by [`SledOutbox::inspect`]; the copy is removed when it is dropped.
+pub struct Inspected {
+    store: Option<SledOutbox>,
+    copy: PathBuf,
+}
+
+impl Inspected {
+    pub fn store(&self) -> &SledOutbox {
+        // Set for the whole life of a returned `Inspected`; taken only in `drop`.
+        self.store
+            .as_ref()
+            .expect("an inspected store is open until dropped")
+    }
+}
+
+impl Drop for Inspected {
+    fn drop(&mut self) {
+        drop(self.store.take());
+        let _ = std::fs::remove_dir_all(&self.copy);
+        let _ = std::fs::remove_file(format!("{}.lock", self.copy.display()));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 pub struct SledOutbox {
@@ -112,6 +147,36 @@ impl SledOutbox {
         }
     }
 
+    /// A copy of the stopped agent's store at `path`, opened for reading: inspecting a store
+    /// must not change it (sled writes on open) nor move a damaged one aside, which only the agent
+    /// does when it starts. Taking the store's lock first keeps a running agent's store out.
+    pub fn inspect(path: &Path) -> Result<Inspected, OutboxError> {
+        let unreadable = |reason: String| OutboxError::Unreadable {
+            path: path.display().to_string(),
+            reason,
+        };
+        if !path.is_dir() {
+            return Err(unreadable("no store there".into()));
+        }
+        // Held while copying, so the copy is of a store no agent is writing.
+        let _lock = Self::lock(path)?;
+        let copy = std::env::temp_dir().join(format!(
+            "aisle-outbox-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut inspected = Inspected {
+            store: None,
+            copy: copy.clone(),
+        };
+        copy_dir(path, &copy)
+            .map_err(|e| unreadable(format!("cannot copy it to {}: {e}", copy.display())))?;
+        let lock = Self::lock(&copy)?;
+        let store = Self::open_locked(&copy, lock).map_err(|(reason, _)| unreadable(reason))?;
+        inspected.store = Some(store);
+        Ok(inspected)
+    }
+
     fn lock(path: &Path) -> Result<File, OutboxError> {
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
         let storage = |source: std::io::Error| OutboxError::Storage {
@@ -127,7 +192,7 @@ impl SledOutbox {
             .write(true)
             .open(&lock_path)
             .map_err(storage)?;
-        file.try_lock_exclusive().map_err(|_| OutboxError::Locked {
+        file.try_lock().map_err(|_| OutboxError::Locked {
             path: path.display().to_string(),
         })?;
         Ok(file)
@@ -413,6 +478,56 @@ mod tests {
             topic: "summary/door".into(),
             payload: format!("{{\"seq\":{seq}}}").into_bytes(),
         }
+    }
+
+    /// Every file under `dir` with its bytes.
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn inspecting_reads_a_copy_and_changes_nothing_not_even_a_damaged_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox");
+        {
+            let (s, _) = SledOutbox::open(&path).unwrap();
+            s.append(&[rec(1, Class::Summary), rec(2, Class::Alert)])
+                .unwrap();
+            s.flush().unwrap();
+        }
+        let before = files(dir.path());
+        {
+            let seen = SledOutbox::inspect(&path).unwrap();
+            assert_eq!(seen.store().stats().pending(), 2);
+        }
+        assert_eq!(files(dir.path()), before, "the store is untouched");
+        // A damaged store is reported and left where it is, for the agent to move aside.
+        // A botched restore: the data file is a folder.
+        std::fs::remove_file(path.join("db")).unwrap();
+        std::fs::create_dir_all(path.join("db")).unwrap();
+        std::fs::write(path.join("db/snap.0"), b"not sled").unwrap();
+        let before = files(dir.path());
+        let e = SledOutbox::inspect(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("cannot be read") && e.contains("left as it is"),
+            "{e}"
+        );
+        assert_eq!(files(dir.path()), before);
+        let e = SledOutbox::inspect(&dir.path().join("absent"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no store there"), "{e}");
+        assert!(!dir.path().join("absent").exists());
     }
 
     #[test]
