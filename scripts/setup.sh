@@ -14,6 +14,7 @@ APT_PACKAGES=(
   python3-venv
   libclang-dev
   systemd adduser
+  chromium chromium-driver
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

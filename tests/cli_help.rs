@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "outbox dump",
     "replay",
     "snapshot",
+    "ui",
     "simulate",
     "eval",
     "eval detect",

@@ -26,3 +26,4 @@ pub mod snapshot;
 pub mod source;
 pub mod store_analytics;
 pub mod systemd;
+pub mod ui;

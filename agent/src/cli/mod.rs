@@ -32,6 +32,7 @@ mod run;
 mod shelf;
 mod simulate;
 mod snapshot;
+mod ui;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +63,11 @@ enum Command {
     /// track ids. Written locally, never published. Example: `aisle snapshot -c
     /// /etc/aisle/aisle.toml --camera door --out door.png`.
     Snapshot(snapshot::SnapshotArgs),
+    /// Edit zones on the cameras' pictures in a browser: drag corners and line ends, add and
+    /// delete zones, set shelf levels and bays, see live counts; Save checks the config as
+    /// `check-config` does and keeps its comments. Serves 127.0.0.1 with a token it prints.
+    /// Example: `aisle ui -c /etc/aisle/aisle.toml`, then `ssh -L 8765:127.0.0.1:8765 GATEWAY`.
+    Ui(ui::UiArgs),
     /// Run the whole pipeline on a recorded video and print every event (summaries, alerts) as
     /// one JSON line: tune zones and rules on yesterday's video before deploying them. With
     /// MOT-format detections or tracks instead of video, score the stages after the detector.
@@ -123,6 +129,7 @@ impl Command {
             Self::CheckConfig(args) => args.execute(),
             Self::Replay(args) => args.execute(),
             Self::Snapshot(args) => args.execute(),
+            Self::Ui(args) => args.execute(),
             Self::Simulate(args) => args.execute(),
             Self::Eval(args) => args.execute(),
             Self::Model(args) => args.execute(),

@@ -58,6 +58,9 @@ pub struct Request<'a> {
 /// The picture and what it shows.
 pub struct Snapshot {
     pub camera: String,
+    /// The camera's picture as it came, for `aisle ui` to draw editable zones on.
+    pub frame: RgbaImage,
+    /// The picture with what the agent sees drawn on it.
     pub image: RgbaImage,
     pub frames: u64,
     pub scene: Scene,
@@ -142,12 +145,14 @@ pub fn take(
         bgr: &pixels,
         source: g.source,
     };
-    let mut image = to_image(&view, g.size);
+    let frame = to_image(&view, g.size);
+    let mut image = frame.clone();
     let (w, h) = g.size;
     let scene = scene(zones, store.camera(index), &detections, w, h);
     draw::draw(&mut image, &scene);
     Ok(Snapshot {
         camera: id,
+        frame,
         image,
         frames,
         scene,

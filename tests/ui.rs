@@ -1,0 +1,492 @@
+//! `aisle ui`, the real binary: its HTTP surface (token, host check, loopback only, Save judged
+//! by check-config's rules with comments kept), and the page driven in Debian's headless
+//! Chromium through chromedriver: a zone's corner dragged and saved, a bad zone refused with its
+//! field, each step checked on a screenshot.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::*;
+use serde_json::{Value, json};
+
+const CONFIG: &str = r#"# a test store: every comment here must survive a Save
+[agent]
+device_id = "t"
+site = "s"
+
+[detector]
+model = "MODEL"
+
+[runtime]
+threads = 2
+
+[outbox]
+path = "OUTBOX"
+
+[[cameras]]
+id = "plaza"
+uri = "VIDEO"
+
+# the middle of the square
+[[cameras.zones]]
+name = "floor"
+kind = "area"
+polygon = [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]] # corners, clockwise
+
+[[cameras.zones]]
+name = "door"
+kind = "line"
+line = [[0.8, 0.85], [0.8, 0.15]]
+"#;
+
+fn config(dir: &Path) -> PathBuf {
+    let text = CONFIG
+        .replace("MODEL", &default_manifest().display().to_string())
+        .replace("OUTBOX", &dir.join("outbox").display().to_string())
+        .replace("VIDEO", &vtest().display().to_string());
+    write(dir, "aisle.toml", text)
+}
+
+/// `aisle ui` on a free loopback port, killed when dropped.
+struct Ui {
+    child: Child,
+    base: String,
+    token: String,
+}
+
+impl Ui {
+    fn start(cfg: &Path) -> Self {
+        let mut child = aisle()
+            .args([
+                "ui",
+                "-c",
+                cfg.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--frames",
+                "3",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("aisle ui: open ")
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        let (base, token) = url.split_once("/?token=").unwrap();
+        Self {
+            child,
+            base: base.to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/?token={}", self.base, self.token)
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(120))
+        .build()
+}
+
+/// One request; the status and the body.
+fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> (u16, String) {
+    let mut request = agent().request(method, url);
+    for (k, v) in headers {
+        request = request.set(k, v);
+    }
+    let result = match body {
+        Some(b) => request
+            .set("Content-Type", "application/json")
+            .send_string(&b.to_string()),
+        None if method == "POST" => request.send_string("{}"),
+        None => request.call(),
+    };
+    match result {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+#[test]
+fn the_server_wants_its_token_its_host_and_a_valid_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let ui = Ui::start(&cfg);
+    let token = [("X-Aisle-Token", ui.token.as_str())];
+    assert_eq!(call("GET", &format!("{}/", ui.base), &[], None).0, 401);
+    let other = if ui.token.starts_with('0') { '1' } else { '0' };
+    let wrong = format!("{}/?token={other}{}", ui.base, &ui.token[1..]);
+    assert_eq!(call("GET", &wrong, &[], None).0, 401);
+    // A page on another site that resolves its own name to 127.0.0.1 arrives with its Host.
+    let rebound = [
+        ("X-Aisle-Token", ui.token.as_str()),
+        ("Host", "evil.example:80"),
+    ];
+    assert_eq!(
+        call("GET", &format!("{}/api/state", ui.base), &rebound, None).0,
+        403
+    );
+    let (status, page) = call("GET", &ui.url(), &[], None);
+    assert_eq!(status, 200);
+    assert!(page.contains("aisle zones"));
+    let (status, state) = call("GET", &format!("{}/api/state", ui.base), &token, None);
+    assert_eq!(status, 200);
+    let state: Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state["cameras"][0]["zones"][0]["polygon"][2],
+        json!([0.6, 0.6])
+    );
+    let (status, live) = call(
+        "GET",
+        &format!("{}/api/cameras/plaza/live", ui.base),
+        &token,
+        None,
+    );
+    assert_eq!(status, 200, "{live}");
+    let live: Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(
+        (live["width"].as_u64(), live["height"].as_u64()),
+        (Some(768), Some(576))
+    );
+    assert_eq!(live["zones"][1]["name"], "door");
+
+    // A bow-tie and a name with a space: refused with check-config's fields, file untouched.
+    let before = std::fs::read_to_string(&cfg).unwrap();
+    let bad = json!({"cameras": [{"id": "plaza", "zones": [
+        {"origin": 0, "name": "floor", "kind": "area", "polygon": [[0.2, 0.2], [0.6, 0.6], [0.6, 0.2], [0.2, 0.6]]},
+        {"origin": null, "name": "new door", "kind": "line", "line": [[0.1, 0.1], [0.3, 0.1]]}
+    ]}]});
+    let (status, body) = call("POST", &format!("{}/api/save", ui.base), &token, Some(&bad));
+    assert_eq!(status, 422, "{body}");
+    let problems: Value = serde_json::from_str(&body).unwrap();
+    let fields: Vec<&str> = problems["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["cameras[0].zones[0].polygon", "cameras[0].zones[1].name"]
+    );
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), before);
+    let check = aisle()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+
+    // A good edit: one value rewritten, a queue added, every comment kept, check-config agrees.
+    let good = json!({"cameras": [{"id": "plaza", "zones": [
+        {"origin": 0, "name": "floor", "kind": "area", "polygon": [[0.2, 0.2], [0.6, 0.2], [0.65, 0.7], [0.2, 0.6]]},
+        {"origin": 1, "name": "door", "kind": "line", "line": [[0.8, 0.85], [0.8, 0.15]]},
+        {"origin": null, "name": "till", "kind": "queue", "polygon": [[0.7, 0.2], [0.9, 0.2], [0.9, 0.5]], "service_line": [[0.9, 0.2], [0.9, 0.5]]}
+    ]}]});
+    let (status, body) = call(
+        "POST",
+        &format!("{}/api/save", ui.base),
+        &token,
+        Some(&good),
+    );
+    assert_eq!(status, 200, "{body}");
+    let after = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        after.contains(
+            "polygon = [[0.2, 0.2], [0.6, 0.2], [0.65, 0.7], [0.2, 0.6]] # corners, clockwise"
+        ),
+        "{after}"
+    );
+    for comment in before.lines().filter(|l| l.trim_start().starts_with('#')) {
+        assert!(after.contains(comment), "{comment} lost:\n{after}");
+    }
+    assert!(after.contains("name = \"till\""), "{after}");
+    let check = aisle()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+}
+
+#[test]
+fn it_serves_loopback_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    // Refused before it binds: nothing listens on any other address.
+    let o = aisle()
+        .args(["ui", "-c", cfg.to_str().unwrap(), "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("0.0.0.0:0 is not a loopback address") && stderr(&o).contains("ssh -L"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Chromium under chromedriver, spoken to over the WebDriver protocol; both end when dropped.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    fn start() -> Self {
+        let port = free_port();
+        let driver = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (scripts/setup.sh installs chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while agent().get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1300,800", "--force-device-scale-factor=1"]
+            }
+        }}});
+        let mut browser = Self {
+            driver,
+            base,
+            session: String::new(),
+        };
+        let v = browser.send("POST", "/session", Some(&caps));
+        browser.session = v["sessionId"].as_str().expect("a session").to_string();
+        browser
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let url = if path == "/session" {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let (status, text) = call(method, &url, &[], body);
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{method} {path}: {text}");
+        v["value"].clone()
+    }
+
+    fn run(&self, script: &str) -> Value {
+        self.send(
+            "POST",
+            "/execute/sync",
+            Some(&json!({"script": script, "args": []})),
+        )
+    }
+
+    fn wait_for(&self, script: &str, what: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let v = self.run(script);
+            if !v.is_null() && v != json!(false) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "waited for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.send(
+            "POST",
+            "/element",
+            Some(&json!({"using": "css selector", "value": css})),
+        );
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    }
+
+    fn click(&self, css: &str) {
+        let el = self.find(css);
+        self.send("POST", &format!("/element/{el}/click"), Some(&json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css);
+        self.send("POST", &format!("/element/{el}/clear"), Some(&json!({})));
+        self.send(
+            "POST",
+            &format!("/element/{el}/value"),
+            Some(&json!({"text": text})),
+        );
+    }
+
+    /// Presses on the element and lets go `dx`, `dy` CSS pixels away.
+    fn drag(&self, css: &str, dx: i64, dy: i64) {
+        let el = self.find(css);
+        let actions = json!({"actions": [{"type": "pointer", "id": "mouse",
+        "parameters": {"pointerType": "mouse"},
+        "actions": [
+            {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: el}, "x": 0, "y": 0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "duration": 150, "origin": "pointer", "x": dx / 2, "y": dy / 2},
+            {"type": "pointerMove", "duration": 150, "origin": "pointer", "x": dx - dx / 2, "y": dy - dy / 2},
+            {"type": "pointerUp", "button": 0}
+        ]}]});
+        self.send("POST", "/actions", Some(&actions));
+    }
+
+    fn screenshot(&self, name: &str) -> image::RgbaImage {
+        let b64 = self.send("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        let dir = root().join("target/ui-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), &png).unwrap();
+        image::load_from_memory(&png).unwrap().to_rgba8()
+    }
+
+    /// The centre of an element in CSS pixels (the screenshot's, at scale factor 1).
+    fn centre(&self, css: &str) -> (u32, u32) {
+        let v = self.run(&format!(
+            "const r = document.querySelector({}).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];",
+            json!(css)
+        ));
+        (
+            v[0].as_f64().unwrap().round() as u32,
+            v[1].as_f64().unwrap().round() as u32,
+        )
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = agent()
+                .delete(&format!("{}/session/{}", self.base, self.session))
+                .call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A drag handle is drawn white with a black ring.
+fn white(img: &image::RgbaImage, (x, y): (u32, u32)) -> bool {
+    let p = img.get_pixel(x, y);
+    p[0] > 230 && p[1] > 230 && p[2] > 230
+}
+
+#[test]
+fn in_chromium_a_corner_is_dragged_and_saved_and_a_bad_zone_is_refused_by_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let ui = Ui::start(&cfg);
+    let browser = Browser::start();
+    browser.send("POST", "/url", Some(&json!({"url": ui.url()})));
+    browser.wait_for(
+        "return document.body.dataset.ready === '1'",
+        "the camera's picture",
+    );
+    let size = browser.run("const i = document.getElementById('frame'); return [i.naturalWidth, i.naturalHeight, i.width];");
+    assert_eq!(size, json!([768, 576, 768]), "the picture at 1:1");
+    let corner = "circle[data-zone='0'][data-key='polygon'][data-point='2']";
+    let before = browser.centre(corner);
+    let shot = browser.screenshot("1-loaded.png");
+    assert!(
+        white(&shot, before),
+        "the corner's handle is drawn at {before:?}"
+    );
+    // The picture is the camera's, not a blank: its pixels vary.
+    let (fx, fy) = browser.centre("#frame");
+    let lum: Vec<u32> = (0..40)
+        .map(|i| {
+            let p = shot.get_pixel(fx - 200 + i * 10, fy);
+            u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])
+        })
+        .collect();
+    assert!(
+        lum.iter().max().unwrap() - lum.iter().min().unwrap() > 60,
+        "{lum:?}"
+    );
+
+    browser.drag(corner, 60, 48);
+    let after = browser.centre(corner);
+    let shot = browser.screenshot("2-dragged.png");
+    assert!(
+        after.0.abs_diff(before.0 + 60) <= 2 && after.1.abs_diff(before.1 + 48) <= 2,
+        "{before:?} → {after:?}"
+    );
+    assert!(
+        white(&shot, after) && !white(&shot, before),
+        "the handle moved on screen"
+    );
+    browser.click("#save");
+    browser.wait_for(
+        "return document.getElementById('status').className === 'good'",
+        "saved",
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let polygon = text
+        .lines()
+        .find(|l| l.starts_with("polygon = "))
+        .unwrap()
+        .to_string();
+    let parsed: toml::Table = toml::from_str(&polygon).unwrap();
+    let corner_now = &parsed["polygon"].as_array().unwrap()[2];
+    let (x, y) = (
+        corner_now[0].as_float().unwrap(),
+        corner_now[1].as_float().unwrap(),
+    );
+    assert!(
+        (x - (0.6 + 60.0 / 768.0)).abs() < 0.005 && (y - (0.6 + 48.0 / 576.0)).abs() < 0.005,
+        "{polygon}"
+    );
+    assert!(polygon.ends_with("# corners, clockwise"), "{polygon}");
+    assert!(text.contains("# the middle of the square"));
+
+    // A new line zone named with a space: refused by its field, the file as it was.
+    let saved = text;
+    browser.click("button[data-add='line']");
+    browser.type_into("#name", "back door");
+    browser.click("#save");
+    let status = browser.wait_for(
+        "const s = document.getElementById('status'); return s.className === 'bad' && s.textContent;",
+        "the refusal",
+    );
+    let status = status.as_str().unwrap();
+    assert!(
+        status.contains("cameras[0].zones[2].name") && status.contains("back door"),
+        "{status}"
+    );
+    browser.screenshot("3-refused.png");
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), saved);
+}
