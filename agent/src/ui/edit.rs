@@ -10,7 +10,8 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 
 use crate::analytics::zones::ZoneKind;
 
-/// What the page sends on Save: every camera it shows, with its zones in their new order.
+/// What the page sends on Save: every camera it shows, with its zones. Kept zones stay where the
+/// file has them, with their comments; new ones follow the camera's last zone.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Edit {
@@ -304,27 +305,58 @@ band = 0.02
         assert_eq!(out.lines().count(), CONFIG.lines().count());
     }
 
+    /// Each camera's zone names, as a TOML reader sees the text.
+    fn zone_names(text: &str) -> Vec<Vec<String>> {
+        let doc: toml::Table = toml::from_str(text).unwrap();
+        doc["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                c.get("zones")
+                    .and_then(|z| z.as_array())
+                    .map(|zs| {
+                        zs.iter()
+                            .map(|z| z["name"].as_str().unwrap().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     #[test]
-    fn zones_are_added_removed_and_reordered_with_their_comments() {
+    fn zones_are_added_and_removed_with_their_comments_on_the_right_camera() {
+        let text = format!(
+            "{CONFIG}\n[[cameras]]\nid = \"back\"\nuri = \"rtsp://cam2\"\n\n[[cameras.zones]]\nname = \"yard\"\nkind = \"area\"\npolygon = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]\n\n# alerts\n[[rules]]\nname = \"q\"\nzone = \"till\"\nwhen = \"queue.length >= 3\"\n"
+        );
         let mut zones = unchanged();
         let till = zones.remove(0);
         let mut shelf = zone(None, "bay-1", ZoneKind::Shelf);
         shelf.polygon = vec![[0.2, 0.2], [0.4, 0.2], [0.4, 0.4], [0.2, 0.4]];
         shelf.rows = Some(3);
         shelf.bays = Some(2);
-        zones.push(shelf);
         zones.push(till);
-        let out = apply(CONFIG, &edit(zones)).unwrap();
-        let entrance = out.find("name = \"entrance\"").unwrap();
+        zones.push(shelf);
+        let mut e = edit(zones);
+        e.cameras[0].zones.remove(1);
+        let out = apply(&text, &e).unwrap();
+        assert_eq!(
+            zone_names(&out),
+            [vec!["entrance", "bay-1"], vec!["yard"]],
+            "{out}"
+        );
         let bay = out.find("name = \"bay-1\"").unwrap();
-        let till = out.find("name = \"till\"").unwrap();
-        assert!(entrance < bay && bay < till, "{out}");
+        assert!(bay < out.find("id = \"back\"").unwrap(), "{out}");
+        assert!(out.contains("# alerts\n[[rules]]"), "{out}");
+        assert!(
+            !out.contains("# where people wait"),
+            "the till's comments went with it: {out}"
+        );
         assert!(
             out.contains("rows = 3") && out.contains("bays = 2"),
             "{out}"
         );
-        // The till's comments moved with it.
-        assert!(out.find("# where people wait").unwrap() > bay, "{out}");
         let out = apply(CONFIG, &edit(vec![])).unwrap();
         assert!(!out.contains("[[cameras.zones]]"), "{out}");
         assert!(out.contains("# the store's gateway"));
