@@ -14,7 +14,7 @@ APT_PACKAGES=(
   python3-venv
   libclang-dev
   systemd adduser
-  chromium chromium-driver
+  chromium chromium-driver faketime
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

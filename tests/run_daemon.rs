@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::path::Path;
+use std::time::Duration;
+
 use common::*;
 
 #[test]
@@ -205,4 +208,67 @@ fn check_config_names_the_field_of_a_type_error_and_env_strings_stay_strings() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The wall clock stepped an hour back while the agent runs (`faketime`, as NTP does to a
+/// gateway that booted without a real-time clock; the monotonic clock is left alone, as the
+/// kernel does): summaries keep coming once a window, stamped with the new wall time.
+#[test]
+fn a_wall_clock_stepped_back_an_hour_does_not_stop_the_summaries() {
+    let lib = Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
+    assert!(
+        lib.is_file(),
+        "{} is missing: scripts/setup.sh installs faketime",
+        lib.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let offset = dir.path().join("offset");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let cfg = live_config(dir.path(), "test://ball?width=160&height=120&fps=5", "");
+    let env = [
+        ("LD_PRELOAD", lib.to_str().unwrap()),
+        ("FAKETIME_TIMESTAMP_FILE", offset.to_str().unwrap()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("FAKETIME_CACHE_DURATION", "1"),
+        ("AISLE_ANALYTICS__SUMMARY_INTERVAL_S", "1"),
+    ];
+    let mut agent = Daemon::start(&cfg, &env);
+    let summaries = |agent: &mut Daemon, n: usize| -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let e = agent
+                .wait_for("event stored", Duration::from_secs(20))
+                .unwrap_or_else(|| panic!("summaries stopped after {}: {out:?}", out.len()));
+            let event: serde_json::Value =
+                serde_json::from_str(e["event"].as_str().unwrap()).unwrap();
+            if event["payload"]["type"] == "summary" {
+                out.push((
+                    event["ts_ms"].as_i64().unwrap(),
+                    event["payload"]["window_end_ms"].as_i64().unwrap(),
+                ));
+            }
+        }
+        out
+    };
+    let before = summaries(&mut agent, 3);
+    std::fs::write(&offset, "-1h\n").unwrap();
+    let after = summaries(&mut agent, 5);
+    let (status, _) = agent.terminate();
+    assert!(status.success());
+    let hour = 3_600_000;
+    let last_before = before.last().unwrap();
+    let last_after = after.last().unwrap();
+    // Five more one-second windows came, and the last of them is stamped an hour earlier than
+    // the wall clock had it before the step (give or take the seconds that passed).
+    let moved = last_before.0 - last_after.0;
+    assert!(
+        (hour - 30_000..hour).contains(&moved),
+        "{before:?} then {after:?}"
+    );
+    for (ts, end) in before.iter().chain(&after) {
+        assert!(
+            (0..5_000).contains(&(ts - end)),
+            "window end {end} beside stamp {ts}"
+        );
+    }
 }

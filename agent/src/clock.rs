@@ -1,8 +1,10 @@
 //! Where "now" comes from. The analytics take time as an argument; the drivers get it from a
-//! `Clock`: the wall clock live, the video's own timestamps in replay (so replays are
-//! deterministic and can run faster than real time).
+//! `Clock`: a monotonic [`Timeline`] live (stamped with the wall clock on the way out), the
+//! video's own timestamps in replay (so replays are deterministic and can run faster than real
+//! time).
 
 use std::cell::Cell;
+use std::time::Instant;
 
 pub trait Clock {
     /// Milliseconds on this clock's timeline.
@@ -19,6 +21,36 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
     }
+}
+
+/// The wall clock's reading at start, carried forward by the monotonic clock. Durations and
+/// summary windows measured on it survive the wall clock being stepped: a gateway without a
+/// real-time clock boots with a wrong date and NTP corrects it later, sometimes backwards.
+/// What leaves the box is stamped with the wall clock ([`wall_offset`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeline {
+    base_ms: u64,
+    started: Instant,
+}
+
+impl Timeline {
+    pub fn start(wall: &impl Clock) -> Self {
+        Self {
+            base_ms: wall.now_ms(),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Clock for Timeline {
+    fn now_ms(&self) -> u64 {
+        self.base_ms + self.started.elapsed().as_millis() as u64
+    }
+}
+
+/// What to add to a reading of a timeline to get the wall clock's time for it, both read now.
+pub fn wall_offset(timeline_ms: u64, wall_ms: u64) -> i64 {
+    wall_ms as i64 - timeline_ms as i64
 }
 
 /// A recording's timeline: stands still between frames, moves to each frame's timestamp.
@@ -50,6 +82,20 @@ mod tests {
         c.advance_to(500);
         c.advance_to(300);
         assert_eq!(c.now_ms(), 500);
+    }
+
+    #[test]
+    fn a_timeline_starts_at_the_wall_clock_and_only_moves_forward() {
+        struct Fixed(u64);
+        impl Clock for Fixed {
+            fn now_ms(&self) -> u64 {
+                self.0
+            }
+        }
+        let t = Timeline::start(&Fixed(1_700_000_000_000));
+        let (a, b) = (t.now_ms(), t.now_ms());
+        assert!(a >= 1_700_000_000_000 && b >= a);
+        assert_eq!(wall_offset(a, a - 3_600_000), -3_600_000);
     }
 
     #[test]

@@ -146,6 +146,18 @@ impl Sequencer {
     }
 }
 
+impl Payload {
+    /// Moves the times a payload carries (a summary's window) by `offset_ms`: from the timeline
+    /// the analytics run on to the wall clock the event is stamped with.
+    pub fn rebase(&mut self, offset_ms: i64) {
+        if let Payload::Summary(s) = self {
+            let shift = |t: u64| t.saturating_add_signed(offset_ms);
+            s.window_start_ms = shift(s.window_start_ms);
+            s.window_end_ms = shift(s.window_end_ms);
+        }
+    }
+}
+
 /// What a camera saw over one summary window. Counts and durations only: no boxes, no track ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, Timeline, wall_offset};
 use crate::config::Config;
 use crate::detect::{Detector, DetectorOptions};
 use crate::events::{Payload, UpdateEvent};
@@ -127,7 +127,9 @@ pub fn run(
     });
     let mut store = StoreAnalytics::new(cfg.camera_analytics(), shelves);
     let mut supervisor = Supervisor::new(started);
-    let clock = SystemClock;
+    // The analytics run on the timeline, so windows and rule durations keep their pace when NTP
+    // steps the wall clock; what is sent is stamped with the wall clock.
+    let timeline = Timeline::start(&SystemClock);
     let mut payloads = Vec::new();
     let records = telemetry.camera_records().to_vec();
     let report = pipeline::run(
@@ -139,7 +141,7 @@ pub fn run(
         &records,
         |event| {
             supervisor.beat();
-            let now = clock.now_ms();
+            let (now, wall) = (timeline.now_ms(), SystemClock.now_ms());
             slot.on_event(&event, &delivery.status)?;
             if let Event::Frame(p) = &event {
                 let camera = inputs[p.camera].settings.id.as_str();
@@ -162,23 +164,26 @@ pub fn run(
                         tracing::error!(camera, error = %e, "zones do not fit this camera's frames; its zones are off");
                     }
                 }
-                delivery.send(Some(camera), &mut payloads, now);
+                to_wall(&mut payloads, now, wall);
+                delivery.send(Some(camera), &mut payloads, wall);
             }
-            telemetry.tick(now, &delivery, &slot);
+            telemetry.tick(wall, &delivery, &slot);
             for (i, input) in inputs.iter().enumerate() {
                 let health = telemetry.camera_health(i);
                 store.on_tick(i, now, telemetry.camera_up(i), &health, &mut payloads);
-                delivery.send(Some(&input.settings.id), &mut payloads, now);
+                to_wall(&mut payloads, now, wall);
+                delivery.send(Some(&input.settings.id), &mut payloads, wall);
             }
             ControlFlow::Continue(())
         },
     );
     supervisor.stopping();
     // The last, partial window of each camera: a stop loses no counted minute.
-    let now = clock.now_ms();
+    let (now, wall) = (timeline.now_ms(), SystemClock.now_ms());
     for (i, input) in inputs.iter().enumerate() {
         store.finish(i, now, &telemetry.camera_health(i), &mut payloads);
-        delivery.send(Some(&input.settings.id), &mut payloads, now);
+        to_wall(&mut payloads, now, wall);
+        delivery.send(Some(&input.settings.id), &mut payloads, wall);
     }
     // The update thread holds a writer handle: it stops before the writer flushes.
     if let Some(u) = updates {
@@ -186,4 +191,57 @@ pub fn run(
     }
     delivery.stop();
     Ok(report?)
+}
+
+/// Payloads the analytics made at timeline time `now`, moved to the wall clock's `wall`.
+fn to_wall(payloads: &mut [Payload], now: u64, wall: u64) {
+    let offset = wall_offset(now, wall);
+    for p in payloads {
+        p.rebase(offset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::camera::{AnalyticsConfig, CameraAnalytics};
+    use crate::events::CameraHealth;
+
+    /// The daemon's clocks with the wall clock stepped by NTP: an hour back after 30 s, two
+    /// hours forward after 60 s. Summaries keep one per window on the timeline, and each is
+    /// stamped with the wall clock of the moment it is sent.
+    #[test]
+    fn summaries_keep_their_pace_and_take_the_wall_clock_across_steps() {
+        let cfg = AnalyticsConfig {
+            summary_interval_s: 10.0,
+            ..AnalyticsConfig::default()
+        };
+        let mut cam = CameraAnalytics::new("door", Vec::new(), Vec::new(), &cfg);
+        let start = 1_700_000_000_000u64;
+        let mut sent = Vec::new();
+        for s in 0..=90u64 {
+            let now = start + s * 1000;
+            let step: i64 = match s {
+                0..30 => 0,
+                30..60 => -3_600_000,
+                _ => 3_600_000,
+            };
+            let wall = now.saturating_add_signed(step);
+            let mut out = Vec::new();
+            cam.on_frame(now, 100, 100, &[], &mut out).unwrap();
+            cam.on_tick(now, true, &CameraHealth::default(), &mut out);
+            to_wall(&mut out, now, wall);
+            sent.extend(out.into_iter().filter_map(|p| match p {
+                Payload::Summary(x) => Some((wall, x.window_start_ms, x.window_end_ms)),
+                _ => None,
+            }));
+        }
+        assert_eq!(sent.len(), 9, "one summary per 10 s window: {sent:?}");
+        for (wall, from, to) in &sent {
+            assert_eq!(to - from, 10_000);
+            assert_eq!(to, wall, "stamped with the wall clock when sent");
+        }
+        assert!(sent[2].2 < sent[1].2, "the hour back shows in the stamps");
+        assert!(sent[5].2 > sent[4].2 + 3_600_000, "and the step forward");
+    }
 }
