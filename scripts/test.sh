@@ -15,6 +15,8 @@ cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 cargo clippy --locked --all-targets --features nokhwa -- -D warnings
 echo "== cargo test" >&2
 cargo test --locked --all-targets --features fault-injection
+echo "== fuzzing every parser of outside input, 30 s a target (tests/fuzz.rs)" >&2
+AISLE_FUZZ_SECONDS=30 cargo test --locked --features fault-injection --test fuzz -- --nocapture 2>&1 | grep -E 'inputs in|test result|panicked'
 echo "== benches (quick mode)" >&2
 cargo bench --locked --bench preprocess --bench decode --bench analytics --bench outbox --bench shelf -- --warm-up-time 0.5 --measurement-time 1 --noplot 2>&1 | grep -E '^[a-z].*|time:|thrpt:'
 echo "== end-to-end benchmark (quick mode): pipeline vs bare ONNX Runtime" >&2

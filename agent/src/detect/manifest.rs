@@ -97,7 +97,12 @@ impl Manifest {
             path: path.into(),
             source,
         })?;
-        let m: Manifest = toml::from_str(&text).map_err(|e| ManifestError::Parse {
+        Self::parse(&text, path)
+    }
+
+    /// A manifest's text, read from `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        let m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.into(),
             message: e.to_string(),
         })?;

@@ -211,6 +211,11 @@ pub fn verify_manifest(
     let mut signers: Vec<&PublicKey> = Vec::new();
     let mut unknown = None;
     for signature in signatures {
+        if !global_signature_whole(signature) {
+            return Err(Rejection::SignatureFormat(
+                "the trusted comment's signature is not 64 bytes".into(),
+            ));
+        }
         let sig = SignatureBox::from_string(signature)
             .map_err(|e| Rejection::SignatureFormat(e.to_string()))?;
         let id = key_id(sig.keynum());
@@ -286,6 +291,17 @@ pub fn verify_manifest(
         )));
     }
     Ok(m)
+}
+
+/// Whether a minisign signature's fourth line (the signature over the trusted comment) is the
+/// 88 base64 characters of 64 bytes. minisign 0.9.1 decodes it at any length and then slices
+/// 64 bytes out of it, which panics on a shorter one (found by `tests/fuzz.rs`): an offer on the
+/// command topic must not be able to kill the update thread.
+fn global_signature_whole(signature: &str) -> bool {
+    signature
+        .lines()
+        .nth(3)
+        .is_some_and(|line| line.trim().len() == 88)
 }
 
 /// The artifact checked as it streams in: refused the moment it passes the declared size, so
@@ -481,6 +497,21 @@ mod tests {
         );
         assert_eq!(
             reason(verify(&m, "garbage", &trust(&[&k], &[]))),
+            "signature_format"
+        );
+    }
+
+    #[test]
+    fn a_short_trusted_comment_signature_is_refused_not_a_panic() {
+        // Found by tests/fuzz.rs: minisign panics verifying a global signature under 64 bytes.
+        let k = keys();
+        let (m, sig) = signed(&k, 8, &onnx());
+        let mut lines: Vec<&str> = sig.lines().collect();
+        let short = lines[3][..60].to_string() + "==";
+        lines[3] = &short;
+        let cut = lines.join("\n");
+        assert_eq!(
+            reason(verify(&m, &cut, &trust(&[&k], &[]))),
             "signature_format"
         );
     }
