@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, then formatting, lints, the
-# nokhwa build, unit and integration tests against the real GStreamer, ONNX Runtime, model and
+# dependency audit, the nokhwa build, unit and integration tests against the real GStreamer, ONNX Runtime, model and
 # mosquitto, the benchmarks, the tracker side by side with ByteTrack (asserted), the aarch64 cross
 # build with its qemu smoke test, and the .deb packages (contents, and a real install/upgrade).
 set -euo pipefail
@@ -13,6 +13,8 @@ echo "== cargo clippy (default and nokhwa features)" >&2
 cargo clippy --locked --all-targets -- -D warnings
 cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 cargo clippy --locked --all-targets --features nokhwa -- -D warnings
+echo "== dependency audit: cargo deny (advisories from the dated RustSec copy, licences, bans, sources)" >&2
+scripts/audit.sh 2>&1 | grep -E '^(error|advisories|bans|licenses|sources|audit:)|ID:|reason'
 echo "== cargo test" >&2
 cargo test --locked --all-targets --features fault-injection
 echo "== fuzzing every parser of outside input, 30 s a target (tests/fuzz.rs)" >&2
