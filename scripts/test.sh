@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, then formatting, lints, the
-# dependency audit, the nokhwa build, unit and integration tests against the real GStreamer, ONNX Runtime, model and
-# mosquitto, the benchmarks, the tracker side by side with ByteTrack (asserted), the aarch64 cross
+# dependency audit, the nokhwa build, unit and integration tests against the real GStreamer, ONNX
+# Runtime, model and mosquitto, the parsers fuzzed, the benchmarks, the tracker side by side with ByteTrack (asserted), the aarch64 cross
 # build with its qemu smoke test, and the .deb packages (contents, and a real install/upgrade).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
