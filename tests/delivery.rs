@@ -577,3 +577,96 @@ fn an_unreadable_outbox_is_moved_aside_and_reported_not_a_crash_loop() {
     let (status, _) = agent.terminate();
     assert!(status.success());
 }
+
+/// A size-limited tmpfs holding the outbox fills up while the agent runs, then is freed: the
+/// agent keeps the events in memory, reopens the store by itself (sled fails every write after
+/// its first I/O error until then) and stores them all, with no restart and no gap.
+#[test]
+fn a_disk_that_fills_and_frees_again_needs_no_restart_and_loses_nothing() {
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a size-limited tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("disk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=16m",
+            "aisle-test",
+            mnt.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let cfg = live_config(&mnt, "test://ball?width=160&height=120&fps=5", "");
+    let mut agent = Daemon::start(&cfg, &[("AISLE_ANALYTICS__SUMMARY_INTERVAL_S", "1")]);
+    let mut log = Vec::new();
+    collect_until(&mut agent, &mut log, Duration::from_secs(60), |l| {
+        stored(l).len() >= 3
+    });
+    // Fill the disk to the last byte.
+    let filler = mnt.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 1 << 16];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    drop(f);
+    collect_until(&mut agent, &mut log, Duration::from_secs(60), |l| {
+        l.iter().any(|e| {
+            e["message"] == "cannot store events; keeping them in memory"
+                || e["message"] == "cannot flush the outbox; retrying"
+        })
+    });
+    let full = log.len();
+    collect_log(&mut agent, &mut log, Duration::from_secs(3));
+    std::fs::remove_file(&filler).unwrap();
+    collect_until(&mut agent, &mut log, Duration::from_secs(60), |l| {
+        l.iter()
+            .any(|e| e["message"] == "outbox reopened after storage errors")
+    });
+    let before = stored(&log).len();
+    collect_until(&mut agent, &mut log, Duration::from_secs(60), |l| {
+        stored(l).len() >= before + 3
+    });
+    let (status, rest) = agent.terminate();
+    log.extend(rest);
+    assert!(status.success());
+    assert!(
+        log[full..]
+            .iter()
+            .filter(|e| e["message"] == "event stored")
+            .count()
+            >= 3,
+        "events stored again after the disk was freed"
+    );
+    // Every event numbered was stored: no gap in the sequence, and the store holds them all.
+    let seqs: Vec<u64> = stored(&log).into_iter().collect();
+    let last = *seqs.last().unwrap();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "no gap");
+    let dump = aisle()
+        .args(["outbox", "dump", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", stderr(&dump));
+    assert_eq!(
+        stdout(&dump).lines().count() as u64,
+        last,
+        "all in the store"
+    );
+    assert!(
+        !log.iter()
+            .any(|e| e["message"] == "stopping with events the outbox could not store"),
+        "nothing held back at the stop"
+    );
+}

@@ -72,4 +72,7 @@ pub trait Outbox: Send + Sync {
     /// Gives up the oldest record of a class to stay within limits, counting the drop.
     fn drop_oldest(&self, class: Class) -> Result<Option<Record>, OutboxError>;
     fn stats(&self) -> Stats;
+    /// Closes and opens the store again, keeping what is durable: the way back from storage
+    /// errors that outlive their cause (a disk that filled and was freed).
+    fn reopen(&self) -> Result<(), OutboxError>;
 }

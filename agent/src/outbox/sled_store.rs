@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -73,13 +74,56 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-pub struct SledOutbox {
-    path: PathBuf,
+/// The open sled database and its trees; replaced whole when the store is reopened.
+struct Trees {
     db: sled::Db,
     alerts: sled::Tree,
     summaries: sled::Tree,
     meta: sled::Tree,
     quarantine: sled::Tree,
+}
+
+impl Trees {
+    fn new(db: sled::Db, [alerts, summaries, meta, quarantine]: [sled::Tree; 4]) -> Self {
+        Self {
+            db,
+            alerts,
+            summaries,
+            meta,
+            quarantine,
+        }
+    }
+
+    fn tree(&self, class: Class) -> &sled::Tree {
+        match class {
+            Class::Alert => &self.alerts,
+            Class::Summary => &self.summaries,
+        }
+    }
+
+    /// Bytes and pending records per class, and the highest sequence number seen.
+    fn scan(&self) -> sled::Result<(u64, [u64; 2], u64)> {
+        let mut next_seq = u64_at(&self.meta, NEXT_SEQ)?.max(1);
+        let mut bytes = 0u64;
+        let mut pending = [0u64; 2];
+        for (i, tree) in [&self.alerts, &self.summaries].into_iter().enumerate() {
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                bytes += (k.len() + v.len()) as u64;
+                pending[i] += 1;
+                if let Some(seq) = Record::seq_of(&k) {
+                    next_seq = next_seq.max(seq + 1);
+                }
+            }
+        }
+        Ok((bytes, pending, next_seq))
+    }
+}
+
+pub struct SledOutbox {
+    path: PathBuf,
+    /// `None` only while a reopen failed: every access is then a storage error until the next.
+    trees: RwLock<Option<Trees>>,
     store_id: String,
     next_seq: AtomicU64,
     bytes: AtomicU64,
@@ -242,44 +286,28 @@ impl SledOutbox {
         trees: [sled::Tree; 4],
         lock: File,
     ) -> Result<Self, (String, File)> {
-        let [alerts, summaries, meta, quarantine] = trees;
+        let t = Trees::new(db, trees);
         let scanned = (|| -> sled::Result<_> {
-            let store_id = match meta.get(STORE_ID)? {
+            let store_id = match t.meta.get(STORE_ID)? {
                 Some(v) => String::from_utf8_lossy(&v).into_owned(),
                 None => {
                     let id = uuid::Uuid::new_v4().simple().to_string();
-                    meta.insert(STORE_ID, id.as_bytes())?;
-                    db.flush()?;
+                    t.meta.insert(STORE_ID, id.as_bytes())?;
+                    t.db.flush()?;
                     id
                 }
             };
-            let mut next_seq = u64_at(&meta, NEXT_SEQ)?.max(1);
-            let mut bytes = 0u64;
-            let mut pending = [0u64; 2];
-            for (i, tree) in [&alerts, &summaries].into_iter().enumerate() {
-                for kv in tree.iter() {
-                    let (k, v) = kv?;
-                    bytes += (k.len() + v.len()) as u64;
-                    pending[i] += 1;
-                    if let Some(seq) = Record::seq_of(&k) {
-                        next_seq = next_seq.max(seq + 1);
-                    }
-                }
-            }
+            let (bytes, pending, next_seq) = t.scan()?;
             let dropped = [
-                u64_at(&meta, DROPPED_ALERTS)?,
-                u64_at(&meta, DROPPED_SUMMARIES)?,
+                u64_at(&t.meta, DROPPED_ALERTS)?,
+                u64_at(&t.meta, DROPPED_SUMMARIES)?,
             ];
             Ok((store_id, next_seq, bytes, pending, dropped))
         })();
         match scanned {
             Ok((store_id, next_seq, bytes, pending, dropped)) => Ok(Self {
                 path: path.into(),
-                db,
-                alerts,
-                summaries,
-                meta,
-                quarantine,
+                trees: RwLock::new(Some(t)),
                 store_id,
                 next_seq: AtomicU64::new(next_seq),
                 bytes: AtomicU64::new(bytes),
@@ -291,6 +319,36 @@ impl SledOutbox {
         }
     }
 
+    /// Closes and opens the store again, keeping what it holds. sled fails every write after its
+    /// first I/O error (a full disk) until it is reopened: the writer calls this while storage
+    /// errors last, so a disk that fills and frees again needs no restart.
+    pub fn reopen(&self) -> Result<(), OutboxError> {
+        let mut slot = self.trees.write().map_err(|_| self.poisoned())?;
+        drop(slot.take());
+        let mut waited = Duration::ZERO;
+        let opened = loop {
+            match Self::open_trees(&self.path) {
+                Err(e) if is_sled_lock_error(&e) && waited < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    waited += Duration::from_millis(20);
+                }
+                other => break other,
+            }
+        };
+        let t = opened
+            .map(|(db, trees)| Trees::new(db, trees))
+            .map_err(|e| self.err(e))?;
+        let (bytes, pending, next_seq) = t.scan().map_err(|e| self.err(e))?;
+        self.bytes.store(bytes, Ordering::Relaxed);
+        for (p, n) in self.pending.iter().zip(pending) {
+            p.store(n, Ordering::Relaxed);
+        }
+        self.next_seq.fetch_max(next_seq, Ordering::Relaxed);
+        *slot = Some(t);
+        tracing::warn!(path = %self.path.display(), pending = pending[0] + pending[1], "outbox reopened after storage errors");
+        Ok(())
+    }
+
     fn err(&self, source: sled::Error) -> OutboxError {
         OutboxError::Storage {
             path: self.path.display().to_string(),
@@ -298,23 +356,30 @@ impl SledOutbox {
         }
     }
 
-    fn tree(&self, class: Class) -> &sled::Tree {
-        match class {
-            Class::Alert => &self.alerts,
-            Class::Summary => &self.summaries,
-        }
+    fn poisoned(&self) -> OutboxError {
+        self.err(sled::Error::Unsupported(
+            "a thread panicked while holding the store".into(),
+        ))
+    }
+
+    /// Runs `f` on the open trees; a storage error while the store is closed after a failed
+    /// reopen.
+    fn with<T>(&self, f: impl FnOnce(&Trees) -> sled::Result<T>) -> Result<T, OutboxError> {
+        let guard = self.trees.read().map_err(|_| self.poisoned())?;
+        let t = guard.as_ref().ok_or_else(|| {
+            self.err(sled::Error::Unsupported(
+                "closed after a failed reopen; retried".into(),
+            ))
+        })?;
+        f(t).map_err(|e| self.err(e))
     }
 
     /// The first record of `tree` at or after `seq` that decodes; records that do not are moved
     /// to the quarantine tree (kept for `outbox dump`) rather than blocking the queue forever.
     fn first_decodable(&self, class: Class, seq: u64) -> Result<Option<Record>, OutboxError> {
-        let tree = self.tree(class);
         loop {
-            let Some((k, v)) = tree
-                .range(Record::key(seq)..)
-                .next()
-                .transpose()
-                .map_err(|e| self.err(e))?
+            let Some((k, v)) =
+                self.with(|t| t.tree(class).range(Record::key(seq)..).next().transpose())?
             else {
                 return Ok(None);
             };
@@ -323,9 +388,7 @@ impl SledOutbox {
                 Ok(r) => return Ok(Some(r)),
                 Err(e) => {
                     tracing::error!(seq = key_seq, error = %e, "outbox record does not decode; moved to quarantine");
-                    self.quarantine
-                        .insert(&k, v.clone())
-                        .map_err(|e| self.err(e))?;
+                    self.with(|t| t.quarantine.insert(&k, v.clone()))?;
                     self.take(class, &k)?;
                 }
             }
@@ -334,7 +397,7 @@ impl SledOutbox {
 
     /// Removes `key` from the class's tree, keeping the counters right when two threads race.
     fn take(&self, class: Class, key: &[u8]) -> Result<Option<sled::IVec>, OutboxError> {
-        let old = self.tree(class).remove(key).map_err(|e| self.err(e))?;
+        let old = self.with(|t| t.tree(class).remove(key))?;
         if let Some(v) = &old {
             self.bytes
                 .fetch_sub((key.len() + v.len()) as u64, Ordering::Relaxed);
@@ -351,12 +414,12 @@ impl SledOutbox {
             seq = r.seq + 1;
             records.push(r);
         }
-        let quarantined = self
-            .quarantine
-            .iter()
-            .map(|kv| kv.map(|(k, v)| (Record::seq_of(&k).unwrap_or(0), v.to_vec())))
-            .collect::<sled::Result<_>>()
-            .map_err(|e| self.err(e))?;
+        let quarantined = self.with(|t| {
+            t.quarantine
+                .iter()
+                .map(|kv| kv.map(|(k, v)| (Record::seq_of(&k).unwrap_or(0), v.to_vec())))
+                .collect::<sled::Result<_>>()
+        })?;
         Ok(Dump {
             records,
             quarantined,
@@ -387,14 +450,14 @@ impl Outbox for SledOutbox {
             batches[slot(r.class)].insert(&Record::key(r.seq), value);
         }
         let [alerts, summaries] = batches;
-        self.alerts.apply_batch(alerts).map_err(|e| self.err(e))?;
-        self.summaries
-            .apply_batch(summaries)
-            .map_err(|e| self.err(e))?;
-        self.meta
-            .insert(NEXT_SEQ, &(last.seq + 1).to_be_bytes())
-            .map_err(|e| self.err(e))?;
-        self.next_seq.store(last.seq + 1, Ordering::Relaxed);
+        // Never back: after a reopen the writer stores again what the disk lost, older seqs.
+        let next = (last.seq + 1).max(self.next_seq());
+        self.with(|t| {
+            t.alerts.apply_batch(alerts)?;
+            t.summaries.apply_batch(summaries)?;
+            t.meta.insert(NEXT_SEQ, &next.to_be_bytes()).map(drop)
+        })?;
+        self.next_seq.store(next, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         for (p, a) in self.pending.iter().zip(added) {
             p.fetch_add(a, Ordering::Relaxed);
@@ -403,7 +466,7 @@ impl Outbox for SledOutbox {
     }
 
     fn flush(&self) -> Result<(), OutboxError> {
-        self.db.flush().map(drop).map_err(|e| self.err(e))
+        self.with(|t| t.db.flush().map(drop))
     }
 
     fn first_from(&self, seq: u64) -> Result<Option<Record>, OutboxError> {
@@ -435,10 +498,12 @@ impl Outbox for SledOutbox {
             Class::Alert => DROPPED_ALERTS,
             Class::Summary => DROPPED_SUMMARIES,
         };
-        self.meta
-            .insert(key, &n.to_be_bytes())
-            .map_err(|e| self.err(e))?;
+        self.with(|t| t.meta.insert(key, &n.to_be_bytes()))?;
         Ok(Some(r))
+    }
+
+    fn reopen(&self) -> Result<(), OutboxError> {
+        SledOutbox::reopen(self)
     }
 
     fn stats(&self) -> Stats {
@@ -449,10 +514,15 @@ impl Outbox for SledOutbox {
                 .and_then(|(k, v)| Record::decode(Record::seq_of(&k)?, &v).ok())
                 .map(|r| r.ts_ms)
         };
-        let oldest_ts_ms = match (oldest(&self.alerts), oldest(&self.summaries)) {
-            (Some(a), Some(s)) => Some(a.min(s)),
-            (a, s) => a.or(s),
-        };
+        let (oldest_ts_ms, quarantined) = self
+            .with(|t| {
+                let oldest = match (oldest(&t.alerts), oldest(&t.summaries)) {
+                    (Some(a), Some(s)) => Some(a.min(s)),
+                    (a, s) => a.or(s),
+                };
+                Ok((oldest, t.quarantine.len() as u64))
+            })
+            .unwrap_or((None, 0));
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Stats {
             pending_alerts: load(&self.pending[0]),
@@ -461,7 +531,7 @@ impl Outbox for SledOutbox {
             oldest_ts_ms,
             dropped_alerts: load(&self.dropped[0]),
             dropped_summaries: load(&self.dropped[1]),
-            quarantined: self.quarantine.len() as u64,
+            quarantined,
         }
     }
 }
@@ -620,8 +690,7 @@ mod tests {
         let (s, _) = SledOutbox::open(&dir.path().join("outbox")).unwrap();
         s.append(&[rec(1, Class::Summary), rec(2, Class::Summary)])
             .unwrap();
-        s.summaries
-            .insert(Record::key(1), &[9u8, 9, 9][..])
+        s.with(|t| t.summaries.insert(Record::key(1), &[9u8, 9, 9][..]))
             .unwrap();
         assert_eq!(s.first_from(0).unwrap().unwrap().seq, 2);
         assert_eq!(s.stats().quarantined, 1);

@@ -21,6 +21,9 @@ const RETRY_CAPACITY: usize = 4096;
 /// After a storage error, the writer waits this long before touching the disk again, so a full
 /// disk costs one error line a second, not a busy loop.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// While storage errors last, the store is reopened this often: sled fails every write after
+/// its first I/O error, even once the disk has room again.
+const REOPEN_EVERY: Duration = Duration::from_secs(5);
 /// Events taken from the channel per store write.
 const BATCH: usize = 512;
 
@@ -87,6 +90,9 @@ pub struct Writer<O: Outbox> {
     urgent: bool,
     /// Set after a storage error: no store access before then.
     retry_at: Option<Instant>,
+    /// Since when storage errors have lasted, and when the store was last reopened for them.
+    failing_since: Option<Instant>,
+    reopened_at: Option<Instant>,
 }
 
 impl<O: Outbox> Writer<O> {
@@ -111,6 +117,8 @@ impl<O: Outbox> Writer<O> {
             dirty_since: None,
             urgent: false,
             retry_at: None,
+            failing_since: None,
+            reopened_at: None,
         }
     }
 
@@ -160,6 +168,7 @@ impl<O: Outbox> Writer<O> {
         if self.unstored.is_empty() || self.backing_off() {
             return;
         }
+        self.reopen_if_failing();
         let batch = self.unstored.make_contiguous();
         match self.store.append(batch) {
             Ok(()) => {
@@ -173,7 +182,33 @@ impl<O: Outbox> Writer<O> {
         }
     }
 
+    /// Reopens the store every [`REOPEN_EVERY`] while storage errors last. What the reopened
+    /// store lost of the records stored but not yet flushed goes back to the front of the
+    /// queue, so nothing the agent accepted is lost to the reopen.
+    fn reopen_if_failing(&mut self) {
+        let due = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() >= REOPEN_EVERY);
+        if !due(self.failing_since) || !(self.reopened_at.is_none() || due(self.reopened_at)) {
+            return;
+        }
+        self.reopened_at = Some(Instant::now());
+        if let Err(e) = self.store.reopen() {
+            tracing::error!(error = %e, "cannot reopen the outbox; retrying");
+            return;
+        }
+        let mut lost = Vec::new();
+        for r in std::mem::take(&mut self.unflushed) {
+            match self.store.first_from(r.seq) {
+                Ok(Some(kept)) if kept.seq == r.seq => self.unflushed.push(r),
+                _ => lost.push(r),
+            }
+        }
+        for r in lost.into_iter().rev() {
+            self.unstored.push_front(r);
+        }
+    }
+
     fn storage_error(&mut self, e: &OutboxError, what: &str) {
+        self.failing_since.get_or_insert_with(Instant::now);
         self.retry_at = Some(Instant::now() + RETRY_AFTER);
         self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
         self.counters.set_error(Some(e));
@@ -208,11 +243,17 @@ impl<O: Outbox> Writer<O> {
         if self.backing_off() {
             return Vec::new();
         }
+        self.reopen_if_failing();
+        self.store_unstored();
+        if self.unflushed.is_empty() {
+            return Vec::new();
+        }
         if let Err(e) = self.store.flush() {
             self.storage_error(&e, "cannot flush the outbox; retrying");
             return Vec::new();
         }
         self.retry_at = None;
+        self.failing_since = None;
         self.dirty_since = None;
         self.urgent = false;
         let durable = std::mem::take(&mut self.unflushed);
@@ -345,6 +386,23 @@ mod tests {
         records: Mutex<BTreeMap<u64, Record>>,
         failing: AtomicBool,
         dropped: Mutex<Vec<u64>>,
+        /// Like sled: after one error every access fails until a reopen, which loses what was
+        /// appended and not flushed.
+        sticky: AtomicBool,
+        stuck: AtomicBool,
+        unflushed: Mutex<Vec<u64>>,
+        reopens: AtomicU64,
+    }
+
+    impl Flaky {
+        fn refuses(&self) -> bool {
+            let refuses =
+                self.failing.load(Ordering::Relaxed) || self.stuck.load(Ordering::Relaxed);
+            if refuses && self.sticky.load(Ordering::Relaxed) {
+                self.stuck.store(true, Ordering::Relaxed);
+            }
+            refuses
+        }
     }
 
     impl Outbox for Flaky {
@@ -360,7 +418,7 @@ mod tests {
                 .map_or(1, |s| s + 1)
         }
         fn append(&self, records: &[Record]) -> Result<(), OutboxError> {
-            if self.failing.load(Ordering::Relaxed) {
+            if self.refuses() {
                 return Err(OutboxError::Storage {
                     path: "flaky".into(),
                     source: sled::Error::Io(std::io::Error::other("No space left on device")),
@@ -369,15 +427,32 @@ mod tests {
             let mut m = self.records.lock().unwrap();
             for r in records {
                 m.insert(r.seq, r.clone());
+                self.unflushed.lock().unwrap().push(r.seq);
             }
             Ok(())
         }
         fn flush(&self) -> Result<(), OutboxError> {
-            if self.failing.load(Ordering::Relaxed) {
+            if self.refuses() {
                 return Err(OutboxError::Storage {
                     path: "flaky".into(),
                     source: sled::Error::Io(std::io::Error::other("File too large")),
                 });
+            }
+            self.unflushed.lock().unwrap().clear();
+            Ok(())
+        }
+        fn reopen(&self) -> Result<(), OutboxError> {
+            self.reopens.fetch_add(1, Ordering::Relaxed);
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(OutboxError::Storage {
+                    path: "flaky".into(),
+                    source: sled::Error::Io(std::io::Error::other("No space left on device")),
+                });
+            }
+            self.stuck.store(false, Ordering::Relaxed);
+            let mut m = self.records.lock().unwrap();
+            for seq in self.unflushed.lock().unwrap().drain(..) {
+                m.remove(&seq);
             }
             Ok(())
         }
@@ -470,6 +545,38 @@ mod tests {
         let event: Event = serde_json::from_slice(&first.payload).unwrap();
         assert_eq!((event.seq, event.event_id.as_str()), (1, "flaky:1"));
         assert_eq!(first.topic, "summary/door");
+    }
+
+    #[test]
+    fn a_store_that_stays_broken_after_the_disk_frees_is_reopened_and_nothing_is_lost() {
+        let store = Arc::new(Flaky::default());
+        store.sticky.store(true, Ordering::Relaxed);
+        let mut w = writer(&store, ROOMY);
+        w.accept([summary(1)]);
+        assert_eq!(w.flush(1).len(), 1);
+        // Stored, not yet flushed, when the disk fills: the reopen will lose it from the store.
+        w.accept([summary(2)]);
+        store.failing.store(true, Ordering::Relaxed);
+        assert!(w.flush(2).is_empty());
+        w.accept([alert(3)]);
+        // The disk is freed, but the store keeps failing until it is reopened.
+        store.failing.store(false, Ordering::Relaxed);
+        w.retry_at = Some(Instant::now());
+        assert!(w.flush(3).is_empty(), "still stuck");
+        assert_eq!(
+            store.reopens.load(Ordering::Relaxed),
+            0,
+            "not before REOPEN_EVERY"
+        );
+        w.failing_since = Some(Instant::now() - REOPEN_EVERY);
+        w.retry_at = Some(Instant::now());
+        let durable: Vec<u64> = w.flush(4).iter().map(|r| r.seq).collect();
+        assert_eq!(store.reopens.load(Ordering::Relaxed), 1);
+        assert_eq!(durable, [2, 3], "the lost one stored again, in order");
+        let kept: Vec<u64> = store.records.lock().unwrap().keys().copied().collect();
+        assert_eq!(kept, [1, 2, 3]);
+        assert_eq!(w.counters.error(), None);
+        assert_eq!(w.counters.lost_unstored.load(Ordering::Relaxed), 0);
     }
 
     #[test]
