@@ -187,6 +187,10 @@ fn unreachable_camera_is_retried_with_growing_backoff_and_reported_until_stopped
         (health["camera"].as_str(), health["connected"].as_bool()),
         (Some("door"), Some(false))
     );
+    // Why it is down travels with the health report, so a camera that cannot come back by itself
+    // (a wrong address, a missing device) is told apart from one that dropped for a moment.
+    let why = health["error"].as_str().unwrap_or_default();
+    assert!(!why.is_empty(), "no reason in {health}");
     // Doubling from 100 ms with jitter in [0.5, 1], capped at 800 ms.
     assert!(
         delays[0] <= 100 && delays[4] >= 400 && delays.iter().all(|&d| d <= 800),

@@ -261,6 +261,11 @@ pub struct CameraStatus {
     pub camera: String,
     #[serde(flatten)]
     pub health: CameraHealth,
+    /// Why the camera is not streaming, while it is not: the last error of its (re)connection
+    /// attempts, e.g. a device that does not exist or a refused connection. A camera down with
+    /// the same error for hours will not come back by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The durable buffer between the analytics and the broker.

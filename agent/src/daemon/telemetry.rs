@@ -94,7 +94,7 @@ impl<'a> Telemetry<'a> {
             self.last_health = tick;
             crate::heap::give_back();
             for c in &self.statuses {
-                tracing::info!(camera = %c.camera, connected = c.health.connected, fps_in = c.health.fps_in, fps_out = c.health.fps_out, dropped = c.health.dropped, reconnects = c.health.reconnects, "camera health");
+                tracing::info!(camera = %c.camera, connected = c.health.connected, fps_in = c.health.fps_in, fps_out = c.health.fps_out, dropped = c.health.dropped, reconnects = c.health.reconnects, error = c.error.as_deref(), "camera health");
             }
             let health = Payload::Health(AgentHealth {
                 uptime_s: self.started.elapsed().as_secs(),
@@ -140,6 +140,7 @@ impl<'a> Telemetry<'a> {
                     dropped: s.dropped,
                     reconnects: s.reconnects,
                 },
+                error: s.last_error.filter(|_| !s.connected),
             });
         }
         out

@@ -52,6 +52,8 @@ pub struct CameraHealth {
     /// Milliseconds since `epoch` at the last frame; 0 before the first.
     last_frame_ms: AtomicU64,
     epoch: std::sync::OnceLock<Instant>,
+    /// Why the camera is not streaming, until a connection delivers a frame again.
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 /// A point-in-time copy of a camera's health, as logged and (later) published.
@@ -64,6 +66,8 @@ pub struct HealthSnapshot {
     pub reconnects: u64,
     /// Seconds since the last frame; `None` before the first.
     pub last_frame_age_s: Option<f64>,
+    /// Why it is not streaming (`no such device`, `connection refused`), while it is not.
+    pub last_error: Option<String>,
 }
 
 impl CameraHealth {
@@ -77,6 +81,18 @@ impl CameraHealth {
         self.frames_in.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn failed(&self, why: String) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(why);
+        }
+    }
+
+    fn streaming(&self) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = None;
+        }
+    }
+
     pub fn snapshot(&self) -> HealthSnapshot {
         let last = self.last_frame_ms.load(Ordering::Relaxed);
         let now = self.epoch().elapsed().as_millis() as u64;
@@ -87,6 +103,7 @@ impl CameraHealth {
             dropped: self.dropped.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             last_frame_age_s: (last > 0).then(|| now.saturating_sub(last) as f64 / 1000.0),
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
 }
@@ -167,9 +184,13 @@ pub fn run_camera(
             Ended::Stopped => return Ok(()),
             Ended::Eos if !settings.live => return Ok(()),
             Ended::Failed(e) if !settings.live => return Err(e),
-            Ended::Eos => tracing::warn!(camera = id, "stream ended, reconnecting"),
+            Ended::Eos => {
+                tracing::warn!(camera = id, "stream ended, reconnecting");
+                health.failed("the stream ended".into());
+            }
             Ended::Failed(e) => {
-                tracing::warn!(camera = id, error = %e, "camera failed, reconnecting")
+                tracing::warn!(camera = id, error = %e, "camera failed, reconnecting");
+                health.failed(e.to_string());
             }
         }
         let delay = backoff.next_delay(&mut rng);
@@ -205,6 +226,7 @@ fn deliver(
                 last_frame = Instant::now();
                 if !health.connected.swap(true, Ordering::Relaxed) {
                     backoff.reset();
+                    health.streaming();
                 }
                 health.frame_arrived();
                 if frame.index % settings.every.max(1) != 0 {
