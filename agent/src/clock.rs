@@ -23,6 +23,16 @@ impl Clock for SystemClock {
     }
 }
 
+/// No wall clock that has been set reads earlier (2025-01-01): this agent was built after it.
+/// A gateway without a real-time clock boots at the epoch (or wherever `fake-hwclock` left it)
+/// and runs so until NTP answers: a reading before this is a clock not set yet.
+pub const SET_AFTER_MS: u64 = 1_735_689_600_000;
+
+/// Whether `wall_ms` can be a real time, not a clock waiting for NTP.
+pub fn wall_clock_set(wall_ms: u64) -> bool {
+    wall_ms >= SET_AFTER_MS
+}
+
 /// The wall clock's reading at start, carried forward by the monotonic clock. Durations and
 /// summary windows measured on it survive the wall clock being stepped: a gateway without a
 /// real-time clock boots with a wrong date and NTP corrects it later, sometimes backwards.
@@ -96,6 +106,13 @@ mod tests {
         let (a, b) = (t.now_ms(), t.now_ms());
         assert!(a >= 1_700_000_000_000 && b >= a);
         assert_eq!(wall_offset(a, a - 3_600_000), -3_600_000);
+    }
+
+    #[test]
+    fn an_unset_clock_is_told_from_a_set_one() {
+        assert!(!wall_clock_set(0));
+        assert!(!wall_clock_set(1_600_000_000_000));
+        assert!(wall_clock_set(SystemClock.now_ms()));
     }
 
     #[test]

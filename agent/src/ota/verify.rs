@@ -32,6 +32,10 @@ pub enum Rejection {
     Manifest(String),
     #[error("manifest format {0} is not supported (this agent reads {FORMAT})")]
     Format(u32),
+    #[error(
+        "this gateway's clock is not set (it reads {now_unix_s} s since 1970): expiry cannot be checked, so no update is taken until NTP sets it"
+    )]
+    ClockNotSet { now_unix_s: u64 },
     #[error("manifest expired at {expires_unix_s} (now {now_unix_s})")]
     Expired {
         expires_unix_s: u64,
@@ -86,6 +90,7 @@ impl Rejection {
             Rejection::NotEnoughSignatures { .. } => "signatures",
             Rejection::Manifest(_) => "bad_manifest",
             Rejection::Format(_) => "unsupported_format",
+            Rejection::ClockNotSet { .. } => "clock_not_set",
             Rejection::Expired { .. } => "expired",
             Rejection::NotTargeted { .. } => "not_targeted",
             Rejection::AgentTooOld { .. } => "agent_too_old",
@@ -249,6 +254,12 @@ pub fn verify_manifest(
         .map_err(|e: toml::de::Error| Rejection::Manifest(e.message().to_string()))?;
     if m.format != FORMAT {
         return Err(Rejection::Format(m.format));
+    }
+    // An unset clock would take any expired manifest for a fresh one: a replay of an old update.
+    if !crate::clock::wall_clock_set(ctx.now_unix_s.saturating_mul(1000)) {
+        return Err(Rejection::ClockNotSet {
+            now_unix_s: ctx.now_unix_s,
+        });
     }
     if m.expires_unix_s <= ctx.now_unix_s {
         return Err(Rejection::Expired {
@@ -553,6 +564,23 @@ mod tests {
         };
         let (m, sig) = signed_release(&k, expired, &onnx());
         assert_eq!(reason(verify(&m, &sig, &trust(&[&k], &[]))), "expired");
+    }
+
+    #[test]
+    fn a_gateway_whose_clock_is_not_set_takes_no_update() {
+        // Booted without a real-time clock, before NTP: 1970, where every manifest looks fresh.
+        let k = keys();
+        let (m, sig) = signed(&k, 8, &onnx());
+        let floors = floors();
+        let ctx = Context {
+            device: "gw-1",
+            site: "store-12",
+            agent_version: "0.1.0",
+            now_unix_s: 120,
+            floors: &floors,
+        };
+        let r = verify_manifest(&m, &[sig], &trust(&[&k], &[]), &ctx);
+        assert_eq!(reason(r), "clock_not_set");
     }
 
     #[test]

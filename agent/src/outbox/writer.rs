@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::{Class, Outbox, OutboxError, Record};
-use crate::clock::Clock;
+use crate::clock::{Clock, wall_clock_set};
 use crate::events::{Event, Payload, Sequencer};
 
 /// Summaries reach the disk at most this long after they were produced.
@@ -267,10 +267,13 @@ impl<O: Outbox> Writer<O> {
     }
 
     /// Age first (anything too old to matter), then size: the oldest summaries before any alert.
+    /// An age needs two set clocks: while the wall clock is not set (a gateway without RTC
+    /// before NTP), or for events stamped before it was, no age is known and only the size
+    /// limit applies.
     fn enforce_limits(&self, now_ms: u64) -> Result<(), OutboxError> {
         let cutoff = now_ms.saturating_sub(self.limits.max_age_ms);
         while let Some(oldest) = self.store.first_from(0)? {
-            if oldest.ts_ms >= cutoff {
+            if oldest.ts_ms >= cutoff || !wall_clock_set(now_ms) || !wall_clock_set(oldest.ts_ms) {
                 break;
             }
             self.store.drop_oldest(oldest.class)?;
@@ -674,8 +677,30 @@ mod tests {
                 max_age_ms: 1000,
             },
         );
-        w.accept([summary(0), alert(500), summary(2000)]);
-        w.flush(2000);
+        let t = 1_800_000_000_000;
+        w.accept([summary(t), alert(t + 500), summary(t + 2000)]);
+        w.flush(t + 2000);
         assert_eq!(*store.dropped.lock().unwrap(), [1, 2]);
+    }
+
+    #[test]
+    fn events_stamped_before_the_clock_was_set_are_not_aged_out() {
+        // A gateway without RTC stamps its first events in 1970; once NTP sets the clock they
+        // would look 56 years old. Their age is unknown: only the size limit may drop them.
+        let store = Arc::new(Flaky::default());
+        let mut w = writer(
+            &store,
+            Limits {
+                max_bytes: u64::MAX,
+                max_age_ms: 1000,
+            },
+        );
+        w.accept([summary(5_000), alert(6_000)]);
+        w.flush(7_000);
+        let t = 1_800_000_000_000;
+        w.accept([summary(t)]);
+        w.flush(t + 60_000);
+        assert!(store.dropped.lock().unwrap().is_empty());
+        assert_eq!(store.records.lock().unwrap().len(), 3);
     }
 }
