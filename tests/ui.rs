@@ -231,6 +231,60 @@ fn the_server_wants_its_token_its_host_and_a_valid_config() {
 }
 
 #[test]
+fn a_camera_that_does_not_answer_is_said_so_without_hanging_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let text = std::fs::read_to_string(config(dir.path()))
+        .unwrap()
+        .replace(
+            &vtest().display().to_string(),
+            &format!("rtsp://127.0.0.1:{closed}/cam"),
+        );
+    let cfg = write(dir.path(), "dead.toml", text);
+    let mut child = aisle()
+        .args([
+            "ui",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--picture-timeout-s",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("aisle ui: open ")
+        .to_string();
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let headers = [("X-Aisle-Token", token)];
+    let started = Instant::now();
+    let (status, body) = call(
+        "GET",
+        &format!("{base}/api/cameras/plaza/live"),
+        &headers,
+        None,
+    );
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("plaza"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // The page still answers.
+    assert_eq!(
+        call("GET", &format!("{base}/api/state"), &headers, None).0,
+        200
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn it_serves_loopback_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());

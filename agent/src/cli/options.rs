@@ -88,6 +88,14 @@ pub fn unit_score(s: &str) -> Result<f32, String> {
     }
 }
 
+/// A timeout in seconds, above 0 and at most a day (NaN is not one).
+pub fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds in (0, 86400]")),
+    }
+}
+
 /// A slice overlap share for the command line, 0..=0.5.
 fn overlap_share(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {

@@ -27,6 +27,9 @@ pub struct UiArgs {
     /// Frames each picture runs first, so people are tracked and the live counts are real.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000))]
     frames: u64,
+    /// Seconds a picture may take before the page says the camera did not answer.
+    #[arg(long, default_value_t = 20.0, value_parser = super::options::seconds)]
+    picture_timeout_s: f64,
 }
 
 impl UiArgs {
@@ -39,6 +42,7 @@ impl UiArgs {
             listen: self.listen,
             allow_remote: self.allow_remote,
             frames: self.frames,
+            picture_timeout: std::time::Duration::from_secs_f64(self.picture_timeout_s),
         };
         ui::serve(&self.config, cfg, detector, &settings, &stop, |url| {
             // The address is the way in: printed, flushed, and nowhere else.
@@ -70,6 +74,8 @@ mod tests {
         );
         assert!(parse(&["ui", "-c", "a.toml", "--listen", "localhost"]).is_err());
         assert!(parse(&["ui", "-c", "a.toml", "--frames", "0"]).is_err());
+        assert!(parse(&["ui", "-c", "a.toml", "--picture-timeout-s", "nan"]).is_err());
+        assert!(parse(&["ui", "-c", "a.toml", "--picture-timeout-s", "0.5"]).is_ok());
         assert!(parse(&["ui"]).is_err());
     }
 }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub allow_remote: bool,
     /// Frames each snapshot runs before its picture, so tracks and counts are live.
     pub frames: u64,
+    /// How long a picture may take: a camera that does not answer must not hang the page.
+    pub picture_timeout: Duration,
 }
 
 /// A camera's latest look, served until the page asks for a fresh one or the zones change.
@@ -68,6 +70,7 @@ struct Editor {
     /// Host headers the page may arrive with.
     hosts: Vec<String>,
     frames: u64,
+    picture_timeout: Duration,
     shots: HashMap<String, Shot>,
     stop: Arc<AtomicBool>,
 }
@@ -101,6 +104,7 @@ pub fn serve(
         token,
         hosts,
         frames: settings.frames,
+        picture_timeout: settings.picture_timeout,
         shots: HashMap::new(),
         stop: stop.clone(),
     };
@@ -118,6 +122,26 @@ pub fn serve(
 /// A response header; every name and value here is a constant of this file.
 fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("constant headers are valid")
+}
+
+/// A stop flag that turns on after `timeout`, or with `command` (the command's own).
+fn stop_after(timeout: Duration, command: &Arc<AtomicBool>) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let (set, also) = (flag.clone(), command.clone());
+    let deadline = std::time::Instant::now() + timeout;
+    let timer = std::thread::Builder::new()
+        .name("ui-timeout".into())
+        .spawn(move || {
+            while std::time::Instant::now() < deadline && !also.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            set.store(true, Ordering::Relaxed);
+        });
+    match timer {
+        Ok(_) => flag,
+        // No thread for the timer: the picture runs under the command's own stop only.
+        Err(_) => command.clone(),
+    }
 }
 
 /// Compares in time independent of where the strings differ.
@@ -285,9 +309,9 @@ impl Editor {
                 input: None,
                 frames: self.frames,
             };
-            let taken: Snapshot =
-                snapshot::take(&self.cfg, &request, &mut self.detector, &self.stop)
-                    .map_err(|e| e.to_string())?;
+            let stop = stop_after(self.picture_timeout, &self.stop);
+            let taken: Snapshot = snapshot::take(&self.cfg, &request, &mut self.detector, &stop)
+                .map_err(|e| e.to_string())?;
             let mut png = Vec::new();
             image::DynamicImage::ImageRgba8(taken.frame.clone())
                 .into_rgb8()
