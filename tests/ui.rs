@@ -61,16 +61,13 @@ struct Ui {
 
 impl Ui {
     fn start(cfg: &Path) -> Self {
+        Self::start_with(cfg, &["--frames", "3"])
+    }
+
+    fn start_with(cfg: &Path, args: &[&str]) -> Self {
         let mut child = aisle()
-            .args([
-                "ui",
-                "-c",
-                cfg.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--frames",
-                "3",
-            ])
+            .args(["ui", "-c", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -241,30 +238,9 @@ fn a_camera_that_does_not_answer_is_said_so_without_hanging_the_page() {
             &format!("rtsp://127.0.0.1:{closed}/cam"),
         );
     let cfg = write(dir.path(), "dead.toml", text);
-    let mut child = aisle()
-        .args([
-            "ui",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--picture-timeout-s",
-            "2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .trim_start_matches("aisle ui: open ")
-        .to_string();
-    let (base, token) = url.split_once("/?token=").unwrap();
-    let headers = [("X-Aisle-Token", token)];
+    let ui = Ui::start_with(&cfg, &["--picture-timeout-s", "2"]);
+    let base = &ui.base;
+    let headers = [("X-Aisle-Token", ui.token.as_str())];
     let started = Instant::now();
     let (status, body) = call(
         "GET",
@@ -280,8 +256,6 @@ fn a_camera_that_does_not_answer_is_said_so_without_hanging_the_page() {
         call("GET", &format!("{base}/api/state"), &headers, None).0,
         200
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

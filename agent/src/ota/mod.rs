@@ -17,6 +17,7 @@ pub mod publish;
 pub mod recover;
 mod settings;
 pub mod store;
+mod trust;
 pub mod updater;
 pub mod verify;
 

@@ -4,11 +4,13 @@
 
 mod record;
 mod sled_store;
+mod thread;
 mod writer;
 
 pub use record::{Class, Record, RecordError};
 pub use sled_store::{Dump, Inspected, OpenOutcome, SledOutbox};
-pub use writer::{Incoming, Limits, OutboxCounters, Writer, WriterHandle, spawn_writer};
+pub use thread::{WriterHandle, spawn_writer};
+pub use writer::{Incoming, Limits, OutboxCounters, Writer};
 
 use thiserror::Error;
 

@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-
 use super::{Class, Outbox, OutboxError, Record};
-use crate::clock::{Clock, wall_clock_set};
+use crate::clock::wall_clock_set;
 use crate::events::{Event, Payload, Sequencer};
 
 /// Summaries reach the disk at most this long after they were produced.
@@ -24,8 +22,6 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// While storage errors last, the store is reopened this often: sled fails every write after
 /// its first I/O error, even once the disk has room again.
 const REOPEN_EVERY: Duration = Duration::from_secs(5);
-/// Events taken from the channel per store write.
-const BATCH: usize = 512;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -164,7 +160,8 @@ impl<O: Outbox> Writer<O> {
         self.retry_at.is_some_and(|t| Instant::now() < t)
     }
 
-    fn store_unstored(&mut self) {
+    /// Stores what is held in memory, unless backing off after a storage error.
+    pub(super) fn store_unstored(&mut self) {
         if self.unstored.is_empty() || self.backing_off() {
             return;
         }
@@ -213,6 +210,15 @@ impl<O: Outbox> Writer<O> {
         self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
         self.counters.set_error(Some(e));
         tracing::error!(error = %e, held = self.unstored.len(), "{what}");
+    }
+
+    pub fn counters(&self) -> Arc<OutboxCounters> {
+        self.counters.clone()
+    }
+
+    /// Events accepted and not yet durable.
+    pub fn held(&self) -> usize {
+        self.unstored.len() + self.unflushed.len()
     }
 
     /// Whether a flush is due: an alert is waiting, or summaries have waited long enough.
@@ -299,80 +305,6 @@ impl<O: Outbox> Writer<O> {
         }
         Ok(())
     }
-}
-
-/// The pipeline's end of the writer: never blocks the vision loop.
-#[derive(Clone)]
-pub struct WriterHandle {
-    tx: Sender<Incoming>,
-    counters: Arc<OutboxCounters>,
-}
-
-impl WriterHandle {
-    /// Events waiting for the writer.
-    pub fn backlog(&self) -> usize {
-        self.tx.len()
-    }
-
-    pub fn send(&self, event: Incoming) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(event)
-        {
-            self.counters.lost_unstored.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("outbox writer is not keeping up; event lost");
-        }
-    }
-}
-
-/// Runs the writer on its own thread until every [`WriterHandle`] is dropped, then flushes what
-/// it holds. `durable` hears of each record once it is on disk (the publisher and the event log).
-pub fn spawn_writer<O: Outbox + 'static>(
-    mut writer: Writer<O>,
-    capacity: usize,
-    clock: impl Clock + Send + 'static,
-    mut durable: impl FnMut(&[Record]) + Send + 'static,
-) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
-    let (tx, rx): (Sender<Incoming>, Receiver<Incoming>) = crossbeam_channel::bounded(capacity);
-    let handle = WriterHandle {
-        tx,
-        counters: writer.counters.clone(),
-    };
-    let thread = std::thread::Builder::new()
-        .name("outbox-writer".into())
-        .spawn(move || {
-            loop {
-                let wait = writer.until_flush();
-                let mut closed = false;
-                match rx.recv_timeout(wait) {
-                    Ok(first) => {
-                        let rest = rx.try_iter().take(BATCH - 1);
-                        writer.accept(std::iter::once(first).chain(rest));
-                    }
-                    Err(RecvTimeoutError::Timeout) => writer.store_unstored(),
-                    Err(RecvTimeoutError::Disconnected) => closed = true,
-                }
-                if writer.flush_due() || closed {
-                    let records = writer.flush(clock.now_ms());
-                    if !records.is_empty() {
-                        durable(&records);
-                    }
-                }
-                if closed {
-                    let held = writer.unstored.len() + writer.unflushed.len();
-                    if held > 0 {
-                        writer
-                            .counters
-                            .lost_unstored
-                            .fetch_add(held as u64, Ordering::Relaxed);
-                        tracing::error!(
-                            lost = held,
-                            "stopping with events the outbox could not store"
-                        );
-                    }
-                    break;
-                }
-            }
-        })?;
-    Ok((handle, thread))
 }
 
 #[cfg(test)]
