@@ -265,12 +265,14 @@ fn main() {
     }
     aisle::heap::limit_fragmentation();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let manifest = root.join("models/nanodet-m-416/manifest.toml");
-    let model = root.join("models/nanodet-m-416/nanodet-m-416.onnx");
+    let manifest = root.join("models/nanodet-m-416/manifest-int8.toml");
+    let model = root.join("models/nanodet-m-416/nanodet-m-416-int8.onnx");
     let video = root.join(".deps/data/vtest.avi");
     let frames = arg("--frames").unwrap_or(795);
     let threads: Vec<usize> = arg("--threads").map_or(vec![1, 2], |t| vec![t]);
-    println!("e2e: NanoDet-m 416 on vtest.avi (768x576), {frames} frames, spinning off");
+    println!(
+        "e2e: NanoDet-m 416 int8 (the default) on vtest.avi (768x576), {frames} frames, spinning off"
+    );
     // The machine's speed drifts between runs, so bare and pipeline alternate, round by round,
     // and each round's ratio compares runs made moments apart.
     let rounds = arg("--rounds").unwrap_or(3).max(1);
@@ -298,12 +300,15 @@ fn main() {
             })
             .collect();
         let best = rows.iter().map(|r| r.1).fold(0.0, f64::max);
+        // What an agent with this many threads and no `runtime.lanes` would run.
+        let default = aisle::detect::lanes::auto(t, aisle::detect::lanes::memory_available());
         for (lanes, bare, full, ratios) in rows {
             let range = format!("{:.3}–{:.3}", ratios[0], ratios[ratios.len() - 1]);
             println!(
-                "{t:>8} {lanes:>6} {bare:>14.1} {full:>14.1} {:>7.3} {range:>14} {:>14.3}",
+                "{t:>8} {lanes:>6} {bare:>14.1} {full:>14.1} {:>7.3} {range:>14} {:>14.3}{}",
                 ratios[ratios.len() / 2],
-                full / best
+                full / best,
+                if lanes == default { "  (default)" } else { "" }
             );
         }
     }

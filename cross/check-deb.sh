@@ -11,7 +11,7 @@ fail() { printf 'check-deb: %s: %s\n' "$DEB" "$*" >&2; exit 1; }
 dpkg-deb -f "$DEB" Depends | grep -q gstreamer1.0-libav || fail "Depends lacks gstreamer1.0-libav"
 files=$(dpkg-deb -c "$DEB" | awk '{print $6}')
 for f in ./usr/bin/aisle ./usr/lib/aisle/libonnxruntime.so \
-  ./usr/share/aisle/models/nanodet-m-416/manifest.toml ./usr/share/aisle/models/nanodet-m-416/nanodet-m-416.onnx \
+  ./usr/share/aisle/models/nanodet-m-416/manifest-int8.toml ./usr/share/aisle/models/nanodet-m-416/nanodet-m-416-int8.onnx \
   ./usr/share/aisle/models/shelf/manifest.toml ./usr/share/aisle/models/shelf/shelf-cell.onnx \
   ./usr/share/aisle/models/shelf/PROVENANCE.md \
   ./etc/aisle/aisle.toml ./lib/systemd/system/aisle.service ./usr/share/doc/aisle/install.md \

@@ -42,7 +42,7 @@ case "$ARCH" in
 esac
 "$STRIP" --strip-debug "$PKG/usr/bin/aisle"
 install -m 0644 "$ORT" "$PKG/usr/lib/aisle/libonnxruntime.so"
-install -m 0644 "$ROOT"/models/nanodet-m-416/{manifest.toml,nanodet-m-416.onnx,PROVENANCE.md} \
+install -m 0644 "$ROOT"/models/nanodet-m-416/{manifest-int8.toml,nanodet-m-416-int8.onnx,PROVENANCE.md} \
   "$PKG/usr/share/aisle/models/nanodet-m-416/"
 install -m 0644 "$ROOT"/models/shelf/{manifest.toml,shelf-cell.onnx,README.md,PROVENANCE.md} "$PKG/usr/share/aisle/models/shelf/"
 install -m 0644 "$ROOT/firmware-config/aisle.toml" "$PKG/etc/aisle/aisle.toml"

@@ -23,33 +23,52 @@ if [ ! -s "$CLIP" ]; then
 fi
 ARGS=(detect "$CLIP" --every 10 --threads 2 --score 0.35)
 
-"$X86_BIN" "${ARGS[@]}" > "$OUT/x86_64.jsonl"
-# The arm64 plugin scanner is an ARM binary the kernel cannot run here: scan in-process, into a
-# registry of its own.
-GST_REGISTRY_FORK=no GST_REGISTRY="$ROOT/$OUT/gst-registry-arm64.bin" \
-  qemu-aarch64-static -L / "$ARM_BIN" "${ARGS[@]}" --ort-library "$ARM_ORT" \
-  > "$OUT/aarch64.jsonl" 2> "$OUT/aarch64.stderr" || { cat "$OUT/aarch64.stderr" >&2; exit 1; }
-
-python3 - "$OUT/x86_64.jsonl" "$OUT/aarch64.jsonl" <<'PY'
+# Each person model the package may run: the default (int8) and its fp32 twin. fp32 must match
+# x86-64 closely (scores within 0.02, boxes within 2 px). int8 kernels differ by instruction set
+# (x86-64 VNNI, aarch64 dot product) and round differently by up to a step of the output's scale:
+# scores within 0.03 and boxes within 4 px, and a box may be found on one side only when it
+# scores within 0.05 of the threshold. Wall time under qemu is printed, not a silicon figure: TCG
+# emulates float vector code far more slowly than integer code.
+for model in manifest-int8.toml manifest.toml; do
+  tag=${model%.toml}
+  "$X86_BIN" "${ARGS[@]}" --model "models/nanodet-m-416/$model" > "$OUT/x86_64-$tag.jsonl"
+  # The arm64 plugin scanner is an ARM binary the kernel cannot run here: scan in-process, into a
+  # registry of its own.
+  start=$(date +%s.%N)
+  GST_REGISTRY_FORK=no GST_REGISTRY="$ROOT/$OUT/gst-registry-arm64.bin" \
+    qemu-aarch64-static -L / "$ARM_BIN" "${ARGS[@]}" --ort-library "$ARM_ORT" \
+    --model "models/nanodet-m-416/$model" \
+    > "$OUT/aarch64-$tag.jsonl" 2> "$OUT/aarch64-$tag.stderr" || { cat "$OUT/aarch64-$tag.stderr" >&2; exit 1; }
+  seconds=$(echo "$(date +%s.%N) - $start" | bc)
+  python3 - "$OUT/x86_64-$tag.jsonl" "$OUT/aarch64-$tag.jsonl" "$tag" "$seconds" <<'PY'
 import json, sys
 x86 = [json.loads(l) for l in open(sys.argv[1])]
 arm = [json.loads(l) for l in open(sys.argv[2])]
+tag, seconds = sys.argv[3], float(sys.argv[4])
+int8 = "int8" in tag
+score_tol, box_tol, edge = (0.03, 4.0, 0.05) if int8 else (0.02, 2.0, 0.0)
+threshold = 0.35
 assert len(x86) == len(arm) and x86, f"{len(x86)} x86 lines, {len(arm)} arm lines"
 worst_score = worst_box = 0.0
 people = 0
+def gap(p, q):
+    return max(abs(u - v) for u, v in zip(p["box"], q["box"]))
 for a, b in zip(x86, arm):
     assert a["frame"] == b["frame"], (a["frame"], b["frame"])
-    da, db = a["detections"], b["detections"]
-    assert len(da) == len(db), f"frame {a['frame']}: {len(da)} vs {len(db)} detections"
-    for p, q in zip(da, db):
-        assert p["label"] == q["label"]
-        worst_score = max(worst_score, abs(p["score"] - q["score"]))
-        worst_box = max(worst_box, max(abs(u - v) for u, v in zip(p["box"], q["box"])))
-        people += 1
-assert worst_score <= 0.02 and worst_box <= 2.0, (worst_score, worst_box)
-print(f"smoke: aarch64 matches x86_64 on {len(x86)} frames, {people} detections; "
-      f"max score diff {worst_score:.4f}, max box diff {worst_box:.2f} px")
+    for mine, theirs in ((a["detections"], b["detections"]), (b["detections"], a["detections"])):
+        for p in mine:
+            q = min(theirs, key=lambda q: gap(p, q), default=None)
+            if q is None or gap(p, q) > box_tol or q["label"] != p["label"]:
+                assert p["score"] < threshold + edge, f"frame {a['frame']}: {p} found on one side only"
+                continue
+            worst_score = max(worst_score, abs(p["score"] - q["score"]))
+            worst_box = max(worst_box, gap(p, q))
+            people += 1
+assert worst_score <= score_tol, (tag, worst_score)
+print(f"smoke: {tag}: aarch64 matches x86_64 on {len(x86)} frames, {people // 2} detections; "
+      f"max score diff {worst_score:.4f}, max box diff {worst_box:.2f} px; {seconds:.0f} s under qemu")
 PY
+done
 
 # The shelf classifier on the same held-out cells: the same reading of every cell on both.
 CELLS="$OUT/shelf-cells"

@@ -7,19 +7,9 @@
 # built binary: AISLE_BIN (default target/release/aisle).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VENV="$ROOT/.deps/eval-venv"
-REQ="$ROOT/scripts/eval-requirements.txt"
-if ! cmp -s "$REQ" "$VENV/requirements.txt" 2>/dev/null; then
-  echo "eval-tracker: installing py-motmetrics and trackers into $VENV" >&2
-  rm -rf "$VENV"
-  /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
-  cp "$REQ" "$VENV/requirements.txt"
-fi
+. "$ROOT/scripts/eval-venv.sh"
 frames=()
-for d in "${AISLE_EVAL_DATA:-}" "$ROOT/../shared/data" /work/shared/data; do
-  if [ -n "$d" ] && [ -d "$d/tud-campus/img1" ]; then frames=(--frames "$d/tud-campus/img1"); break; fi
-done
-exec "$VENV/bin/python" "$ROOT/scripts/eval_tracker.py" "${frames[@]}" \
+[ -z "$EVAL_DATA" ] || frames=(--frames "$EVAL_DATA/img1")
+exec "$EVAL_PY" "$ROOT/scripts/eval_tracker.py" "${frames[@]}" \
   --aisle "${AISLE_BIN:-$ROOT/target/release/aisle}" \
   --config "$ROOT/firmware-config/eval-mot.toml" "$@"

@@ -21,14 +21,15 @@ import subprocess
 import sys
 import tempfile
 
-# (model folder, licence, [(label, manifest edits, tiles)]); the first variant of the first model
-# is the shipped default.
+# (model folder, licence, [(label, manifest edits, tiles[, manifest file])]); the first variant of
+# the first model is the shipped default.
 MODELS = [
     (
         "nanodet-m-416",
         "Apache-2.0",
         [
-            ("letterbox, NMS 0.6 (default)", {}, "1x1"),
+            ("int8, letterbox, NMS 0.6 (default)", {}, "1x1", "manifest-int8.toml"),
+            ("letterbox, NMS 0.6", {}, "1x1"),
             ("letterbox, NMS 0.45", {"nms_iou": "0.45"}, "1x1"),
             ("stretch, NMS 0.6", {"resize": '"stretch"'}, "1x1"),
             ("letterbox, tiles 2x2", {}, "2x2"),
@@ -59,8 +60,8 @@ ASPECTS = [("4:3", 0, 0, ["1x1"], "1x1"), ("16:9", 107, 0, ["1x1", "2x1"], "1x1"
 MOSAIC_OFFSETS = [0, 18, 36, 54]
 
 
-def variant(root, model, edits, out_dir):
-    src = os.path.join(root, "models", model, "manifest.toml")
+def variant(root, model, edits, out_dir, manifest="manifest.toml"):
+    src = os.path.join(root, "models", model, manifest)
     text = open(src).read()
     onnx = re.search(r'^onnx = "(.*)"$', text, re.M).group(1)
     edits = dict(edits, onnx='"%s"' % os.path.join(root, "models", model, onnx))
@@ -68,14 +69,14 @@ def variant(root, model, edits, out_dir):
         text, n = re.subn(r"^%s = .*$" % key, "%s = %s" % (key, value), text, flags=re.M)
         if n != 1:
             sys.exit("eval-detect: %s has no single %s line" % (src, key))
-    path = os.path.join(out_dir, "%s-%d.toml" % (model, abs(hash(tuple(sorted(edits.items()))))))
+    path = os.path.join(out_dir, "%s-%d.toml" % (model, abs(hash((manifest,) + tuple(sorted(edits.items()))))))
     open(path, "w").write(text)
     return path
 
 
-def run(aisle, frames, gt, manifest, tiles="1x1", plot=None):
+def run(aisle, frames, gt, manifest, tiles="1x1", plot=None, threads=2):
     cmd = [aisle, "eval", "detect", "--images", frames, "--gt", gt, "--model", manifest,
-           "--threads", "2", "--tiles", tiles]
+           "--threads", str(threads), "--tiles", tiles]
     if plot:
         cmd += ["--plot", plot]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -228,12 +229,12 @@ def main():
         campus = (os.path.join(args.data, "img1"), os.path.join(args.data, "gt", "gt.txt"))
         small = mosaic(args.data, tmp)
         for model, licence, variants in MODELS:
-            onnx = re.search(r'^onnx = "(.*)"$', open(os.path.join(
-                root, "models", model, "manifest.toml")).read(), re.M).group(1)
-            size = "%.1f MB" % (os.path.getsize(os.path.join(root, "models", model, onnx)) / 1e6)
-            for label, edits, tiles in variants:
+            for label, edits, tiles, *manifest_file in variants:
+                onnx = re.search(r'^onnx = "(.*)"$', open(os.path.join(
+                    root, "models", model, *(manifest_file or ["manifest.toml"]))).read(), re.M).group(1)
+                size = "%.1f MB" % (os.path.getsize(os.path.join(root, "models", model, onnx)) / 1e6)
                 plot = args.plot if default_ap50 is None else None
-                manifest = variant(root, model, edits, tmp)
+                manifest = variant(root, model, edits, tmp, *manifest_file)
                 r = run(args.aisle, *campus, manifest, tiles, plot)
                 mo = run(args.aisle, *small, manifest, tiles)["scores"]
                 s = r["scores"]
@@ -248,7 +249,8 @@ def main():
                               r["ms_per_frame_mean"], size, licence))
         if args.aspects:
             model, _, variants = MODELS[0]
-            found = aspects(args.aisle, args.data, variant(root, model, variants[0][1], tmp), tmp)
+            found = aspects(args.aisle, args.data,
+                            variant(root, model, variants[0][1], tmp, *variants[0][3:]), tmp)
     if args.check:
         text = open(args.check).read()
         m = re.search(r"<!-- guard: ap50 ([0-9.]+) -->", text)

@@ -290,9 +290,10 @@ def failures(results):
 # (model folder, thresholds on the common calibrated scale); the first threshold is the
 # manifest's operating one (docs/models.md, "Through the tracker").
 MODEL_RUNS = [
-    ("nanodet-m-416", [0.35, 0.48]),
-    ("movenet-multipose", [0.35]),
-    ("centernet-mbv3", [0.35]),
+    ("nanodet-m-416", "manifest-int8.toml", [0.35, 0.48]),
+    ("nanodet-m-416", "manifest.toml", [0.35, 0.48]),
+    ("movenet-multipose", "manifest.toml", [0.35]),
+    ("centernet-mbv3", "manifest.toml", [0.35]),
 ]
 
 
@@ -303,15 +304,16 @@ def models_table(args, host, data, root):
     print()
     print("| model | threshold | MOTA | IDF1 | ID switches | FP | FN |")
     print("|---|---|---|---|---|---|---|")
-    for model, thresholds in MODEL_RUNS:
-        manifest = os.path.join(root, "models", model, "manifest.toml")
+    for model, manifest_file, thresholds in MODEL_RUNS:
+        manifest = os.path.join(root, "models", model, manifest_file)
+        name = model + (" int8" if "int8" in manifest_file else "")
         rows = detected(args.aisle, args.frames, manifest, min(thresholds))
         for t in thresholds:
             with tempfile.TemporaryDirectory() as work:
                 tracks, _ = replay(args.aisle, args.config, size, fps, work,
                                    detections=mot_text(r for r in rows if r[5] >= t))
-            s = score(host, gt, tracks, model)
-            print(f"| {model} | {t:.2f} | {s.mota:.3f} | {s.idf1:.3f} | {int(s.num_switches)} | "
+            s = score(host, gt, tracks, name)
+            print(f"| {name} | {t:.2f} | {s.mota:.3f} | {s.idf1:.3f} | {int(s.num_switches)} | "
                   f"{int(s.num_false_positives)} | {int(s.num_misses)} |")
 
 
@@ -321,7 +323,7 @@ def main():
     ap.add_argument("--config", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--frames", help="TUD-Campus JPEG frames: also track the default model's boxes")
-    ap.add_argument("--model", help="the person model's manifest (default: models/nanodet-m-416)")
+    ap.add_argument("--model", help="the person model's manifest (default: the int8 NanoDet-m 416)")
     ap.add_argument("--check", action="store_true", help="fail when aisle trails the reference")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
@@ -337,10 +339,11 @@ def main():
             _, gt_events = replay(args.aisle, args.config, size, fps, work, tracks=gt_text)
         truth_lines = line_counts(gt_events)
         if args.frames and name == "TUD-Campus":
-            manifest = args.model or os.path.join(root, "models", "nanodet-m-416", "manifest.toml")
+            manifest = args.model or os.path.join(root, "models", "nanodet-m-416", "manifest-int8.toml")
             floor = manifest_floor(manifest)
             rows = detected(args.aisle, args.frames, manifest, floor)
-            label = f"{os.path.basename(os.path.dirname(manifest))} ≥ {floor:.2f}"
+            int8 = " int8" if "int8" in os.path.basename(manifest) else ""
+            label = f"{os.path.basename(os.path.dirname(manifest))}{int8} ≥ {floor:.2f}"
             results.append(evaluate(args, host, name, gt, size, fps, label, rows, floor, truth_lines))
         for label, jitter, miss, fp in LEVELS:
             rows = degrade(gt, size, jitter, miss, fp, args.seed)

@@ -28,6 +28,8 @@ echo "== tracker side by side with ByteTrack on TUD-Campus and TUD-Stadtmitte (f
 scripts/eval-tracker.sh --check
 echo "== person detection on TUD-Campus (aisle eval detect; fails if the default's AP50 drops > 0.02)" >&2
 scripts/eval-detect.sh --aspects --check docs/models.md
+echo "== the person models' accuracy-per-millisecond frontier, fp32 and int8 (fails if the int8 default loses > 0.01 AP50 to fp32)" >&2
+scripts/eval-frontier.sh --check --rounds 1
 echo "== simulated store days over seeds (aisle simulate/eval; reported, not asserted)" >&2
 scripts/eval-sim.sh
 echo "== aarch64: cross build, and the qemu smoke test against the x86-64 build" >&2

@@ -32,13 +32,17 @@ impl Fleet {
     }
 
     fn pack_onnx(&self, version: u64, keys: &Path, onnx: &Path) -> PathBuf {
+        let manifest = root().join("models/nanodet-m-416/manifest.toml");
+        self.pack_model(version, keys, onnx, &manifest)
+    }
+
+    fn pack_model(&self, version: u64, keys: &Path, onnx: &Path, manifest: &Path) -> PathBuf {
         let out = self.path(&format!("bundle-{version}"));
-        let model = root().join("models/nanodet-m-416");
         let o = aisle()
             .args(["model", "pack", "--onnx"])
             .arg(onnx)
             .arg("--manifest")
-            .arg(model.join("manifest.toml"))
+            .arg(manifest)
             .args([
                 "--version",
                 &version.to_string(),
@@ -160,6 +164,39 @@ fn an_offline_install_is_verified_activated_and_run_and_every_attack_is_refused(
         2,
         "every refusal leaves version 2 active"
     );
+}
+
+/// The int8 models travel the update path like any other: packed and signed, verified and
+/// installed, and the agent starts on each.
+#[test]
+fn every_int8_model_is_an_update_like_any_other() {
+    let fleet = Fleet::new();
+    let keys = fleet.path("keys");
+    for (version, model) in [
+        (2, "nanodet-m-416"),
+        (3, "movenet-multipose"),
+        (4, "centernet-mbv3"),
+    ] {
+        let dir = root().join("models").join(model);
+        let onnx = dir.join(format!("{model}-int8.onnx"));
+        let bundle = fleet.pack_model(version, &keys, &onnx, &dir.join("manifest-int8.toml"));
+        let o = fleet.install(&bundle);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        assert_eq!(fleet.active_version(), version);
+        let o = aisle()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(fleet.config())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        let started = stderr(&o)
+            .lines()
+            .find(|l| l.contains("agent started"))
+            .map(str::to_string)
+            .unwrap_or_default();
+        let name = format!("\"model\":\"{model}-int8\"");
+        assert!(started.contains(&name), "{model}: {started}");
+    }
 }
 
 #[test]

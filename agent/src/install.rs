@@ -55,8 +55,8 @@ impl Bundled {
     fn relatives(self) -> [&'static str; 2] {
         match self {
             Self::Person => [
-                "models/nanodet-m-416/manifest.toml",
-                "share/aisle/models/nanodet-m-416/manifest.toml",
+                "models/nanodet-m-416/manifest-int8.toml",
+                "share/aisle/models/nanodet-m-416/manifest-int8.toml",
             ],
             Self::Shelf => [
                 "models/shelf/manifest.toml",

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 
 use aisle::config::{Config, LogFormat};
-use aisle::detect::{Detector, DetectorOptions};
+use aisle::detect::{Detector, DetectorOptions, lanes};
 use aisle::install::{self, Bundled};
 
 pub fn init_logging(format: LogFormat, default_level: &str) {
@@ -62,16 +62,28 @@ pub fn load_detector(manifest: &Path, options: &DetectorOptions) -> Result<Detec
     Ok(detector)
 }
 
+/// Lanes when none are asked for: from the threads and the memory the kernel says is available.
+pub fn auto_lanes(threads: usize) -> usize {
+    let lanes = lanes::auto(threads, lanes::memory_available());
+    tracing::info!(
+        lanes,
+        threads,
+        "lanes chosen from threads and available memory"
+    );
+    lanes
+}
+
 /// The detector settings of a config's `[runtime]` and `[detector]`; `runtime.threads = 0`
-/// means one per core.
+/// means one per core, no `runtime.lanes` one lane per thread while memory allows.
 pub fn detector_options(cfg: &Config) -> DetectorOptions {
+    let threads = if cfg.runtime.threads == 0 {
+        default_threads()
+    } else {
+        cfg.runtime.threads
+    };
     DetectorOptions {
-        threads: if cfg.runtime.threads == 0 {
-            default_threads()
-        } else {
-            cfg.runtime.threads
-        },
-        lanes: cfg.runtime.lanes,
+        threads,
+        lanes: cfg.runtime.lanes.unwrap_or_else(|| auto_lanes(threads)),
         score: cfg.detector.score,
         ort_library: cfg.runtime.ort_library.clone(),
     }

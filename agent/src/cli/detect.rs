@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn defaults_print_confident_boxes_on_every_frame() {
         let d = detect(&["video.mp4"]).expect("parses");
-        assert_eq!((d.every, d.score, d.detector.lanes), (1, None, 1));
+        assert_eq!((d.every, d.score, d.detector.lanes), (1, None, None));
         assert_eq!(d.detector.tiles.to_string(), "1x1");
         assert!(d.detector.threads() >= 1);
     }

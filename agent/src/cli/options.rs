@@ -20,9 +20,10 @@ pub struct DetectorArgs {
     /// ONNX Runtime threads in all, 1 to 64 (default: one per core).
     #[arg(long, value_parser = thread_count)]
     pub threads: Option<usize>,
-    /// Frames inferred side by side, sharing the threads (more throughput, more memory).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_LANES as u64))]
-    pub lanes: u64,
+    /// Frames inferred side by side, sharing the threads (more throughput, more memory; default:
+    /// one per thread while memory allows).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_LANES as u64))]
+    pub lanes: Option<u64>,
     /// Detect in COLSxROWS overlapping slices of each frame, one inference each.
     #[arg(long, default_value = "1x1")]
     pub tiles: TileGrid,
@@ -45,9 +46,13 @@ impl DetectorArgs {
 
     /// The runtime options, keeping boxes from `score` up.
     pub fn options(&self, score: f32) -> DetectorOptions {
+        let threads = self.threads();
         DetectorOptions {
-            threads: self.threads(),
-            lanes: usize::try_from(self.lanes).unwrap_or(1),
+            threads,
+            lanes: match self.lanes {
+                Some(lanes) => usize::try_from(lanes).unwrap_or(1),
+                None => super::agent::auto_lanes(threads),
+            },
             score: Some(score),
             ort_library: self.ort_library.clone(),
         }

@@ -63,7 +63,7 @@ pub struct AgentSection {
     pub site: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSection {
     /// Path of `libonnxruntime.so`; searched for when absent.
@@ -72,19 +72,10 @@ pub struct RuntimeSection {
     #[serde(default)]
     pub threads: usize,
     /// Frames inferred side by side, each with `threads / lanes` of the threads: more frames a
-    /// second, and about 30 MB more memory per extra lane (docs/performance.md).
-    #[serde(default = "one_lane")]
-    pub lanes: usize,
-}
-
-impl Default for RuntimeSection {
-    fn default() -> Self {
-        Self {
-            ort_library: None,
-            threads: 0,
-            lanes: one_lane(),
-        }
-    }
+    /// second, and about 30 MB more memory per extra lane (docs/performance.md). Absent: one per
+    /// thread while memory allows (`detect::lanes::auto`).
+    #[serde(default)]
+    pub lanes: Option<usize>,
 }
 
 /// Lanes a config (or `detect --lanes`) may ask for; more would only queue on the cores.
@@ -97,10 +88,6 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// ONNX Runtime threads a config or a command may ask for: more than any gateway has cores, and
 /// each costs a stack and arena of its own (`--threads 100000` once grew to 16.8 GB).
 pub const MAX_THREADS: usize = 64;
-
-fn one_lane() -> usize {
-    1
-}
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -437,7 +424,7 @@ uri = "test://"
         let c = Config::parse(MINIMAL, &[]).unwrap();
         assert!(c.validate().is_empty(), "{:?}", c.validate());
         assert_eq!(c.pipeline.queue_capacity, 2);
-        assert_eq!(c.runtime.lanes, 1);
+        assert_eq!(c.runtime.lanes, None);
         assert_eq!(c.cameras[0].every, 1);
     }
 

@@ -32,10 +32,12 @@ impl Config {
                 format!("{} is more than {MAX_THREADS}", self.runtime.threads),
             );
         }
-        if !(1..=MAX_LANES).contains(&self.runtime.lanes) {
+        if let Some(lanes) = self.runtime.lanes
+            && !(1..=MAX_LANES).contains(&lanes)
+        {
             bad(
                 "runtime.lanes".into(),
-                format!("{} is not between 1 and {MAX_LANES}", self.runtime.lanes),
+                format!("{lanes} is not between 1 and {MAX_LANES}"),
             );
         }
         if let Some(lib) = &self.runtime.ort_library

@@ -5,6 +5,7 @@ pub mod calibration;
 pub mod decode;
 pub mod detector;
 pub mod geometry;
+pub mod lanes;
 pub mod manifest;
 pub mod preprocess;
 pub mod runtime;
