@@ -88,7 +88,7 @@ fn the_model_runs_on_a_folder_of_frames_and_bad_truth_is_named() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(r["model"], "nanodet-m-416");
+    assert_eq!(r["model"], "nanodet-m-416-int8");
     assert_eq!(r["frames_timed"], 4);
     assert!(r["ms_per_frame_mean"].as_f64().unwrap() > 0.0);
 
