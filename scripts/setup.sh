@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libclang-dev
   systemd adduser
   chromium chromium-driver faketime
+  postgresql
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -10,13 +10,15 @@ scripts/setup.sh
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy (default and nokhwa features)" >&2
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 cargo clippy --locked --all-targets --features nokhwa -- -D warnings
 echo "== dependency audit: cargo deny (advisories from the dated RustSec copy, licences, bans, sources)" >&2
 scripts/audit.sh 2>&1 | grep -E '^(error|advisories|bans|licenses|sources|audit:)|ID:|reason'
 echo "== cargo test" >&2
 cargo test --locked --all-targets --features fault-injection
+echo "== the fleet hub against mosquitto and PostgreSQL (hub/tests)" >&2
+cargo test --locked -p aisle-hub --all-targets
 echo "== fuzzing every parser of outside input, 30 s a target (tests/fuzz.rs)" >&2
 AISLE_FUZZ_SECONDS=30 cargo test --locked --features fault-injection --test fuzz -- --nocapture 2>&1 | grep -E 'inputs in|test result|panicked'
 echo "== benches (quick mode)" >&2

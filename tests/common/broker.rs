@@ -114,6 +114,11 @@ pub struct Broker {
 
 impl Broker {
     pub fn start(dir: &Path, pki: &Pki) -> Self {
+        Self::start_with(dir, pki, "")
+    }
+
+    /// With `extra` lines appended to the broker's configuration.
+    pub fn start_with(dir: &Path, pki: &Pki, extra: &str) -> Self {
         let port = free_port();
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         std::fs::write(
@@ -121,7 +126,7 @@ impl Broker {
             format!(
                 "per_listener_settings false\nuser {}\npersistence false\nlog_dest none\nallow_anonymous true\n\
                  listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n\
-                 require_certificate true\nuse_identity_as_username true\n",
+                 require_certificate true\nuse_identity_as_username true\n{extra}",
                 current_user(),
                 pki.ca.display(),
                 pki.server_cert.display(),

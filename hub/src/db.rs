@@ -1,0 +1,203 @@
+//! PostgreSQL: the schema's migrations, and storing what the gateways send. Every write is
+//! idempotent, so a message delivered twice, or stored by a replica that died before
+//! acknowledging it, leaves the tables as one delivery would.
+
+use serde_json::Value;
+use thiserror::Error;
+use tokio_postgres::{Client, GenericClient, Transaction};
+
+use crate::message::{EventRow, Inbound, StatusRow};
+
+/// The schema, in order; the database's `schema_version` is how many of these it has.
+const MIGRATIONS: [(&str, &str); 1] =
+    [("0001_events", include_str!("../migrations/0001_events.sql"))];
+
+/// Serialises migrations between replicas starting together (any fixed key would do).
+const MIGRATION_LOCK: i64 = 0x6169_736c_6568_7562;
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error(
+        "database schema_version is {found}, newer than this aisle-hub knows ({known}): run the newer hub"
+    )]
+    Newer { found: i64, known: i64 },
+    #[error("database: migration {name}: {source}")]
+    Migration {
+        name: &'static str,
+        source: tokio_postgres::Error,
+    },
+}
+
+/// The version this binary's schema ends at.
+pub fn known_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the schema up to this binary's version, or refuses a database a newer hub has moved on.
+/// Returns the version the database was at.
+pub async fn migrate(client: &mut Client) -> Result<i64, DbError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version bigint NOT NULL)")
+        .await?;
+    let found: i64 = match tx
+        .query_opt("SELECT version FROM schema_version", &[])
+        .await?
+    {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO schema_version VALUES (0)", &[])
+                .await?;
+            0
+        }
+    };
+    if found > known_version() {
+        return Err(DbError::Newer {
+            found,
+            known: known_version(),
+        });
+    }
+    for (name, sql) in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|source| DbError::Migration { name, source })?;
+    }
+    tx.execute(
+        "UPDATE schema_version SET version = $1",
+        &[&known_version()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// What one batch did to the tables.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub events: u64,
+    pub duplicates: u64,
+    pub statuses: u64,
+}
+
+/// Stores a batch in one transaction: all of it or, on error, none (the batch is then not
+/// acknowledged and the broker delivers it again).
+pub async fn store(client: &mut Client, batch: &[Inbound]) -> Result<Stored, DbError> {
+    let tx = client.transaction().await?;
+    let mut stored = Stored::default();
+    for item in batch {
+        match item {
+            Inbound::Event(e) => {
+                if insert_event(&tx, e).await? {
+                    stored.events += 1;
+                } else {
+                    stored.duplicates += 1;
+                }
+            }
+            Inbound::Status(s) => {
+                upsert_status(&tx, s).await?;
+                stored.statuses += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// True when the event is new.
+async fn insert_event(tx: &Transaction<'_>, e: &EventRow) -> Result<bool, DbError> {
+    let n = tx
+        .execute(
+            "INSERT INTO events (event_id, device_id, site, seq, camera, ts_ms, kind, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
+            &[
+                &e.event_id,
+                &e.device_id,
+                &e.site,
+                &e.seq,
+                &e.camera,
+                &e.ts_ms,
+                &e.kind,
+                &e.payload,
+            ],
+        )
+        .await?;
+    if n == 1 && e.kind == "alert" {
+        record_alert(tx, e).await?;
+    }
+    Ok(n == 1)
+}
+
+async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbError> {
+    let p = &e.payload;
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    let num = |k: &str| p.get(k).and_then(Value::as_f64);
+    let (Some(alert_id), Some(rule), Some(severity), Some(state)) = (
+        text("alert_id"),
+        text("rule"),
+        text("severity"),
+        text("state"),
+    ) else {
+        // Kept in `events` as sent; an alert without these cannot be shown as one.
+        tracing::warn!(event_id = %e.event_id, "alert event without alert_id, rule, severity or state");
+        return Ok(());
+    };
+    let ts = e.ts_ms;
+    let (raised, cleared) = if state == "cleared" {
+        (None, Some(ts))
+    } else {
+        (Some(ts), None)
+    };
+    tx.execute(
+        "INSERT INTO alerts (device_id, alert_id, site, camera, rule, severity, zone, metric, value, \
+         threshold, raised_ts_ms, cleared_ts_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) \
+         ON CONFLICT (device_id, alert_id) DO UPDATE SET \
+           raised_ts_ms = COALESCE(alerts.raised_ts_ms, EXCLUDED.raised_ts_ms), \
+           cleared_ts_ms = COALESCE(alerts.cleared_ts_ms, EXCLUDED.cleared_ts_ms), \
+           value = CASE WHEN EXCLUDED.raised_ts_ms IS NOT NULL THEN EXCLUDED.value ELSE alerts.value END",
+        &[
+            &e.device_id,
+            &alert_id,
+            &e.site,
+            &e.camera,
+            &rule,
+            &severity,
+            &text("zone"),
+            &text("metric"),
+            &num("value"),
+            &num("threshold"),
+            &raised,
+            &cleared,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The newer status wins, whichever replica stores it first.
+async fn upsert_status(tx: &Transaction<'_>, s: &StatusRow) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO devices (device_id, site, online, version, model, model_version, status_ts_ms, \
+         cameras, outbox_error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
+         ON CONFLICT (device_id) DO UPDATE SET site = EXCLUDED.site, online = EXCLUDED.online, \
+           version = EXCLUDED.version, model = EXCLUDED.model, model_version = EXCLUDED.model_version, \
+           status_ts_ms = EXCLUDED.status_ts_ms, cameras = EXCLUDED.cameras, \
+           outbox_error = EXCLUDED.outbox_error, updated_at = now() \
+         WHERE devices.status_ts_ms <= EXCLUDED.status_ts_ms",
+        &[
+            &s.device_id,
+            &s.site,
+            &s.online,
+            &s.version,
+            &s.model,
+            &s.model_version,
+            &s.ts_ms,
+            &s.cameras,
+            &s.outbox_error,
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+use std::path::PathBuf;
+
+use aisle_hub::config::HubConfig;
+use aisle_hub::{db, ingest};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// The fleet hub: stores every gateway's events once, in PostgreSQL.
+#[derive(Parser)]
+#[command(name = "aisle-hub", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest from the broker until SIGINT/SIGTERM (migrates the schema first).
+    Serve {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Bring the database schema to this version and exit.
+    Migrate {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Report every problem in a config file and exit.
+    CheckConfig {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+}
+
+async fn connect(cfg: &HubConfig) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(&cfg.database.url, tokio_postgres::NoTls)
+        .await
+        .context("database.url: cannot connect")?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::error!(error = %e, "database connection lost");
+        }
+    });
+    Ok(client)
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match Cli::parse().command {
+        Command::CheckConfig { config } => {
+            HubConfig::load(&config)?;
+            println!("{}: ok", config.display());
+        }
+        Command::Migrate { config } => {
+            let cfg = HubConfig::load(&config)?;
+            let mut client = connect(&cfg).await?;
+            let was = db::migrate(&mut client).await?;
+            println!("schema_version {was} -> {}", db::known_version());
+        }
+        Command::Serve { config } => {
+            let cfg = HubConfig::load(&config)?;
+            let mut client = connect(&cfg).await?;
+            let was = db::migrate(&mut client).await?;
+            tracing::info!(from = was, to = db::known_version(), "schema ready");
+            let totals = ingest::run(&cfg, &mut client, shutdown()).await?;
+            tracing::info!(
+                events = totals.events,
+                duplicates = totals.duplicates,
+                statuses = totals.statuses,
+                refused = totals.refused,
+                "stopped"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! The real parts the hub's tests run against: the agent's test broker (mosquitto with mutual
+//! TLS, shared with the agent's tests), Debian's PostgreSQL started here, and the hub binary.
+#![allow(dead_code)]
+
+#[path = "../../../tests/common/broker.rs"]
+pub mod broker;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use broker::{Broker, Pki};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn postgres_id(flag: &str) -> u32 {
+    let out = Command::new("id")
+        .args([flag, "postgres"])
+        .output()
+        .expect("id");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the postgres user (Debian's postgresql package creates it)")
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed: run scripts/setup.sh")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    versions.sort();
+    versions
+        .last()
+        .expect("a PostgreSQL version")
+        .join("bin")
+        .join(name)
+}
+
+/// Debian's PostgreSQL on a free loopback port with its data in a temporary directory. It refuses
+/// to run as root, so under root it runs as the `postgres` user the package creates.
+pub struct Postgres {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Postgres {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let root = running_as_root();
+        let as_postgres = |c: &mut Command| {
+            if root {
+                c.uid(postgres_id("-u")).gid(postgres_id("-g"));
+            }
+        };
+        if root {
+            std::os::unix::fs::chown(dir.path(), Some(postgres_id("-u")), None).expect("chown");
+        }
+        let mut initdb = Command::new(pg_bin("initdb"));
+        initdb
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "aisle",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
+            .arg(&data)
+            .stdout(Stdio::null());
+        as_postgres(&mut initdb);
+        assert!(initdb.status().expect("initdb").success(), "initdb failed");
+        let port = free_port();
+        let mut server = Command::new(pg_bin("postgres"));
+        server
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        as_postgres(&mut server);
+        let child = server.spawn().expect("spawn postgres");
+        let pg = Postgres {
+            port,
+            _dir: dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pg.try_query("SELECT 1").is_none() {
+            assert!(Instant::now() < deadline, "PostgreSQL did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=aisle dbname=postgres",
+            self.port
+        )
+    }
+
+    fn try_query(&self, sql: &str) -> Option<String> {
+        let out = Command::new(pg_bin("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "-U",
+                "aisle",
+                "-d",
+                "postgres",
+                "-Atq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// One query's rows, `|`-separated columns, one line per row.
+    pub fn query(&self, sql: &str) -> String {
+        self.try_query(sql)
+            .unwrap_or_else(|| panic!("query failed: {sql}"))
+    }
+
+    pub fn count(&self, sql: &str) -> u64 {
+        self.query(sql).parse().expect("a count")
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The hub's config for one replica.
+pub fn hub_toml(dir: &Path, pki: &Pki, broker: &Broker, pg: &Postgres, client_id: &str) -> PathBuf {
+    let path = dir.join(format!("{client_id}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[mqtt]\nhost = \"localhost\"\nport = {}\nca_file = {:?}\nclient_cert = {:?}\n\
+             client_key = {:?}\nclient_id = {client_id:?}\n\n[database]\nurl = {:?}\n",
+            broker.port,
+            pki.ca,
+            pki.client_cert,
+            pki.client_key,
+            pg.url()
+        ),
+    )
+    .expect("write hub config");
+    path
+}
+
+/// A running `aisle-hub serve`, its stderr kept for the test to read.
+pub struct Hub {
+    child: Option<Child>,
+    pub log: Arc<Mutex<Vec<String>>>,
+    config: PathBuf,
+}
+
+impl Hub {
+    pub fn start(config: &Path) -> Self {
+        let mut h = Hub {
+            child: None,
+            log: Arc::default(),
+            config: config.into(),
+        };
+        h.up();
+        h
+    }
+
+    /// (Re)starts the replica and waits until it has connected to the broker.
+    pub fn up(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aisle-hub"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn aisle-hub");
+        let err = child.stderr.take().expect("stderr");
+        let log = self.log.clone();
+        let connects_before = self.lines_with("connected to the broker");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                log.lock().expect("log").push(line);
+            }
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.lines_with("connected to the broker") == connects_before {
+            assert!(
+                Instant::now() < deadline,
+                "aisle-hub did not connect: {:?}",
+                self.log.lock().expect("log")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The shared subscriptions go out right after the CONNACK.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    pub fn lines_with(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// SIGTERM, then waits for the replica to finish its batch and exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGKILL: whatever it had received and not yet stored is the broker's to deliver again.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `done` holds, failing with `what` after `within`.
+pub fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
