@@ -25,6 +25,19 @@ pub struct HubConfig {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// The pages; a replica without this section only ingests.
+    pub web: Option<WebConfig>,
+}
+
+/// The pages are served over HTTPS only: they carry logins and session cookies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    pub listen: std::net::SocketAddr,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
 }
 
 /// The broker link. Replicas share `share_group`, so each message goes to one of them; each has
@@ -86,6 +99,9 @@ fn default_session_expiry() -> u32 {
 }
 fn default_inflight() -> u16 {
     100
+}
+fn default_session_hours() -> u32 {
+    12
 }
 fn default_max_payload() -> usize {
     64 * 1024

@@ -9,21 +9,31 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 use crate::message::{EventRow, Inbound, StatusRow};
 
 /// The schema, in order; the database's `schema_version` is how many of these it has.
-const MIGRATIONS: [(&str, &str); 1] =
-    [("0001_events", include_str!("../migrations/0001_events.sql"))];
+const MIGRATIONS: [(&str, &str); 2] = [
+    ("0001_events", include_str!("../migrations/0001_events.sql")),
+    ("0002_people", include_str!("../migrations/0002_people.sql")),
+];
 
 /// Serialises migrations between replicas starting together (any fixed key would do).
 const MIGRATION_LOCK: i64 = 0x6169_736c_6568_7562;
 
+/// tokio-postgres says only "db error" in its Display; the server's message is in the source.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum DbError {
-    #[error("database: {0}")]
+    #[error("database: {}", pg_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error(
         "database schema_version is {found}, newer than this aisle-hub knows ({known}): run the newer hub"
     )]
     Newer { found: i64, known: i64 },
-    #[error("database: migration {name}: {source}")]
+    #[error("database: migration {name}: {}", pg_message(.source))]
     Migration {
         name: &'static str,
         source: tokio_postgres::Error,
@@ -127,6 +137,9 @@ async fn insert_event(tx: &Transaction<'_>, e: &EventRow) -> Result<bool, DbErro
     if n == 1 && e.kind == "alert" {
         record_alert(tx, e).await?;
     }
+    if n == 1 && e.kind == "summary" {
+        record_latest(tx, e).await?;
+    }
     Ok(n == 1)
 }
 
@@ -171,6 +184,22 @@ async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbErr
             &raised,
             &cleared,
         ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The camera's newest summary, whichever order summaries arrive in.
+async fn record_latest(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbError> {
+    let Some(camera) = &e.camera else {
+        return Ok(());
+    };
+    let zones = e.payload.get("zones").cloned().unwrap_or(Value::Null);
+    tx.execute(
+        "INSERT INTO latest_summaries (device_id, camera, site, ts_ms, zones) VALUES ($1,$2,$3,$4,$5) \
+         ON CONFLICT (device_id, camera) DO UPDATE SET site = EXCLUDED.site, ts_ms = EXCLUDED.ts_ms, \
+         zones = EXCLUDED.zones WHERE latest_summaries.ts_ms <= EXCLUDED.ts_ms",
+        &[&e.device_id, camera, &e.site, &e.ts_ms, &zones],
     )
     .await?;
     Ok(())

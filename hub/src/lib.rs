@@ -7,3 +7,4 @@ pub mod db;
 pub mod ingest;
 pub mod message;
 pub mod tls;
+pub mod web;

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use aisle_hub::config::HubConfig;
+use aisle_hub::web::{self, App, auth, auth::Role};
 use aisle_hub::{db, ingest};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -29,6 +30,19 @@ enum Command {
     CheckConfig {
         #[arg(short, long)]
         config: PathBuf,
+    },
+    /// Add a user who may log in to the pages (or change one); the password is read from the
+    /// first line of standard input, so it stays out of the shell's history and `ps`.
+    UserAdd {
+        #[arg(short, long)]
+        config: PathBuf,
+        name: String,
+        /// `fleet-admin` (every site) or `store-ops` (the sites given).
+        #[arg(long)]
+        role: String,
+        /// A site the user may see; repeat for several. Required for store-ops.
+        #[arg(long = "site")]
+        sites: Vec<String>,
     },
 }
 
@@ -79,12 +93,62 @@ async fn main() -> anyhow::Result<()> {
             let was = db::migrate(&mut client).await?;
             println!("schema_version {was} -> {}", db::known_version());
         }
+        Command::UserAdd {
+            config,
+            name,
+            role,
+            sites,
+        } => {
+            let cfg = HubConfig::load(&config)?;
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role {role}: must be fleet-admin or store-ops"))?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let mut client = connect(&cfg).await?;
+            db::migrate(&mut client).await?;
+            auth::put_user(
+                &client,
+                &name,
+                password.trim_end_matches(['\r', '\n']),
+                role,
+                &sites,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("user {name}: {e}"))?;
+            println!("user {name} ({}) saved", role.as_str());
+        }
         Command::Serve { config } => {
             let cfg = HubConfig::load(&config)?;
             let mut client = connect(&cfg).await?;
             let was = db::migrate(&mut client).await?;
             tracing::info!(from = was, to = db::known_version(), "schema ready");
-            let totals = ingest::run(&cfg, &mut client, shutdown()).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let web = match &cfg.web {
+                Some(w) => {
+                    let app = App::new(connect(&cfg).await?, w.session_hours);
+                    let server = web::Server::bind(w, app).await?;
+                    let mut stopped = stopped.clone();
+                    Some(tokio::spawn(server.run(async move {
+                        let _ = stopped.changed().await;
+                    })))
+                }
+                None => None,
+            };
+            let mut ingest_stop = stopped.clone();
+            let ingest = ingest::run(&cfg, &mut client, async move {
+                tokio::select! {
+                    _ = shutdown() => {}
+                    _ = ingest_stop.changed() => {}
+                }
+            });
+            let totals = ingest.await;
+            let _ = stop.send(true);
+            if let Some(w) = web {
+                w.await.context("web task")?;
+            }
+            let totals = totals?;
             tracing::info!(
                 events = totals.events,
                 duplicates = totals.duplicates,

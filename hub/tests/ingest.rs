@@ -4,62 +4,10 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use support::broker::{Broker, Pki};
-use support::{Hub, Postgres, hub_toml, wait_until};
-
-fn publisher(broker: &Broker, pki: &Pki, topic: &str) -> Child {
-    Command::new("mosquitto_pub")
-        .args(["-h", "localhost", "-p", &broker.port.to_string(), "-q", "1"])
-        .arg("--cafile")
-        .arg(&pki.ca)
-        .arg("--cert")
-        .arg(&pki.client_cert)
-        .arg("--key")
-        .arg(&pki.client_key)
-        .args(["-t", topic, "-l"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn mosquitto_pub")
-}
-
-fn publish_one(broker: &Broker, pki: &Pki, topic: &str, body: &str) {
-    let mut p = publisher(broker, pki, topic);
-    writeln!(p.stdin.take().expect("stdin"), "{body}").expect("write");
-    assert!(p.wait().expect("mosquitto_pub").success());
-}
-
-fn summary(site: &str, device: &str, seq: u64) -> String {
-    format!(
-        r#"{{"schema_version":3,"event_id":"{device}-store:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"cam0","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1000,"frames":5,"zones":[{{"zone":"floor","kind":"area","occupancy_mean":1.5}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
-        1_000 * seq
-    )
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    pki: Pki,
-    broker: Broker,
-    pg: Postgres,
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::generate(&dir.path().join("pki"));
-    // A replica's share of the traffic queues at the broker while it is away (mosquitto keeps
-    // routing to a shared subscriber's session); the default cap of 1000 would drop the rest.
-    let broker = Broker::start_with(dir.path(), &pki, "max_queued_messages 100000\n");
-    let pg = Postgres::start();
-    Setup {
-        dir,
-        pki,
-        broker,
-        pg,
-    }
-}
+use support::{Hub, hub_toml, publish_one, publisher, setup, summary, wait_until};
 
 fn stopped_total(hub: &Hub) -> u64 {
     let log = hub.log.lock().expect("log");
@@ -76,8 +24,22 @@ fn stopped_total(hub: &Hub) -> u64 {
 #[test]
 fn two_replicas_one_killed_mid_stream_store_every_event_exactly_once() {
     let s = setup();
-    let mut a = Hub::start(&hub_toml(s.dir.path(), &s.pki, &s.broker, &s.pg, "hub-a"));
-    let mut b = Hub::start(&hub_toml(s.dir.path(), &s.pki, &s.broker, &s.pg, "hub-b"));
+    let mut a = Hub::start(&hub_toml(
+        s.dir.path(),
+        &s.pki,
+        &s.broker,
+        &s.pg,
+        "hub-a",
+        None,
+    ));
+    let mut b = Hub::start(&hub_toml(
+        s.dir.path(),
+        &s.pki,
+        &s.broker,
+        &s.pg,
+        "hub-b",
+        None,
+    ));
     const DEVICES: u64 = 4;
     const PER_DEVICE: u64 = 750;
     let mut pubs: Vec<(String, String, Child)> = (0..DEVICES)
@@ -134,7 +96,14 @@ fn two_replicas_one_killed_mid_stream_store_every_event_exactly_once() {
 #[test]
 fn alerts_statuses_and_refusals() {
     let s = setup();
-    let hub = Hub::start(&hub_toml(s.dir.path(), &s.pki, &s.broker, &s.pg, "hub-1"));
+    let hub = Hub::start(&hub_toml(
+        s.dir.path(),
+        &s.pki,
+        &s.broker,
+        &s.pg,
+        "hub-1",
+        None,
+    ));
     let alert = |seq: u64, state: &str| {
         format!(
             r#"{{"schema_version":3,"event_id":"gw-1-store:{seq}","device_id":"gw-1","site":"store-9","seq":{seq},"camera":"till","ts_ms":{},"payload":{{"type":"alert","alert_id":"queue-1","rule":"kiosk-queue","severity":"warning","state":"{state}","zone":"kiosk","metric":"length","value":6.0,"threshold":5.0}}}}"#,
@@ -192,5 +161,5 @@ fn alerts_statuses_and_refusals() {
     );
     assert_eq!(hub.lines_with("image-like"), 1);
     assert_eq!(hub.lines_with("the body names store-9/gw-1"), 1);
-    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "1");
+    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "2");
 }

@@ -4,8 +4,10 @@
 
 #[path = "../../../tests/common/broker.rs"]
 pub mod broker;
+#[path = "../../../tests/common/browser.rs"]
+pub mod browser;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker::{Broker, Pki};
+
+/// The workspace's root (screenshots go under its target/).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -160,23 +167,56 @@ impl Drop for Postgres {
     }
 }
 
-/// The hub's config for one replica.
-pub fn hub_toml(dir: &Path, pki: &Pki, broker: &Broker, pg: &Postgres, client_id: &str) -> PathBuf {
+/// The hub's config for one replica; with `web`, its pages on that loopback port, served with
+/// the broker's `localhost` certificate.
+pub fn hub_toml(
+    dir: &Path,
+    pki: &Pki,
+    broker: &Broker,
+    pg: &Postgres,
+    client_id: &str,
+    web: Option<u16>,
+) -> PathBuf {
     let path = dir.join(format!("{client_id}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[mqtt]\nhost = \"localhost\"\nport = {}\nca_file = {:?}\nclient_cert = {:?}\n\
-             client_key = {:?}\nclient_id = {client_id:?}\n\n[database]\nurl = {:?}\n",
-            broker.port,
-            pki.ca,
-            pki.client_cert,
-            pki.client_key,
-            pg.url()
-        ),
-    )
-    .expect("write hub config");
+    let mut text = format!(
+        "[mqtt]\nhost = \"localhost\"\nport = {}\nca_file = {:?}\nclient_cert = {:?}\n\
+         client_key = {:?}\nclient_id = {client_id:?}\n\n[database]\nurl = {:?}\n",
+        broker.port,
+        pki.ca,
+        pki.client_cert,
+        pki.client_key,
+        pg.url()
+    );
+    if let Some(port) = web {
+        text += &format!(
+            "\n[web]\nlisten = \"127.0.0.1:{port}\"\ncert_file = {:?}\nkey_file = {:?}\n",
+            pki.server_cert, pki.server_key
+        );
+    }
+    std::fs::write(&path, text).expect("write hub config");
     path
+}
+
+/// `aisle-hub user-add`, the password on standard input.
+pub fn add_user(config: &Path, name: &str, password: &str, role: &str, sites: &[&str]) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aisle-hub"));
+    c.args(["user-add", "--config"])
+        .arg(config)
+        .args([name, "--role", role]);
+    for s in sites {
+        c.args(["--site", s]);
+    }
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("aisle-hub user-add");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        format!("{password}\n").as_bytes(),
+    )
+    .expect("password");
+    assert!(child.wait().expect("user-add").success(), "user-add {name}");
 }
 
 /// A running `aisle-hub serve`, its stderr kept for the test to read.
@@ -269,5 +309,59 @@ pub fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) 
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `mosquitto_pub -l` over mutual TLS: each line written to its stdin is one QoS 1 message.
+pub fn publisher(broker: &Broker, pki: &Pki, topic: &str) -> Child {
+    Command::new("mosquitto_pub")
+        .args(["-h", "localhost", "-p", &broker.port.to_string(), "-q", "1"])
+        .arg("--cafile")
+        .arg(&pki.ca)
+        .arg("--cert")
+        .arg(&pki.client_cert)
+        .arg("--key")
+        .arg(&pki.client_key)
+        .args(["-t", topic, "-l"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn mosquitto_pub")
+}
+
+pub fn publish_one(broker: &Broker, pki: &Pki, topic: &str, body: &str) {
+    let mut p = publisher(broker, pki, topic);
+    writeln!(p.stdin.take().expect("stdin"), "{body}").expect("write");
+    assert!(p.wait().expect("mosquitto_pub").success());
+}
+
+/// A summary event as the agent publishes it (schema 3).
+pub fn summary(site: &str, device: &str, seq: u64) -> String {
+    format!(
+        r#"{{"schema_version":3,"event_id":"{device}-store:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"cam0","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1000,"frames":5,"zones":[{{"zone":"floor","kind":"area","occupancy_mean":1.5}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
+        1_000 * seq
+    )
+}
+
+/// A broker and a database, fresh for one test.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub broker: Broker,
+    pub pg: Postgres,
+}
+
+pub fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::generate(&dir.path().join("pki"));
+    // A replica's share of the traffic queues at the broker while it is away (mosquitto keeps
+    // routing to a shared subscriber's session); the default cap of 1000 would drop the rest.
+    let broker = Broker::start_with(dir.path(), &pki, "max_queued_messages 100000\n");
+    let pg = Postgres::start();
+    Setup {
+        dir,
+        pki,
+        broker,
+        pg,
     }
 }

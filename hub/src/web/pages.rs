@@ -1,0 +1,280 @@
+//! The pages, rendered on the server with maud (escaped by construction), no script: they work
+//! in any browser a store has, and every action is a plain form POST.
+
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use super::auth::{Role, Viewer};
+
+pub fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · aisle hub" }
+                style { (CSS) }
+            }
+            body {
+                header {
+                    strong { "aisle hub" }
+                    @if let Some(v) = viewer {
+                        nav {
+                            a href="/alerts" { "Alerts" }
+                            @if v.role == Role::FleetAdmin { a href="/fleet" { "Fleet" } }
+                        }
+                        form method="post" action="/logout" class="who" {
+                            span { (v.name) " · " (v.role.as_str()) }
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}\
+header{display:flex;gap:2em;align-items:center;background:#1d3557;color:#fff;padding:.6em 1.2em}\
+header a{color:#fff;margin-right:1em}.who{margin-left:auto}.who button{margin-left:.6em}main{padding:1em 1.2em}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left}\
+.sev{font-weight:bold;padding:.2em .6em;border-radius:.3em}.sev.critical{background:#ffcdd2;color:#b00020}\
+.sev.warning{background:#ffe0b2;color:#8a4500}.sev.info{background:#e3f2fd}#login-failed{color:#b00020}.offline{color:#b00020}\
+form.inline{display:inline}.empty{color:#777}";
+
+pub fn forbidden(viewer: &Viewer, why: &str) -> Markup {
+    layout("Not for this account", Some(viewer), html! { p { (why) } })
+}
+
+pub fn login(failed: bool) -> Markup {
+    layout(
+        "Log in",
+        None,
+        html! {
+            @if failed { p id="login-failed" { "Wrong name or password." } }
+            form method="post" action="/login" {
+                p { label { "Name " input name="name" id="name" autocomplete="username"; } }
+                p { label { "Password " input name="password" id="password" type="password" autocomplete="current-password"; } }
+                button type="submit" id="login" { "Log in" }
+            }
+        },
+    )
+}
+
+/// One open alert as the store page shows it.
+pub struct OpenAlert {
+    pub site: String,
+    pub device_id: String,
+    pub alert_id: String,
+    pub camera: Option<String>,
+    pub rule: String,
+    pub severity: String,
+    pub zone: Option<String>,
+    pub metric: Option<String>,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub age_s: Option<i64>,
+    pub acked: Option<(String, String)>,
+}
+
+/// One camera's newest summary.
+pub struct Latest {
+    pub site: String,
+    pub camera: String,
+    pub age_s: i64,
+    pub zones: Value,
+}
+
+pub fn age(s: i64) -> String {
+    match s {
+        s if s < 0 => "just now".into(),
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3600),
+    }
+}
+
+fn number(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_f64) {
+        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.1}"),
+        None => "–".into(),
+    }
+}
+
+/// A zone's headline figure for store ops: people now, queue and wait, shelf fill, crossings.
+fn headline(zone: &Value) -> String {
+    let g = |k: &str| zone.get(k);
+    match zone.get("kind").and_then(Value::as_str) {
+        Some("area") => format!(
+            "{} people (max {}){}",
+            number(g("occupancy_last")),
+            number(g("occupancy_max")),
+            g("congestion")
+                .and_then(Value::as_str)
+                .map(|c| format!(", congestion {c}"))
+                .unwrap_or_default()
+        ),
+        Some("queue") => format!(
+            "queue {} (max {}), wait ≈ {} s",
+            number(g("length_last")),
+            number(g("length_max")),
+            number(g("estimated_wait_s"))
+        ),
+        Some("shelf") => match g("fill").and_then(Value::as_f64) {
+            Some(f) => format!("{:.0} % stocked", f * 100.0),
+            None => "not read yet".into(),
+        },
+        Some("line") => format!("in {}, out {}", number(g("in")), number(g("out"))),
+        _ => "–".into(),
+    }
+}
+
+pub fn alerts(viewer: &Viewer, open: &[OpenAlert], latest: &[Latest]) -> Markup {
+    let mut sites: Vec<&str> = open
+        .iter()
+        .map(|a| a.site.as_str())
+        .chain(latest.iter().map(|l| l.site.as_str()))
+        .collect();
+    sites.sort_unstable();
+    sites.dedup();
+    layout(
+        "Alerts",
+        Some(viewer),
+        html! {
+            @if sites.is_empty() { p.empty { "Nothing from your stores yet." } }
+            @for site in &sites {
+                section.site data-site=(site) {
+                    h2 { (site) }
+                    @let here: Vec<&OpenAlert> = open.iter().filter(|a| a.site == *site).collect();
+                    @if here.is_empty() {
+                        p.empty { "No open alerts." }
+                    } @else {
+                        table.alerts {
+                            tr { th { "severity" } th { "alert" } th { "zone" } th { "value" } th { "open for" } th { "" } }
+                            @for a in &here {
+                                tr.alert data-alert=(a.alert_id) {
+                                    td { span class={"sev " (a.severity)} { (a.severity) } }
+                                    td { (a.rule) @if let Some(c) = &a.camera { " · " (c) } }
+                                    td { (a.zone.as_deref().unwrap_or("–")) }
+                                    td { (a.metric.as_deref().unwrap_or("")) " " (number(a.value.map(Value::from).as_ref())) " / " (number(a.threshold.map(Value::from).as_ref())) }
+                                    td { (a.age_s.map(age).unwrap_or_else(|| "–".into())) }
+                                    td {
+                                        @match &a.acked {
+                                            Some((who, when)) => span.acked { "acknowledged by " (who) " at " (when) }
+                                            None => form.inline method="post" action="/alerts/ack" {
+                                                input type="hidden" name="device_id" value=(a.device_id);
+                                                input type="hidden" name="alert_id" value=(a.alert_id);
+                                                button.ack type="submit" { "Acknowledge" }
+                                            }
+                                        }
+                                        " "
+                                        form.inline method="post" action="/alerts/resolve" {
+                                            input type="hidden" name="device_id" value=(a.device_id);
+                                            input type="hidden" name="alert_id" value=(a.alert_id);
+                                            button.resolve type="submit" { "Resolve" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @let cams: Vec<&Latest> = latest.iter().filter(|l| l.site == *site).collect();
+                    @if !cams.is_empty() {
+                        h3 { "Now" }
+                        table.now {
+                            tr { th { "camera" } th { "zone" } th { "figure" } th { "as of" } }
+                            @for l in &cams {
+                                @for z in l.zones.as_array().map(Vec::as_slice).unwrap_or_default() {
+                                    tr {
+                                        td { (l.camera) }
+                                        td { (z.get("zone").and_then(Value::as_str).unwrap_or("?")) }
+                                        td { (headline(z)) }
+                                        td { (age(l.age_s)) " ago" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One gateway on the fleet page.
+pub struct Device {
+    pub site: String,
+    pub device_id: String,
+    pub online: bool,
+    pub version: String,
+    pub model: String,
+    pub model_version: i64,
+    pub cameras: usize,
+    pub cameras_down: usize,
+    pub last_event_age_s: Option<i64>,
+    pub drops: Option<i64>,
+    pub outbox_error: Option<String>,
+}
+
+pub fn fleet(viewer: &Viewer, devices: &[Device], site: Option<&str>, sites: &[String]) -> Markup {
+    layout(
+        "Fleet",
+        Some(viewer),
+        html! {
+            form method="get" action="/fleet" {
+                label { "Site " select name="site" {
+                    option value="" selected[site.is_none()] { "all" }
+                    @for s in sites { option value=(s) selected[site == Some(s.as_str())] { (s) } }
+                } }
+                " " button type="submit" { "Filter" }
+            }
+            p { "gateways: " (devices.len()) ", online: " (devices.iter().filter(|d| d.online).count()) }
+            table.devices {
+                tr { th { "site" } th { "gateway" } th { "state" } th { "model" } th { "agent" } th { "cameras down" } th { "last event" } th { "events dropped" } th { "outbox" } }
+                @for d in devices {
+                    tr.device data-device=(d.device_id) {
+                        td { (d.site) }
+                        td { (d.device_id) }
+                        td class=(if d.online { "online" } else { "offline" }) { (if d.online { "online" } else { "offline" }) }
+                        td { (d.model) " v" (d.model_version) }
+                        td { (d.version) }
+                        td { (d.cameras_down) " of " (d.cameras) }
+                        td { (d.last_event_age_s.map(|s| age(s) + " ago").unwrap_or_else(|| "never".into())) }
+                        td { (d.drops.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
+                        td { (d.outbox_error.as_deref().unwrap_or("ok")) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headlines_name_the_figure_store_ops_act_on() {
+        let q = serde_json::json!({"zone":"till","kind":"queue","length_last":4,"length_max":6,"estimated_wait_s":95.5});
+        assert_eq!(headline(&q), "queue 4 (max 6), wait ≈ 95.5 s");
+        let s = serde_json::json!({"zone":"cereal","kind":"shelf","fill":0.625});
+        assert_eq!(headline(&s), "62 % stocked");
+        assert_eq!(age(59), "59 s");
+        assert_eq!(age(3600), "60 min");
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        let v = Viewer {
+            name: "<script>x</script>".into(),
+            role: Role::StoreOps,
+            sites: vec![],
+        };
+        let page = alerts(&v, &[], &[]).into_string();
+        assert!(!page.contains("<script>x"));
+        assert!(page.contains("&lt;script&gt;x"));
+    }
+}

@@ -1,0 +1,200 @@
+//! The pages in Debian's headless Chromium, against the real hub, broker and database: a store
+//! ops user logs in, sees an alert from their store arrive (and not another store's), acknowledges
+//! and resolves it; the fleet page is refused to them and shown to a fleet admin.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::browser::Browser;
+use support::{Hub, add_user, free_port, hub_toml, publish_one, setup, wait_until};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
+fn alert(site: &str, device: &str, seq: u64, id: &str, severity: &str) -> String {
+    format!(
+        r#"{{"schema_version":3,"event_id":"{device}:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"till","ts_ms":{},"payload":{{"type":"alert","alert_id":"{id}","rule":"kiosk-queue","severity":"{severity}","state":"raised","zone":"kiosk","metric":"length","value":6.0,"threshold":5.0}}}}"#,
+        now_ms() - 300_000
+    )
+}
+
+fn log_in(b: &Browser, base: &str, name: &str, password: &str) {
+    b.send(
+        "POST",
+        "/url",
+        Some(&json!({"url": format!("{base}/alerts")})),
+    );
+    b.wait_for(
+        "return location.pathname === '/login' && document.querySelector('#name') !== null",
+        "the login page",
+    );
+    b.type_into("#name", name);
+    b.type_into("#password", password);
+    b.click("#login");
+}
+
+fn text(b: &Browser) -> String {
+    b.run("return document.body.innerText")
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fleet() {
+    let s = setup();
+    let port = free_port();
+    let config = hub_toml(
+        s.dir.path(),
+        &s.pki,
+        &s.broker,
+        &s.pg,
+        "hub-web",
+        Some(port),
+    );
+    let _hub = Hub::start(&config);
+    add_user(&config, "ops9", "till-rolls-9", "store-ops", &["store-9"]);
+    add_user(&config, "admin", "fleet-of-many", "fleet-admin", &[]);
+    let base = format!("https://localhost:{port}");
+    let b = Browser::start();
+
+    // Nothing is readable without logging in, and a wrong password is said so.
+    log_in(&b, &base, "ops9", "wrong password");
+    b.wait_for(
+        "return document.querySelector('#login-failed') !== null",
+        "the refusal",
+    );
+    log_in(&b, &base, "ops9", "till-rolls-9");
+    b.wait_for("return location.pathname === '/alerts'", "the alerts page");
+    assert!(
+        text(&b).contains("Nothing from your stores yet"),
+        "{}",
+        text(&b)
+    );
+
+    // An alert from the user's store and one from another store arrive over MQTT.
+    publish_one(
+        &s.broker,
+        &s.pki,
+        "aisle/store-9/gw-9/alert",
+        &alert("store-9", "gw-9", 1, "q-9", "warning"),
+    );
+    publish_one(
+        &s.broker,
+        &s.pki,
+        "aisle/store-1/gw-1/alert",
+        &alert("store-1", "gw-1", 1, "q-1", "critical"),
+    );
+    let summary = format!(
+        r#"{{"schema_version":3,"event_id":"gw-9:2","device_id":"gw-9","site":"store-9","seq":2,"camera":"till","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1,"frames":5,"zones":[{{"zone":"kiosk","kind":"queue","length_mean":5.2,"length_max":7,"length_last":6,"wait_p50_s":null,"wait_p90_s":null,"served":0,"abandoned":0,"service_rate_per_min":1.5,"estimated_wait_s":240.0}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
+        now_ms()
+    );
+    publish_one(
+        &s.broker,
+        &s.pki,
+        "aisle/store-9/gw-9/summary/till",
+        &summary,
+    );
+    wait_until(Duration::from_secs(20), "both alerts stored", || {
+        s.pg.count("SELECT count(*) FROM alerts") == 2
+            && s.pg.count("SELECT count(*) FROM latest_summaries") == 1
+    });
+    b.send("POST", "/refresh", Some(&json!({})));
+    b.wait_for(
+        "return document.querySelector('tr.alert[data-alert=\"q-9\"]') !== null",
+        "store-9's alert on the page",
+    );
+    let page = text(&b);
+    assert!(
+        page.contains("kiosk-queue") && page.contains("5 min"),
+        "{page}"
+    );
+    assert!(page.contains("queue 6 (max 7), wait ≈ 240 s"), "{page}");
+    assert!(
+        !page.contains("store-1"),
+        "another store's alert is shown: {page}"
+    );
+    // The warning badge is drawn in its colour.
+    let shot = b.screenshot("hub-alerts.png");
+    let rect = b.run(
+        "const r = document.querySelector('tr.alert .sev').getBoundingClientRect(); return [r.x, r.y + r.height / 2];",
+    );
+    // Inside the badge's left padding, clear of its letters.
+    let (x, y) = (
+        rect[0].as_f64().unwrap_or_default() as u32 + 3,
+        rect[1].as_f64().unwrap_or_default() as u32,
+    );
+    let p = shot.get_pixel(x, y);
+    assert!(
+        p[0] > 240 && (200..240).contains(&p[1]) && p[2] < 200,
+        "the warning badge is not orange at ({x}, {y}): {p:?}"
+    );
+
+    b.click("tr.alert button.ack");
+    b.wait_for(
+        "return document.body.innerText.includes('acknowledged by ops9')",
+        "the acknowledgement",
+    );
+    assert_eq!(
+        s.pg.query("SELECT acked_by FROM alerts WHERE alert_id = 'q-9'"),
+        "ops9"
+    );
+    b.click("tr.alert button.resolve");
+    b.wait_for(
+        "return document.querySelector('tr.alert') === null",
+        "the alert resolved away",
+    );
+    assert_eq!(
+        s.pg.query("SELECT resolved_by FROM alerts WHERE alert_id = 'q-9'"),
+        "ops9"
+    );
+    assert_eq!(
+        s.pg.query("SELECT acked_by IS NULL FROM alerts WHERE alert_id = 'q-1'"),
+        "t"
+    );
+
+    // Store ops cannot open the fleet page; a fleet admin can, and sees every gateway.
+    b.send(
+        "POST",
+        "/url",
+        Some(&json!({"url": format!("{base}/fleet")})),
+    );
+    assert!(text(&b).contains("for fleet admins"), "{}", text(&b));
+    b.click("form.who button");
+    b.wait_for("return location.pathname === '/login'", "logged out");
+    let status = format!(
+        r#"{{"state":"online","device_id":"gw-9","site":"store-9","version":"0.1.0","model":"nanodet-m-416-int8","model_version":4,"ts_ms":{},"cameras":[{{"camera":"till","connected":false,"fps_in":0.0,"fps_out":0.0,"dropped":0,"reconnects":3}}],"outbox_error":null}}"#,
+        now_ms()
+    );
+    publish_one(&s.broker, &s.pki, "aisle/store-9/gw-9/status", &status);
+    wait_until(Duration::from_secs(20), "the status stored", || {
+        s.pg.count("SELECT count(*) FROM devices") == 1
+    });
+    log_in(&b, &base, "admin", "fleet-of-many");
+    b.wait_for(
+        "return location.pathname === '/alerts'",
+        "the admin's alerts",
+    );
+    assert!(text(&b).contains("store-1"), "an admin sees every store");
+    b.send(
+        "POST",
+        "/url",
+        Some(&json!({"url": format!("{base}/fleet")})),
+    );
+    b.wait_for(
+        "return document.querySelector('tr.device[data-device=\"gw-9\"]') !== null",
+        "gw-9 on the fleet page",
+    );
+    let fleet = text(&b);
+    assert!(
+        fleet.contains("nanodet-m-416-int8 v4") && fleet.contains("1 of 1"),
+        "{fleet}"
+    );
+    b.screenshot("hub-fleet.png");
+}
