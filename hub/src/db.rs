@@ -93,24 +93,52 @@ pub struct Stored {
 }
 
 /// Stores a batch in one transaction: all of it or, on error, none (the batch is then not
-/// acknowledged and the broker delivers it again).
+/// acknowledged and the broker delivers it again). Rows are written table by table, each in key
+/// order, so two replicas' batches take their locks in the same order and cannot deadlock.
 pub async fn store(client: &mut Client, batch: &[Inbound]) -> Result<Stored, DbError> {
-    let tx = client.transaction().await?;
-    let mut stored = Stored::default();
+    let mut events: Vec<&EventRow> = Vec::new();
+    let mut statuses: Vec<&StatusRow> = Vec::new();
     for item in batch {
         match item {
-            Inbound::Event(e) => {
-                if insert_event(&tx, e).await? {
-                    stored.events += 1;
-                } else {
-                    stored.duplicates += 1;
-                }
-            }
-            Inbound::Status(s) => {
-                upsert_status(&tx, s).await?;
-                stored.statuses += 1;
-            }
+            Inbound::Event(e) => events.push(e),
+            Inbound::Status(s) => statuses.push(s),
         }
+    }
+    events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    events.dedup_by(|a, b| a.event_id == b.event_id);
+    statuses.sort_by(|a, b| (&a.device_id, a.ts_ms).cmp(&(&b.device_id, b.ts_ms)));
+    let tx = client.transaction().await?;
+    let mut stored = Stored {
+        duplicates: (batch.len() - statuses.len() - events.len()) as u64,
+        ..Stored::default()
+    };
+    let mut new = Vec::with_capacity(events.len());
+    for e in events {
+        if insert_event(&tx, e).await? {
+            new.push(e);
+        } else {
+            stored.duplicates += 1;
+        }
+    }
+    stored.events = new.len() as u64;
+    let mut alerts: Vec<&&EventRow> = new.iter().filter(|e| e.kind == "alert").collect();
+    alerts.sort_by_key(|e| (&e.device_id, e.payload.get("alert_id").and_then(Value::as_str)));
+    for e in alerts {
+        record_alert(&tx, e).await?;
+    }
+    // Only each camera's newest summary of the batch, in key order.
+    let mut latest: Vec<&&EventRow> = new
+        .iter()
+        .filter(|e| e.kind == "summary" && e.camera.is_some())
+        .collect();
+    latest.sort_by(|a, b| (&a.device_id, &a.camera, b.ts_ms).cmp(&(&b.device_id, &b.camera, a.ts_ms)));
+    latest.dedup_by(|a, b| (&a.device_id, &a.camera) == (&b.device_id, &b.camera));
+    for e in latest {
+        record_latest(&tx, e).await?;
+    }
+    for s in statuses {
+        upsert_status(&tx, s).await?;
+        stored.statuses += 1;
     }
     tx.commit().await?;
     Ok(stored)
@@ -134,13 +162,20 @@ async fn insert_event(tx: &Transaction<'_>, e: &EventRow) -> Result<bool, DbErro
             ],
         )
         .await?;
-    if n == 1 && e.kind == "alert" {
-        record_alert(tx, e).await?;
-    }
-    if n == 1 && e.kind == "summary" {
-        record_latest(tx, e).await?;
-    }
     Ok(n == 1)
+}
+
+/// Whether retrying the same transaction may succeed: a deadlock or serialisation failure
+/// between replicas, not a bad row or a lost connection.
+pub fn is_transient(e: &DbError) -> bool {
+    use tokio_postgres::error::SqlState;
+    match e {
+        DbError::Postgres(p) => matches!(
+            p.code(),
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        ),
+        _ => false,
+    }
 }
 
 async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbError> {

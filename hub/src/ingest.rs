@@ -148,7 +148,17 @@ async fn ingest_batch(
             }
         }
     }
-    let stored = db::store(db, &batch).await?;
+    let mut attempt = 0;
+    let stored = loop {
+        match db::store(db, &batch).await {
+            Err(e) if db::is_transient(&e) && attempt < 5 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "batch not stored; retrying");
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            other => break other?,
+        }
+    };
     for p in publishes {
         client
             .ack(p)
