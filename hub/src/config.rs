@@ -27,6 +27,29 @@ pub struct HubConfig {
     pub ingest: IngestConfig,
     /// The pages; a replica without this section only ingests.
     pub web: Option<WebConfig>,
+    /// Where alert raises and clears are POSTed.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One receiver of alert notifications (a chat bridge, a paging service, a ticketing system).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Names the webhook in the notifications table and on the pages.
+    pub name: String,
+    pub url: String,
+    /// Sites whose alerts go here; empty means every site.
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// `info`, `warning` or `critical`: alerts below are not sent here.
+    #[serde(default = "default_severity")]
+    pub min_severity: String,
+    /// Failed attempts before a notification is dead-lettered (kept, shown on the alerts page).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_s: u64,
 }
 
 /// The pages are served over HTTPS only: they carry logins and session cookies.
@@ -99,6 +122,15 @@ fn default_session_expiry() -> u32 {
 }
 fn default_inflight() -> u16 {
     100
+}
+fn default_severity() -> String {
+    "warning".into()
+}
+fn default_attempts() -> u32 {
+    8
+}
+fn default_webhook_timeout() -> u64 {
+    10
 }
 fn default_session_hours() -> u32 {
     12

@@ -6,12 +6,18 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio_postgres::{Client, GenericClient, Transaction};
 
+use crate::config::WebhookConfig;
 use crate::message::{EventRow, Inbound, StatusRow};
+use crate::notify;
 
 /// The schema, in order; the database's `schema_version` is how many of these it has.
-const MIGRATIONS: [(&str, &str); 2] = [
+const MIGRATIONS: [(&str, &str); 3] = [
     ("0001_events", include_str!("../migrations/0001_events.sql")),
     ("0002_people", include_str!("../migrations/0002_people.sql")),
+    (
+        "0003_notifications",
+        include_str!("../migrations/0003_notifications.sql"),
+    ),
 ];
 
 /// Serialises migrations between replicas starting together (any fixed key would do).
@@ -51,8 +57,14 @@ pub async fn migrate(client: &mut Client) -> Result<i64, DbError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version bigint NOT NULL)")
-        .await?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        tx.batch_execute("CREATE TABLE schema_version (version bigint NOT NULL)")
+            .await?;
+    }
     let found: i64 = match tx
         .query_opt("SELECT version FROM schema_version", &[])
         .await?
@@ -95,7 +107,11 @@ pub struct Stored {
 /// Stores a batch in one transaction: all of it or, on error, none (the batch is then not
 /// acknowledged and the broker delivers it again). Rows are written table by table, each in key
 /// order, so two replicas' batches take their locks in the same order and cannot deadlock.
-pub async fn store(client: &mut Client, batch: &[Inbound]) -> Result<Stored, DbError> {
+pub async fn store(
+    client: &mut Client,
+    batch: &[Inbound],
+    hooks: &[WebhookConfig],
+) -> Result<Stored, DbError> {
     let mut events: Vec<&EventRow> = Vec::new();
     let mut statuses: Vec<&StatusRow> = Vec::new();
     for item in batch {
@@ -122,16 +138,24 @@ pub async fn store(client: &mut Client, batch: &[Inbound]) -> Result<Stored, DbE
     }
     stored.events = new.len() as u64;
     let mut alerts: Vec<&&EventRow> = new.iter().filter(|e| e.kind == "alert").collect();
-    alerts.sort_by_key(|e| (&e.device_id, e.payload.get("alert_id").and_then(Value::as_str)));
+    alerts.sort_by_key(|e| {
+        (
+            &e.device_id,
+            e.payload.get("alert_id").and_then(Value::as_str),
+        )
+    });
     for e in alerts {
         record_alert(&tx, e).await?;
+        notify::enqueue(&tx, hooks, e).await?;
     }
     // Only each camera's newest summary of the batch, in key order.
     let mut latest: Vec<&&EventRow> = new
         .iter()
         .filter(|e| e.kind == "summary" && e.camera.is_some())
         .collect();
-    latest.sort_by(|a, b| (&a.device_id, &a.camera, b.ts_ms).cmp(&(&b.device_id, &b.camera, a.ts_ms)));
+    latest.sort_by(|a, b| {
+        (&a.device_id, &a.camera, b.ts_ms).cmp(&(&b.device_id, &b.camera, a.ts_ms))
+    });
     latest.dedup_by(|a, b| (&a.device_id, &a.camera) == (&b.device_id, &b.camera));
     for e in latest {
         record_latest(&tx, e).await?;

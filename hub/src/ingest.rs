@@ -150,7 +150,7 @@ async fn ingest_batch(
     }
     let mut attempt = 0;
     let stored = loop {
-        match db::store(db, &batch).await {
+        match db::store(db, &batch, &cfg.webhooks).await {
             Err(e) if db::is_transient(&e) && attempt < 5 => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "batch not stored; retrying");

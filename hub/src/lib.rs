@@ -6,5 +6,6 @@ pub mod config;
 pub mod db;
 pub mod ingest;
 pub mod message;
+pub mod notify;
 pub mod tls;
 pub mod web;

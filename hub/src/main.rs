@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use aisle_hub::config::HubConfig;
 use aisle_hub::web::{self, App, auth, auth::Role};
-use aisle_hub::{db, ingest};
+use aisle_hub::{db, ingest, notify};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -136,6 +136,19 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            let notifier = if cfg.webhooks.is_empty() {
+                None
+            } else {
+                let db = connect(&cfg).await?;
+                let mut stopped = stopped.clone();
+                Some(tokio::spawn(notify::run(
+                    db,
+                    cfg.webhooks.clone(),
+                    async move {
+                        let _ = stopped.changed().await;
+                    },
+                )))
+            };
             let mut ingest_stop = stopped.clone();
             let ingest = ingest::run(&cfg, &mut client, async move {
                 tokio::select! {
@@ -145,8 +158,8 @@ async fn main() -> anyhow::Result<()> {
             });
             let totals = ingest.await;
             let _ = stop.send(true);
-            if let Some(w) = web {
-                w.await.context("web task")?;
+            for task in [web, notifier].into_iter().flatten() {
+                task.await.context("web or notification task")?;
             }
             let totals = totals?;
             tracing::info!(

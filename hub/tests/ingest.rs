@@ -161,5 +161,5 @@ fn alerts_statuses_and_refusals() {
     );
     assert_eq!(hub.lines_with("image-like"), 1);
     assert_eq!(hub.lines_with("the body names store-9/gw-1"), 1);
-    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "2");
+    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "3");
 }

@@ -58,6 +58,13 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         "hub-web",
         Some(port),
     );
+    // A webhook nobody answers: its notifications are dead-lettered and shown with the alerts.
+    let mut toml = std::fs::read_to_string(&config).expect("config");
+    toml += &format!(
+        "\n[[webhooks]]\nname = \"pager\"\nurl = \"http://127.0.0.1:{}/\"\nmax_attempts = 1\n",
+        free_port()
+    );
+    std::fs::write(&config, toml).expect("config");
     let _hub = Hub::start(&config);
     add_user(&config, "ops9", "till-rolls-9", "store-ops", &["store-9"]);
     add_user(&config, "admin", "fleet-of-many", "fleet-admin", &[]);
@@ -105,10 +112,23 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         s.pg.count("SELECT count(*) FROM alerts") == 2
             && s.pg.count("SELECT count(*) FROM latest_summaries") == 1
     });
+    wait_until(
+        Duration::from_secs(20),
+        "the pager's notifications given up",
+        || {
+            s.pg.count("SELECT count(*) FROM notifications WHERE state = 'dead'") == 2
+        },
+    );
     b.send("POST", "/refresh", Some(&json!({})));
     b.wait_for(
         "return document.querySelector('tr.alert[data-alert=\"q-9\"]') !== null",
         "store-9's alert on the page",
+    );
+    assert!(
+        text(&b).contains("Notifications that failed")
+            && text(&b).contains("pager\tkiosk-queue raised\t1"),
+        "{}",
+        text(&b)
     );
     let page = text(&b);
     assert!(

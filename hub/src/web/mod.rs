@@ -253,10 +253,30 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             &[&scope],
         )
         .await;
-    let (open, latest) = match (open, latest) {
-        (Ok(o), Ok(l)) => (o, l),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
+    let dead = app
+        .db
+        .query(
+            "SELECT site, webhook, body #>> '{alert,rule}', body #>> '{alert,state}', attempts, \
+             coalesce(last_error, '') FROM notifications WHERE state = 'dead' \
+             AND ($1::text[] IS NULL OR site = ANY($1)) ORDER BY id DESC LIMIT 50",
+            &[&scope],
+        )
+        .await;
+    let (open, latest, dead) = match (open, latest, dead) {
+        (Ok(o), Ok(l), Ok(d)) => (o, l, d),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
     };
+    let dead: Vec<pages::DeadLetter> = dead
+        .iter()
+        .map(|r| pages::DeadLetter {
+            site: r.get(0),
+            webhook: r.get(1),
+            rule: r.get::<_, Option<String>>(2).unwrap_or_default(),
+            state: r.get::<_, Option<String>>(3).unwrap_or_default(),
+            attempts: r.get(4),
+            last_error: r.get(5),
+        })
+        .collect();
     let now = now_ms();
     let open: Vec<pages::OpenAlert> = open
         .iter()
@@ -286,7 +306,7 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             zones: r.get(3),
         })
         .collect();
-    page(pages::alerts(&v, &open, &latest))
+    page(pages::alerts(&v, &open, &latest, &dead))
 }
 
 #[derive(Deserialize)]

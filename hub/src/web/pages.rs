@@ -132,11 +132,27 @@ fn headline(zone: &Value) -> String {
     }
 }
 
-pub fn alerts(viewer: &Viewer, open: &[OpenAlert], latest: &[Latest]) -> Markup {
+/// A notification that was given up on: someone must pass the alert on by hand.
+pub struct DeadLetter {
+    pub site: String,
+    pub webhook: String,
+    pub rule: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: String,
+}
+
+pub fn alerts(
+    viewer: &Viewer,
+    open: &[OpenAlert],
+    latest: &[Latest],
+    dead: &[DeadLetter],
+) -> Markup {
     let mut sites: Vec<&str> = open
         .iter()
         .map(|a| a.site.as_str())
         .chain(latest.iter().map(|l| l.site.as_str()))
+        .chain(dead.iter().map(|d| d.site.as_str()))
         .collect();
     sites.sort_unstable();
     sites.dedup();
@@ -178,6 +194,16 @@ pub fn alerts(viewer: &Viewer, open: &[OpenAlert], latest: &[Latest]) -> Markup 
                                         }
                                     }
                                 }
+                            }
+                        }
+                    }
+                    @let failed: Vec<&DeadLetter> = dead.iter().filter(|d| d.site == *site).collect();
+                    @if !failed.is_empty() {
+                        h3 { "Notifications that failed" }
+                        table.dead {
+                            tr { th { "webhook" } th { "alert" } th { "attempts" } th { "last error" } }
+                            @for d in &failed {
+                                tr { td { (d.webhook) } td { (d.rule) " " (d.state) } td { (d.attempts) } td { (d.last_error) } }
                             }
                         }
                     }
@@ -273,7 +299,7 @@ mod tests {
             role: Role::StoreOps,
             sites: vec![],
         };
-        let page = alerts(&v, &[], &[]).into_string();
+        let page = alerts(&v, &[], &[], &[]).into_string();
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&lt;script&gt;x"));
     }
