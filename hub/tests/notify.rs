@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use support::{Hub, free_port, hub_toml, publish_one, setup, wait_until};
 
+/// Every request's answered status and JSON body, in arrival order.
+type Seen = Arc<Mutex<Vec<(u16, serde_json::Value)>>>;
+
 /// An HTTP server on loopback that answers 500 to the first `failures` requests, then 200, and
 /// keeps every body it was sent.
-fn receiver(failures: usize) -> (u16, Arc<Mutex<Vec<(u16, serde_json::Value)>>>) {
+fn receiver(failures: usize) -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let seen: Arc<Mutex<Vec<(u16, serde_json::Value)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().map_while(Result::ok) {
