@@ -174,6 +174,11 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         s.pg.query("SELECT resolved_by FROM alerts WHERE alert_id = 'q-9'"),
         "ops9"
     );
+    let page = text(&b);
+    assert!(
+        page.contains("Ended in the last 24 h") && page.contains("ago\tops9"),
+        "{page}"
+    );
     assert_eq!(
         s.pg.query("SELECT acked_by IS NULL FROM alerts WHERE alert_id = 'q-1'"),
         "t"

@@ -253,6 +253,19 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             &[&scope],
         )
         .await;
+    let now = now_ms();
+    let ended = app
+        .db
+        .query(
+            "SELECT site, rule, severity, zone, cleared_ts_ms - raised_ts_ms, \
+             coalesce($2 - cleared_ts_ms, (extract(epoch FROM now() - resolved_at) * 1000)::bigint), \
+             resolved_by FROM alerts \
+             WHERE (cleared_ts_ms > $2 - 86400000 OR resolved_at > now() - interval '24 hours') \
+             AND ($1::text[] IS NULL OR site = ANY($1)) \
+             ORDER BY coalesce(cleared_ts_ms, raised_ts_ms) DESC LIMIT 100",
+            &[&scope, &now],
+        )
+        .await;
     let dead = app
         .db
         .query(
@@ -262,10 +275,22 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             &[&scope],
         )
         .await;
-    let (open, latest, dead) = match (open, latest, dead) {
-        (Ok(o), Ok(l), Ok(d)) => (o, l, d),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
+    let (open, ended, latest, dead) = match (open, ended, latest, dead) {
+        (Ok(o), Ok(n), Ok(l), Ok(d)) => (o, n, l, d),
+        (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => return internal(e),
     };
+    let ended: Vec<pages::Ended> = ended
+        .iter()
+        .map(|r| pages::Ended {
+            site: r.get(0),
+            rule: r.get(1),
+            severity: r.get(2),
+            zone: r.get(3),
+            lasted_s: r.get::<_, Option<i64>>(4).map(|ms| ms / 1000),
+            ended_s_ago: r.get::<_, Option<i64>>(5).unwrap_or(0) / 1000,
+            by: r.get(6),
+        })
+        .collect();
     let dead: Vec<pages::DeadLetter> = dead
         .iter()
         .map(|r| pages::DeadLetter {
@@ -277,7 +302,6 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             last_error: r.get(5),
         })
         .collect();
-    let now = now_ms();
     let open: Vec<pages::OpenAlert> = open
         .iter()
         .map(|r| pages::OpenAlert {
@@ -306,7 +330,7 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             zones: r.get(3),
         })
         .collect();
-    page(pages::alerts(&v, &open, &latest, &dead))
+    page(pages::alerts(&v, &open, &ended, &latest, &dead))
 }
 
 #[derive(Deserialize)]

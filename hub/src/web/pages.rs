@@ -89,8 +89,7 @@ pub struct Latest {
 
 pub fn age(s: i64) -> String {
     match s {
-        s if s < 0 => "just now".into(),
-        s if s < 120 => format!("{s} s"),
+        s if s < 120 => format!("{} s", s.max(0)),
         s if s < 7200 => format!("{} min", s / 60),
         s => format!("{} h", s / 3600),
     }
@@ -142,15 +141,28 @@ pub struct DeadLetter {
     pub last_error: String,
 }
 
+/// An alert that ended in the last day: what happened while nobody was looking.
+pub struct Ended {
+    pub site: String,
+    pub rule: String,
+    pub severity: String,
+    pub zone: Option<String>,
+    pub lasted_s: Option<i64>,
+    pub ended_s_ago: i64,
+    pub by: Option<String>,
+}
+
 pub fn alerts(
     viewer: &Viewer,
     open: &[OpenAlert],
+    ended: &[Ended],
     latest: &[Latest],
     dead: &[DeadLetter],
 ) -> Markup {
     let mut sites: Vec<&str> = open
         .iter()
         .map(|a| a.site.as_str())
+        .chain(ended.iter().map(|e| e.site.as_str()))
         .chain(latest.iter().map(|l| l.site.as_str()))
         .chain(dead.iter().map(|d| d.site.as_str()))
         .collect();
@@ -193,6 +205,23 @@ pub fn alerts(
                                             button.resolve type="submit" { "Resolve" }
                                         }
                                     }
+                                }
+                            }
+                        }
+                    }
+                    @let done: Vec<&Ended> = ended.iter().filter(|e| e.site == *site).collect();
+                    @if !done.is_empty() {
+                        h3 { "Ended in the last 24 h" }
+                        table.ended {
+                            tr { th { "severity" } th { "alert" } th { "zone" } th { "lasted" } th { "ended" } th { "resolved by" } }
+                            @for e in &done {
+                                tr {
+                                    td { span class={"sev " (e.severity)} { (e.severity) } }
+                                    td { (e.rule) }
+                                    td { (e.zone.as_deref().unwrap_or("–")) }
+                                    td { (e.lasted_s.map(age).unwrap_or_else(|| "–".into())) }
+                                    td { (age(e.ended_s_ago)) " ago" }
+                                    td { (e.by.as_deref().unwrap_or("cleared by the agent")) }
                                 }
                             }
                         }
@@ -299,7 +328,7 @@ mod tests {
             role: Role::StoreOps,
             sites: vec![],
         };
-        let page = alerts(&v, &[], &[], &[]).into_string();
+        let page = alerts(&v, &[], &[], &[], &[]).into_string();
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&lt;script&gt;x"));
     }
