@@ -16,3 +16,7 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications (next_at) WHERE state = 'pending';
 CREATE INDEX notifications_dead ON notifications (site) WHERE state = 'dead';
+
+-- When the row was written, not when its transaction began: publish-to-row latency is measured
+-- from it (docs/hub.md, "Scale").
+ALTER TABLE events ALTER COLUMN received_at SET DEFAULT clock_timestamp();

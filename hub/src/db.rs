@@ -124,19 +124,17 @@ pub async fn store(
     events.dedup_by(|a, b| a.event_id == b.event_id);
     statuses.sort_by(|a, b| (&a.device_id, a.ts_ms).cmp(&(&b.device_id, b.ts_ms)));
     let tx = client.transaction().await?;
+    let inserted = insert_events(&tx, &events).await?;
+    let new: Vec<&EventRow> = events
+        .into_iter()
+        .filter(|e| inserted.contains(e.event_id.as_str()))
+        .collect();
+    // Copies within the batch and rows already in the table alike.
     let mut stored = Stored {
-        duplicates: (batch.len() - statuses.len() - events.len()) as u64,
-        ..Stored::default()
+        events: new.len() as u64,
+        duplicates: (batch.len() - statuses.len() - new.len()) as u64,
+        statuses: 0,
     };
-    let mut new = Vec::with_capacity(events.len());
-    for e in events {
-        if insert_event(&tx, e).await? {
-            new.push(e);
-        } else {
-            stored.duplicates += 1;
-        }
-    }
-    stored.events = new.len() as u64;
     let mut alerts: Vec<&&EventRow> = new.iter().filter(|e| e.kind == "alert").collect();
     alerts.sort_by_key(|e| {
         (
@@ -157,9 +155,7 @@ pub async fn store(
         (&a.device_id, &a.camera, b.ts_ms).cmp(&(&b.device_id, &b.camera, a.ts_ms))
     });
     latest.dedup_by(|a, b| (&a.device_id, &a.camera) == (&b.device_id, &b.camera));
-    for e in latest {
-        record_latest(&tx, e).await?;
-    }
+    record_latest(&tx, &latest).await?;
     for s in statuses {
         upsert_status(&tx, s).await?;
         stored.statuses += 1;
@@ -168,25 +164,31 @@ pub async fn store(
     Ok(stored)
 }
 
-/// True when the event is new.
-async fn insert_event(tx: &Transaction<'_>, e: &EventRow) -> Result<bool, DbError> {
-    let n = tx
-        .execute(
+/// Inserts the events in one statement (arrays unnested: one round trip for the batch, in the
+/// batch's key order); returns the ids that were new.
+async fn insert_events(
+    tx: &Transaction<'_>,
+    events: &[&EventRow],
+) -> Result<std::collections::HashSet<String>, DbError> {
+    let col = |f: fn(&EventRow) -> String| events.iter().map(|e| f(e)).collect::<Vec<String>>();
+    let rows = tx
+        .query(
             "INSERT INTO events (event_id, device_id, site, seq, camera, ts_ms, kind, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
+             $6::int8[], $7::text[], $8::jsonb[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
             &[
-                &e.event_id,
-                &e.device_id,
-                &e.site,
-                &e.seq,
-                &e.camera,
-                &e.ts_ms,
-                &e.kind,
-                &e.payload,
+                &col(|e| e.event_id.clone()),
+                &col(|e| e.device_id.clone()),
+                &col(|e| e.site.clone()),
+                &events.iter().map(|e| e.seq).collect::<Vec<i64>>(),
+                &events.iter().map(|e| e.camera.clone()).collect::<Vec<Option<String>>>(),
+                &events.iter().map(|e| e.ts_ms).collect::<Vec<i64>>(),
+                &col(|e| e.kind.clone()),
+                &events.iter().map(|e| e.payload.clone()).collect::<Vec<Value>>(),
             ],
         )
         .await?;
-    Ok(n == 1)
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Whether retrying the same transaction may succeed: a deadlock or serialisation failure
@@ -248,17 +250,28 @@ async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbErr
     Ok(())
 }
 
-/// The camera's newest summary, whichever order summaries arrive in.
-async fn record_latest(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbError> {
-    let Some(camera) = &e.camera else {
+/// Each camera's newest summary, whichever order summaries arrive in (one statement; `latest`
+/// holds one summary per camera).
+async fn record_latest(tx: &impl GenericClient, latest: &[&&EventRow]) -> Result<(), DbError> {
+    if latest.is_empty() {
         return Ok(());
-    };
-    let zones = e.payload.get("zones").cloned().unwrap_or(Value::Null);
+    }
+    let text = |f: fn(&EventRow) -> String| latest.iter().map(|e| f(e)).collect::<Vec<String>>();
     tx.execute(
-        "INSERT INTO latest_summaries (device_id, camera, site, ts_ms, zones) VALUES ($1,$2,$3,$4,$5) \
+        "INSERT INTO latest_summaries (device_id, camera, site, ts_ms, zones) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::jsonb[]) \
          ON CONFLICT (device_id, camera) DO UPDATE SET site = EXCLUDED.site, ts_ms = EXCLUDED.ts_ms, \
          zones = EXCLUDED.zones WHERE latest_summaries.ts_ms <= EXCLUDED.ts_ms",
-        &[&e.device_id, camera, &e.site, &e.ts_ms, &zones],
+        &[
+            &text(|e| e.device_id.clone()),
+            &text(|e| e.camera.clone().unwrap_or_default()),
+            &text(|e| e.site.clone()),
+            &latest.iter().map(|e| e.ts_ms).collect::<Vec<i64>>(),
+            &latest
+                .iter()
+                .map(|e| e.payload.get("zones").cloned().unwrap_or(Value::Null))
+                .collect::<Vec<Value>>(),
+        ],
     )
     .await?;
     Ok(())

@@ -66,7 +66,10 @@ pub async fn run(
 ) -> Result<Totals, IngestError> {
     let (client, mut eventloop) = AsyncClient::new(options(cfg)?, 1024);
     let filters = message::subscriptions(&cfg.mqtt.topic_prefix, &cfg.mqtt.share_group);
-    let (tx, mut rx) = mpsc::channel::<Publish>(usize::from(cfg.mqtt.inflight) * 2);
+    // Unbounded, because the broker bounds it (receive maximum = `inflight` unacknowledged
+    // messages), and the event loop must never wait on it: the acknowledgements this loop sends
+    // go through that same event loop.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
     let subscriber = client.clone();
     // The event loop must keep turning while a batch is being written, or keep-alives and acks
     // would stall: it runs on its own task and hands publishes over.
@@ -87,7 +90,7 @@ pub async fn run(
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send(p).await.is_err() {
+                    if tx.send(p).is_err() {
                         return;
                     }
                 }

@@ -269,6 +269,11 @@ impl Hub {
         std::thread::sleep(Duration::from_millis(500));
     }
 
+    /// The running replica's process id (0 when stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn lines_with(&self, needle: &str) -> usize {
         self.log
             .lock()
