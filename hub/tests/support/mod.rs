@@ -356,12 +356,18 @@ pub struct Setup {
     pub pg: Postgres,
 }
 
+/// A broker (mutual TLS) and a database for one test. A replica's share of the traffic queues
+/// at the broker while it is away (mosquitto keeps routing to a shared subscriber's session);
+/// the default cap of 1000 would drop the rest.
 pub fn setup() -> Setup {
+    setup_with("max_queued_messages 100000\n")
+}
+
+/// With `broker` lines added to mosquitto's configuration.
+pub fn setup_with(broker: &str) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::generate(&dir.path().join("pki"));
-    // A replica's share of the traffic queues at the broker while it is away (mosquitto keeps
-    // routing to a shared subscriber's session); the default cap of 1000 would drop the rest.
-    let broker = Broker::start_with(dir.path(), &pki, "max_queued_messages 100000\n");
+    let broker = Broker::start_with(dir.path(), &pki, broker);
     let pg = Postgres::start();
     Setup {
         dir,
