@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL (Debian's, installed by scripts/setup.sh) for the demo and the hub's
-# benchmark: `pg-local.sh start DIR PORT` creates a cluster in DIR if there is none (user
-# `aisle`, trust on loopback only) and starts it on 127.0.0.1:PORT; `pg-local.sh stop DIR`.
+# tests: `pg-local.sh start DIR PORT` creates a cluster in DIR if there is none (user
+# `aisle`, trust on loopback only) and starts it on 127.0.0.1:PORT, without fsync (a throwaway
+# cluster); `pg-local.sh stop DIR`.
 # PostgreSQL refuses to run as root, so under root it runs as the `postgres` user.
 set -euo pipefail
 cmd=$1 dir=$(realpath -m "$2")
@@ -15,7 +16,7 @@ case $cmd in
     if [ ! -f "$dir/data/PG_VERSION" ]; then
       as_pg "$bin/initdb" -A trust -U aisle --no-sync -E UTF8 -D "$dir/data" >/dev/null
     fi
-    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
     echo "host=127.0.0.1 port=$port user=aisle dbname=postgres"
     ;;
   stop)

@@ -170,21 +170,21 @@ async fn insert_events(
     tx: &Transaction<'_>,
     events: &[&EventRow],
 ) -> Result<std::collections::HashSet<String>, DbError> {
-    let col = |f: fn(&EventRow) -> String| events.iter().map(|e| f(e)).collect::<Vec<String>>();
+    let text = |f: fn(&EventRow) -> &str| events.iter().map(|e| f(e)).collect::<Vec<&str>>();
     let rows = tx
         .query(
             "INSERT INTO events (event_id, device_id, site, seq, camera, ts_ms, kind, payload) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
              $6::int8[], $7::text[], $8::jsonb[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
             &[
-                &col(|e| e.event_id.clone()),
-                &col(|e| e.device_id.clone()),
-                &col(|e| e.site.clone()),
+                &text(|e| &e.event_id),
+                &text(|e| &e.device_id),
+                &text(|e| &e.site),
                 &events.iter().map(|e| e.seq).collect::<Vec<i64>>(),
-                &events.iter().map(|e| e.camera.clone()).collect::<Vec<Option<String>>>(),
+                &events.iter().map(|e| e.camera.as_deref()).collect::<Vec<Option<&str>>>(),
                 &events.iter().map(|e| e.ts_ms).collect::<Vec<i64>>(),
-                &col(|e| e.kind.clone()),
-                &events.iter().map(|e| e.payload.clone()).collect::<Vec<Value>>(),
+                &text(|e| &e.kind),
+                &events.iter().map(|e| &e.payload).collect::<Vec<&Value>>(),
             ],
         )
         .await?;
@@ -256,21 +256,21 @@ async fn record_latest(tx: &impl GenericClient, latest: &[&&EventRow]) -> Result
     if latest.is_empty() {
         return Ok(());
     }
-    let text = |f: fn(&EventRow) -> String| latest.iter().map(|e| f(e)).collect::<Vec<String>>();
+    let text = |f: fn(&EventRow) -> &str| latest.iter().map(|e| f(e)).collect::<Vec<&str>>();
     tx.execute(
         "INSERT INTO latest_summaries (device_id, camera, site, ts_ms, zones) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::jsonb[]) \
          ON CONFLICT (device_id, camera) DO UPDATE SET site = EXCLUDED.site, ts_ms = EXCLUDED.ts_ms, \
          zones = EXCLUDED.zones WHERE latest_summaries.ts_ms <= EXCLUDED.ts_ms",
         &[
-            &text(|e| e.device_id.clone()),
-            &text(|e| e.camera.clone().unwrap_or_default()),
-            &text(|e| e.site.clone()),
+            &text(|e| &e.device_id),
+            &text(|e| e.camera.as_deref().unwrap_or_default()),
+            &text(|e| &e.site),
             &latest.iter().map(|e| e.ts_ms).collect::<Vec<i64>>(),
             &latest
                 .iter()
-                .map(|e| e.payload.get("zones").cloned().unwrap_or(Value::Null))
-                .collect::<Vec<Value>>(),
+                .map(|e| e.payload.get("zones").unwrap_or(&Value::Null))
+                .collect::<Vec<&Value>>(),
         ],
     )
     .await?;

@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 
 use crate::config::HubConfig;
 use crate::db::{self, DbError};
-use crate::message::{self, Inbound};
+use crate::message;
 
 /// Messages stored per transaction at most: large enough that a busy fleet costs a commit per
 /// few hundred events, small enough that a batch is acknowledged well inside the broker's patience.
@@ -171,15 +171,10 @@ async fn ingest_batch(
     totals.events += stored.events;
     totals.duplicates += stored.duplicates;
     totals.statuses += stored.statuses;
-    let alerts = batch
-        .iter()
-        .filter(|b| matches!(b, Inbound::Event(e) if e.kind == "alert"))
-        .count();
     tracing::debug!(
         events = stored.events,
         duplicates = stored.duplicates,
         statuses = stored.statuses,
-        alerts,
         total_events = totals.events,
         "batch stored"
     );

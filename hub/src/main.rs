@@ -73,6 +73,11 @@ async fn shutdown() {
     }
 }
 
+/// Resolves once `serve` has told its tasks to stop.
+async fn when_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.changed().await;
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -129,10 +134,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(w) => {
                     let app = App::new(connect(&cfg).await?, w.session_hours);
                     let server = web::Server::bind(w, app).await?;
-                    let mut stopped = stopped.clone();
-                    Some(tokio::spawn(server.run(async move {
-                        let _ = stopped.changed().await;
-                    })))
+                    Some(tokio::spawn(server.run(when_stopped(stopped.clone()))))
                 }
                 None => None,
             };
@@ -140,23 +142,14 @@ async fn main() -> anyhow::Result<()> {
                 None
             } else {
                 let db = connect(&cfg).await?;
-                let mut stopped = stopped.clone();
                 Some(tokio::spawn(notify::run(
                     db,
                     cfg.webhooks.clone(),
-                    async move {
-                        let _ = stopped.changed().await;
-                    },
+                    when_stopped(stopped),
                 )))
             };
-            let mut ingest_stop = stopped.clone();
-            let ingest = ingest::run(&cfg, &mut client, async move {
-                tokio::select! {
-                    _ = shutdown() => {}
-                    _ = ingest_stop.changed() => {}
-                }
-            });
-            let totals = ingest.await;
+            // The ingest ends on a signal (or an error) and then stops the other tasks.
+            let totals = ingest::run(&cfg, &mut client, shutdown()).await;
             let _ = stop.send(true);
             for task in [web, notifier].into_iter().flatten() {
                 task.await.context("web or notification task")?;

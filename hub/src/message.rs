@@ -2,6 +2,8 @@
 //! or something refused with the reason. The hub trusts nothing about a message's shape, and
 //! nothing image-like is stored even if a gateway (or anyone holding its certificate) sends it.
 
+use std::fmt::Write;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -113,12 +115,14 @@ fn address<'a>(prefix: &str, topic: &'a str) -> Option<Address<'a>> {
 /// The path of the first string longer than [`MAX_STRING_CHARS`], if any.
 fn long_string(v: &Value, path: &mut String) -> Option<(String, usize)> {
     match v {
-        Value::String(s) if s.chars().count() > MAX_STRING_CHARS => {
-            Some((path.clone(), s.chars().count()))
+        // Bytes bound characters from above: only a long string is counted.
+        Value::String(s) if s.len() > MAX_STRING_CHARS => {
+            let n = s.chars().count();
+            (n > MAX_STRING_CHARS).then(|| (path.clone(), n))
         }
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
             let len = path.len();
-            path.push_str(&format!("[{i}]"));
+            let _ = write!(path, "[{i}]");
             let found = long_string(item, path);
             path.truncate(len);
             found

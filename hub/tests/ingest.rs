@@ -31,6 +31,7 @@ fn two_replicas_one_killed_mid_stream_store_every_event_exactly_once() {
         &s.pg,
         "hub-a",
         None,
+        "",
     ));
     let mut b = Hub::start(&hub_toml(
         s.dir.path(),
@@ -39,6 +40,7 @@ fn two_replicas_one_killed_mid_stream_store_every_event_exactly_once() {
         &s.pg,
         "hub-b",
         None,
+        "",
     ));
     const DEVICES: u64 = 4;
     const PER_DEVICE: u64 = 750;
@@ -103,6 +105,7 @@ fn alerts_statuses_and_refusals() {
         &s.pg,
         "hub-1",
         None,
+        "",
     ));
     let alert = |seq: u64, state: &str| {
         format!(

@@ -59,14 +59,20 @@ fn alerts_reach_webhooks_once_after_retries_and_the_unreachable_one_is_dead_lett
     let s = setup();
     let (port, seen) = receiver(2);
     let closed = free_port();
-    let config = hub_toml(s.dir.path(), &s.pki, &s.broker, &s.pg, "hub-n", None);
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text += &format!(
+    let webhooks = format!(
         "\n[[webhooks]]\nname = \"ops\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsites = [\"store-9\"]\n\
          max_attempts = 5\n\n[[webhooks]]\nname = \"pager\"\nurl = \"http://127.0.0.1:{closed}/\"\n\
          min_severity = \"critical\"\nmax_attempts = 2\ntimeout_s = 2\n"
     );
-    std::fs::write(&config, text).expect("config");
+    let config = hub_toml(
+        s.dir.path(),
+        &s.pki,
+        &s.broker,
+        &s.pg,
+        "hub-n",
+        None,
+        &webhooks,
+    );
     let _hub = Hub::start(&config);
     let topic = |site: &str| format!("aisle/{site}/gw/alert");
     publish_one(

@@ -50,6 +50,11 @@ fn text(b: &Browser) -> String {
 fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fleet() {
     let s = setup();
     let port = free_port();
+    // A webhook nobody answers: its notifications are dead-lettered and shown with the alerts.
+    let pager = format!(
+        "\n[[webhooks]]\nname = \"pager\"\nurl = \"http://127.0.0.1:{}/\"\nmax_attempts = 1\n",
+        free_port()
+    );
     let config = hub_toml(
         s.dir.path(),
         &s.pki,
@@ -57,14 +62,8 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         &s.pg,
         "hub-web",
         Some(port),
+        &pager,
     );
-    // A webhook nobody answers: its notifications are dead-lettered and shown with the alerts.
-    let mut toml = std::fs::read_to_string(&config).expect("config");
-    toml += &format!(
-        "\n[[webhooks]]\nname = \"pager\"\nurl = \"http://127.0.0.1:{}/\"\nmax_attempts = 1\n",
-        free_port()
-    );
-    std::fs::write(&config, toml).expect("config");
     let _hub = Hub::start(&config);
     add_user(&config, "ops9", "till-rolls-9", "store-ops", &["store-9"]);
     add_user(&config, "admin", "fleet-of-many", "fleet-admin", &[]);

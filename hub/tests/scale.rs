@@ -143,6 +143,7 @@ fn run(replicas: usize) {
                 &s.pg,
                 &format!("scale-{r}"),
                 None,
+                "",
             ))
         })
         .collect();

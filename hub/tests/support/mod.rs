@@ -8,7 +8,6 @@ pub mod broker;
 pub mod browser;
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -28,24 +27,6 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn postgres_id(flag: &str) -> u32 {
-    let out = Command::new("id")
-        .args([flag, "postgres"])
-        .output()
-        .expect("id");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("the postgres user (Debian's postgresql package creates it)")
-}
-
-fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 fn pg_bin(name: &str) -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL is not installed: run scripts/setup.sh")
@@ -59,66 +40,33 @@ fn pg_bin(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Debian's PostgreSQL on a free loopback port with its data in a temporary directory. It refuses
-/// to run as root, so under root it runs as the `postgres` user the package creates.
+/// Debian's PostgreSQL on a free loopback port with its data in a temporary directory, started
+/// and stopped by `scripts/pg-local.sh` (as the demo's), which runs it as `postgres` under root.
 pub struct Postgres {
     pub port: u16,
-    _dir: tempfile::TempDir,
-    child: Child,
+    dir: tempfile::TempDir,
+}
+
+fn pg_local(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(root().join("scripts/pg-local.sh"))
+        .arg(args[0])
+        .arg(dir)
+        .args(&args[1..])
+        .output()
+        .expect("scripts/pg-local.sh")
 }
 
 impl Postgres {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let root = running_as_root();
-        let as_postgres = |c: &mut Command| {
-            if root {
-                c.uid(postgres_id("-u")).gid(postgres_id("-g"));
-            }
-        };
-        if root {
-            std::os::unix::fs::chown(dir.path(), Some(postgres_id("-u")), None).expect("chown");
-        }
-        let mut initdb = Command::new(pg_bin("initdb"));
-        initdb
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                "aisle",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "-D",
-            ])
-            .arg(&data)
-            .stdout(Stdio::null());
-        as_postgres(&mut initdb);
-        assert!(initdb.status().expect("initdb").success(), "initdb failed");
         let port = free_port();
-        let mut server = Command::new(pg_bin("postgres"));
-        server
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        as_postgres(&mut server);
-        let child = server.spawn().expect("spawn postgres");
-        let pg = Postgres {
-            port,
-            _dir: dir,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while pg.try_query("SELECT 1").is_none() {
-            assert!(Instant::now() < deadline, "PostgreSQL did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        pg
+        let out = pg_local(&["start", &port.to_string()], dir.path());
+        assert!(
+            out.status.success(),
+            "PostgreSQL did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Postgres { port, dir }
     }
 
     pub fn url(&self) -> String {
@@ -162,13 +110,12 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        pg_local(&["stop"], self.dir.path());
     }
 }
 
 /// The hub's config for one replica; with `web`, its pages on that loopback port, served with
-/// the broker's `localhost` certificate.
+/// the broker's `localhost` certificate; `extra` (e.g. `[[webhooks]]`) appended as it is.
 pub fn hub_toml(
     dir: &Path,
     pki: &Pki,
@@ -176,6 +123,7 @@ pub fn hub_toml(
     pg: &Postgres,
     client_id: &str,
     web: Option<u16>,
+    extra: &str,
 ) -> PathBuf {
     let path = dir.join(format!("{client_id}.toml"));
     let mut text = format!(
@@ -193,6 +141,7 @@ pub fn hub_toml(
             pki.server_cert, pki.server_key
         );
     }
+    text += extra;
     std::fs::write(&path, text).expect("write hub config");
     path
 }
