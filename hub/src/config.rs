@@ -30,6 +30,29 @@ pub struct HubConfig {
     /// Where alert raises and clears are POSTed.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    #[serde(default)]
+    pub rollouts: RolloutsConfig,
+}
+
+/// Staged rollouts. Every replica runs the driver; an advisory lock lets one act per round.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutsConfig {
+    /// Seconds between the driver's rounds (judge the running waves, offer the next).
+    #[serde(default = "default_check_every")]
+    pub check_every_s: u64,
+    /// Signed bundles (one directory each, as `aisle model pack` writes them) the fleet page
+    /// offers to roll out; without it, rollouts start from the command line only.
+    pub bundles_dir: Option<PathBuf>,
+}
+
+impl Default for RolloutsConfig {
+    fn default() -> Self {
+        Self {
+            check_every_s: default_check_every(),
+            bundles_dir: None,
+        }
+    }
 }
 
 /// One receiver of alert notifications (a chat bridge, a paging service, a ticketing system).
@@ -135,6 +158,9 @@ fn default_webhook_timeout() -> u64 {
 fn default_session_hours() -> u32 {
     12
 }
+fn default_check_every() -> u64 {
+    5
+}
 fn default_max_payload() -> usize {
     64 * 1024
 }
@@ -209,6 +235,9 @@ impl HubConfig {
                 "must be between 1024 and 16777216",
             );
         }
+        if !(1..=3600).contains(&self.rollouts.check_every_s) {
+            bad("rollouts.check_every_s", "must be 1 to 3600 seconds");
+        }
         p
     }
 }
@@ -256,6 +285,8 @@ share_group = "a/b"
 url = " "
 [ingest]
 max_payload_bytes = 10
+[rollouts]
+check_every_s = 0
 "#,
         );
         let fields: Vec<String> = c.validate().into_iter().map(|(f, _)| f).collect();
@@ -268,7 +299,8 @@ max_payload_bytes = 10
                 "mqtt.client_cert",
                 "mqtt.share_group",
                 "database.url",
-                "ingest.max_payload_bytes"
+                "ingest.max_payload_bytes",
+                "rollouts.check_every_s"
             ]
         );
     }

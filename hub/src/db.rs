@@ -11,12 +11,16 @@ use crate::message::{EventRow, Inbound, StatusRow};
 use crate::notify;
 
 /// The schema, in order; the database's `schema_version` is how many of these it has.
-const MIGRATIONS: [(&str, &str); 3] = [
+const MIGRATIONS: [(&str, &str); 4] = [
     ("0001_events", include_str!("../migrations/0001_events.sql")),
     ("0002_people", include_str!("../migrations/0002_people.sql")),
     (
         "0003_notifications",
         include_str!("../migrations/0003_notifications.sql"),
+    ),
+    (
+        "0004_rollouts",
+        include_str!("../migrations/0004_rollouts.sql"),
     ),
 ];
 

@@ -7,5 +7,6 @@ pub mod db;
 pub mod ingest;
 pub mod message;
 pub mod notify;
+pub mod rollout;
 pub mod tls;
 pub mod web;

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use aisle_hub::config::HubConfig;
+use aisle_hub::rollout::{driver, store as rollouts};
 use aisle_hub::web::{self, App, auth, auth::Role};
 use aisle_hub::{db, ingest, notify};
 use anyhow::Context;
@@ -43,6 +44,51 @@ enum Command {
         /// A site the user may see; repeat for several. Required for store-ops.
         #[arg(long = "site")]
         sites: Vec<String>,
+    },
+    /// Staged model rollouts (the serving hub offers the waves).
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolloutCommand {
+    /// Offer a signed bundle to the fleet wave by wave: each wave once the previous one has
+    /// committed, halting when too many of a wave reject or roll back.
+    Start {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The bundle's directory, as `aisle model pack` wrote it.
+        bundle: PathBuf,
+        /// Cumulative wave sizes, gateways or shares of the targets, the last 100%.
+        #[arg(long, default_value = "1,10%,100%")]
+        waves: String,
+        /// A wave whose failed share passes this halts the rollout (0: any failure).
+        #[arg(long, default_value_t = 0.2)]
+        halt_above: f64,
+        /// Seconds a gateway may stay silent after its offer before it counts as failed.
+        #[arg(long, default_value_t = 3600)]
+        wave_timeout_s: i64,
+        /// Only this site's gateways; repeat for several (default: every site the manifest admits).
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// Who started it, for the page.
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// Stop a running rollout: no further wave, unanswered offers withdrawn.
+    Halt {
+        #[arg(short, long)]
+        config: PathBuf,
+        id: i64,
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// Every rollout, newest first, with its waves.
+    List {
+        #[arg(short, long)]
+        config: PathBuf,
     },
 }
 
@@ -124,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("user {name}: {e}"))?;
             println!("user {name} ({}) saved", role.as_str());
         }
+        Command::Rollout { command } => rollout(command).await?,
         Command::Serve { config } => {
             let cfg = HubConfig::load(&config)?;
             let mut client = connect(&cfg).await?;
@@ -132,12 +179,22 @@ async fn main() -> anyhow::Result<()> {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let web = match &cfg.web {
                 Some(w) => {
-                    let app = App::new(connect(&cfg).await?, w.session_hours);
+                    let app = App::new(
+                        connect(&cfg).await?,
+                        connect(&cfg).await?,
+                        w.session_hours,
+                        cfg.rollouts.bundles_dir.clone(),
+                    );
                     let server = web::Server::bind(w, app).await?;
                     Some(tokio::spawn(server.run(when_stopped(stopped.clone()))))
                 }
                 None => None,
             };
+            let driver = tokio::spawn(driver::run(
+                cfg.clone(),
+                connect(&cfg).await?,
+                when_stopped(stopped.clone()),
+            ));
             let notifier = if cfg.webhooks.is_empty() {
                 None
             } else {
@@ -151,8 +208,8 @@ async fn main() -> anyhow::Result<()> {
             // The ingest ends on a signal (or an error) and then stops the other tasks.
             let totals = ingest::run(&cfg, &mut client, shutdown()).await;
             let _ = stop.send(true);
-            for task in [web, notifier].into_iter().flatten() {
-                task.await.context("web or notification task")?;
+            for task in [web, notifier, Some(driver)].into_iter().flatten() {
+                task.await.context("web, notification or rollout task")?;
             }
             let totals = totals?;
             tracing::info!(
@@ -162,6 +219,86 @@ async fn main() -> anyhow::Result<()> {
                 refused = totals.refused,
                 "stopped"
             );
+        }
+    }
+    Ok(())
+}
+
+async fn rollout(command: RolloutCommand) -> anyhow::Result<()> {
+    match command {
+        RolloutCommand::Start {
+            config,
+            bundle,
+            waves,
+            halt_above,
+            wave_timeout_s,
+            sites,
+            by,
+        } => {
+            let cfg = HubConfig::load(&config)?;
+            let mut client = connect(&cfg).await?;
+            db::migrate(&mut client).await?;
+            let started = rollouts::start(
+                &mut client,
+                &rollouts::Request {
+                    bundle: &bundle,
+                    waves: &waves,
+                    halt_above,
+                    wave_timeout_s,
+                    sites: &sites,
+                    by: &by,
+                },
+            )
+            .await?;
+            let sizes: Vec<String> = started.waves.iter().map(usize::to_string).collect();
+            println!(
+                "rollout #{} of {} v{}: waves of {} gateways; the serving hub offers wave 1 now",
+                started.id,
+                started.model,
+                started.version,
+                sizes.join(", ")
+            );
+        }
+        RolloutCommand::Halt { config, id, by } => {
+            let cfg = HubConfig::load(&config)?;
+            let client = connect(&cfg).await?;
+            if rollouts::halt(&client, id, &by).await? {
+                println!("rollout #{id} halted");
+            } else {
+                anyhow::bail!("rollout #{id} is not running");
+            }
+        }
+        RolloutCommand::List { config } => {
+            let cfg = HubConfig::load(&config)?;
+            let client = connect(&cfg).await?;
+            for r in rollouts::list(&client, 100).await? {
+                println!(
+                    "#{} {} v{} ({}) {} at wave {} of {}{}",
+                    r.id,
+                    r.model,
+                    r.version,
+                    r.bundle,
+                    r.state,
+                    r.wave,
+                    r.waves.len(),
+                    r.reason.map(|x| format!(": {x}")).unwrap_or_default()
+                );
+                for w in &r.waves {
+                    println!(
+                        "  wave {}: {} gateways, {} committed, {} failed, {} pending{}",
+                        w.wave,
+                        w.gateways,
+                        w.committed,
+                        w.failed,
+                        w.pending,
+                        if w.failures.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", w.failures.join(", "))
+                        }
+                    );
+                }
+            }
         }
     }
     Ok(())

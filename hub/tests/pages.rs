@@ -8,42 +8,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::browser::Browser;
-use support::{Hub, add_user, free_port, hub_toml, publish_one, setup, wait_until};
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64
-}
+use support::{
+    Hub, add_user, free_port, hub_toml, log_in, now_ms, publish_one, setup, text, wait_until,
+};
 
 fn alert(site: &str, device: &str, seq: u64, id: &str, severity: &str) -> String {
     format!(
         r#"{{"schema_version":3,"event_id":"{device}:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"till","ts_ms":{},"payload":{{"type":"alert","alert_id":"{id}","rule":"kiosk-queue","severity":"{severity}","state":"raised","zone":"kiosk","metric":"length","value":6.0,"threshold":5.0}}}}"#,
         now_ms() - 300_000
     )
-}
-
-fn log_in(b: &Browser, base: &str, name: &str, password: &str) {
-    b.send(
-        "POST",
-        "/url",
-        Some(&json!({"url": format!("{base}/alerts")})),
-    );
-    b.wait_for(
-        "return location.pathname === '/login' && document.querySelector('#name') !== null",
-        "the login page",
-    );
-    b.type_into("#name", name);
-    b.type_into("#password", password);
-    b.click("#login");
-}
-
-fn text(b: &Browser) -> String {
-    b.run("return document.body.innerText")
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod pages;
+pub mod rollouts;
 
 use std::sync::Arc;
 
@@ -39,15 +40,26 @@ pub enum WebError {
 
 #[derive(Clone)]
 pub struct App {
+    /// Reads and single-statement writes, shared by every request.
     db: Arc<Client>,
+    /// A second connection for writes that need a transaction (starting a rollout), one at a time.
+    writer: Arc<tokio::sync::Mutex<Client>>,
     session_hours: u32,
+    bundles_dir: Option<std::path::PathBuf>,
 }
 
 impl App {
-    pub fn new(db: Client, session_hours: u32) -> Self {
+    pub fn new(
+        db: Client,
+        writer: Client,
+        session_hours: u32,
+        bundles_dir: Option<std::path::PathBuf>,
+    ) -> Self {
         Self {
             db: Arc::new(db),
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
             session_hours,
+            bundles_dir,
         }
     }
 }
@@ -81,6 +93,11 @@ pub fn routes(app: App) -> Router {
         .route("/alerts/ack", post(acknowledge))
         .route("/alerts/resolve", post(resolve))
         .route("/fleet", get(fleet_page))
+        .route(
+            "/rollouts",
+            get(rollouts::rollouts_page).post(rollouts::start),
+        )
+        .route("/rollouts/halt", post(rollouts::halt))
         .with_state(app)
 }
 

@@ -22,7 +22,10 @@ pub fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
                     @if let Some(v) = viewer {
                         nav {
                             a href="/alerts" { "Alerts" }
-                            @if v.role == Role::FleetAdmin { a href="/fleet" { "Fleet" } }
+                            @if v.role == Role::FleetAdmin {
+                                a href="/fleet" { "Fleet" }
+                                a href="/rollouts" { "Rollouts" }
+                            }
                         }
                         form method="post" action="/logout" class="who" {
                             span { (v.name) " · " (v.role.as_str()) }
@@ -42,7 +45,8 @@ header a{color:#fff;margin-right:1em}.who{margin-left:auto}.who button{margin-le
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left}\
 .sev{font-weight:bold;padding:.2em .6em;border-radius:.3em}.sev.critical{background:#ffcdd2;color:#b00020}\
 .sev.warning{background:#ffe0b2;color:#8a4500}.sev.info{background:#e3f2fd}#login-failed{color:#b00020}.offline{color:#b00020}\
-form.inline{display:inline}.empty{color:#777}";
+form.inline{display:inline}.empty{color:#777}.sev.done{background:#c8e6c9;color:#1b5e20}\
+#rollout-error,.reason{color:#b00020}section.rollout{margin-bottom:1.5em}";
 
 pub fn forbidden(viewer: &Viewer, why: &str) -> Markup {
     layout("Not for this account", Some(viewer), html! { p { (why) } })

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker::{Broker, Pki};
+use browser::Browser;
+use serde_json::json;
 
 /// The workspace's root (screenshots go under its target/).
 pub fn root() -> PathBuf {
@@ -323,5 +325,200 @@ pub fn setup_with(broker: &str) -> Setup {
         pki,
         broker,
         pg,
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
+/// Opens the pages at `/alerts`, which sends the browser to the login form, and logs in.
+pub fn log_in(b: &Browser, base: &str, name: &str, password: &str) {
+    b.send(
+        "POST",
+        "/url",
+        Some(&json!({"url": format!("{base}/alerts")})),
+    );
+    b.wait_for(
+        "return location.pathname === '/login' && document.querySelector('#name') !== null",
+        "the login page",
+    );
+    b.type_into("#name", name);
+    b.type_into("#password", password);
+    b.click("#login");
+}
+
+/// The page's visible text.
+pub fn text(b: &Browser) -> String {
+    b.run("return document.body.innerText")
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A gateway's retained status as the agent publishes it, online, running `model` `version`.
+pub fn status(site: &str, device: &str, model: &str, version: u64) -> String {
+    format!(
+        r#"{{"state":"online","device_id":"{device}","site":"{site}","version":"0.1.0","model":"{model}","model_version":{version},"ts_ms":{},"cameras":[],"outbox_error":null}}"#,
+        now_ms()
+    )
+}
+
+/// What a simulated gateway does with an offer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer {
+    /// downloading, verified, active, committed.
+    Commit,
+    /// downloading, verified, active, rolled_back (the health gate saw no people).
+    RollBack,
+    /// Nothing: the gateway is unplugged.
+    Silent,
+}
+
+/// One message a simulated gateway got on its `cmd/model` topic.
+#[derive(Debug, Clone)]
+pub struct Offered {
+    pub device: String,
+    /// An empty message: the offer withdrawn.
+    pub withdrawn: bool,
+    pub at: Instant,
+}
+
+/// Gateways simulated by one `mosquitto_sub` on every `cmd/model` topic: each answers an offer
+/// as its [`Answer`] says, after `delay`, with the `update` events the agent would publish.
+pub struct Gateways {
+    child: Child,
+    pub offers: Arc<Mutex<Vec<Offered>>>,
+    /// When each gateway's final step was published.
+    pub answered: Arc<Mutex<Vec<(String, Instant)>>>,
+}
+
+impl Gateways {
+    pub fn start(
+        broker: &Broker,
+        pki: &Pki,
+        answers: &[(&str, Answer)],
+        version: u64,
+        delay: Duration,
+    ) -> Self {
+        let mut child = Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "localhost",
+                "-p",
+                &broker.port.to_string(),
+                "-q",
+                "1",
+                "-v",
+            ])
+            .arg("--cafile")
+            .arg(&pki.ca)
+            .arg("--cert")
+            .arg(&pki.client_cert)
+            .arg("--key")
+            .arg(&pki.client_key)
+            .args(["-t", "aisle/+/+/cmd/model"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn mosquitto_sub");
+        let out = child.stdout.take().expect("stdout");
+        let offers: Arc<Mutex<Vec<Offered>>> = Arc::default();
+        let answered: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+        let answers: Vec<(String, Answer)> =
+            answers.iter().map(|(d, a)| (d.to_string(), *a)).collect();
+        let port = broker.port;
+        let tls = [
+            pki.ca.clone(),
+            pki.client_cert.clone(),
+            pki.client_key.clone(),
+        ];
+        let (seen, done) = (offers.clone(), answered.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let (topic, body) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+                let parts: Vec<&str> = topic.split('/').collect();
+                let (site, device) = (parts[1].to_string(), parts[2].to_string());
+                let withdrawn = !body.trim_start().starts_with('{');
+                seen.lock().expect("offers").push(Offered {
+                    device: device.clone(),
+                    withdrawn,
+                    at: Instant::now(),
+                });
+                let answer = answers
+                    .iter()
+                    .find(|(d, _)| *d == device)
+                    .map_or(Answer::Silent, |(_, a)| *a);
+                if withdrawn || answer == Answer::Silent {
+                    continue;
+                }
+                let offer: serde_json::Value = serde_json::from_str(body).expect("offer JSON");
+                assert!(offer["signature"].is_string(), "{offer}");
+                let (tls, done) = (tls.clone(), done.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let last = if answer == Answer::Commit {
+                        "committed"
+                    } else {
+                        "rolled_back"
+                    };
+                    let mut p = Command::new("mosquitto_pub")
+                        .args(["-h", "localhost", "-p", &port.to_string(), "-q", "1"])
+                        .arg("--cafile")
+                        .arg(&tls[0])
+                        .arg("--cert")
+                        .arg(&tls[1])
+                        .arg("--key")
+                        .arg(&tls[2])
+                        .args(["-t", &format!("aisle/{site}/{device}/model"), "-l"])
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .expect("spawn mosquitto_pub");
+                    let mut stdin = p.stdin.take().expect("stdin");
+                    for (i, step) in ["downloading", "verified", "active", last]
+                        .iter()
+                        .enumerate()
+                    {
+                        let seq = now_ms() * 10 + i as u64;
+                        writeln!(
+                            stdin,
+                            r#"{{"schema_version":3,"event_id":"{device}-u:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":null,"ts_ms":{},"payload":{{"type":"update","step":"{step}","slot":"detector","model":"nanodet-m-416","version":{version},"reason":null,"detail":null}}}}"#,
+                            now_ms()
+                        )
+                        .expect("write");
+                    }
+                    drop(stdin);
+                    assert!(p.wait().expect("mosquitto_pub").success());
+                    done.lock()
+                        .expect("answered")
+                        .push((device, Instant::now()));
+                });
+            }
+        });
+        Gateways {
+            child,
+            offers,
+            answered,
+        }
+    }
+
+    /// The offers (not withdrawals) each gateway got, in order.
+    pub fn offered(&self) -> Vec<String> {
+        let offers = self.offers.lock().expect("offers");
+        offers
+            .iter()
+            .filter(|o| !o.withdrawn)
+            .map(|o| o.device.clone())
+            .collect()
+    }
+}
+
+impl Drop for Gateways {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
