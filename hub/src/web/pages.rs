@@ -46,7 +46,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid
 .sev{font-weight:bold;padding:.2em .6em;border-radius:.3em}.sev.critical{background:#ffcdd2;color:#b00020}\
 .sev.warning{background:#ffe0b2;color:#8a4500}.sev.info{background:#e3f2fd}#login-failed{color:#b00020}.offline{color:#b00020}\
 form.inline{display:inline}.empty{color:#777}.sev.done{background:#c8e6c9;color:#1b5e20}\
-#rollout-error,.reason{color:#b00020}section.rollout{margin-bottom:1.5em}";
+#rollout-error,.reason{color:#b00020}section.rollout{margin-bottom:1.5em}input.num{width:4em}";
 
 pub fn forbidden(viewer: &Viewer, why: &str) -> Markup {
     layout("Not for this account", Some(viewer), html! { p { (why) } })

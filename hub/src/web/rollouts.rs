@@ -152,8 +152,8 @@ fn view(v: &Viewer, rollouts: &[RolloutView], bundles: &[String], error: Option<
                         @for b in bundles { option value=(b) { (b) } }
                     } }
                     " " label { "Waves " input name="waves" id="waves" value="1,10%,100%" size="12"; }
-                    " " label { "Halt above " input name="halt_above_percent" id="halt-above" type="number" min="0" max="99" value="20" size="3"; " % failed" }
-                    " " label { "Silent after " input name="wave_timeout_min" type="number" min="1" value="60" size="4"; " min counts as failed" }
+                    " " label { "Halt above " input name="halt_above_percent" id="halt-above" type="number" min="0" max="99" value="20" class="num"; " % failed" }
+                    " " label { "Silent after " input name="wave_timeout_min" type="number" min="1" value="60" class="num"; " min counts as failed" }
                     " " button type="submit" id="start-rollout" { "Start rollout" }
                 }
             }
@@ -166,7 +166,7 @@ fn view(v: &Viewer, rollouts: &[RolloutView], bundles: &[String], error: Option<
                     }
                     p {
                         "bundle " code { (r.bundle) } ", waves " code { (r.waves_text) }
-                        ", halts above " (format!("{:.0}", r.halt_above * 100.0)) " % failed; started by "
+                        ", halts above " (format!("{:.0}%", r.halt_above * 100.0)) " failed; started by "
                         (r.created_by) " at " (r.created) " UTC"
                     }
                     @if let Some(reason) = &r.reason { p.reason { (reason) } }
@@ -183,9 +183,13 @@ fn view(v: &Viewer, rollouts: &[RolloutView], bundles: &[String], error: Option<
                                 td { (w.wave) @if w.wave == r.wave && r.state == "running" { " ◀" } }
                                 td { (w.gateways) }
                                 td { (w.offered.as_deref().unwrap_or("not yet")) }
-                                td.committed { (w.committed) }
-                                td.failed { (w.failed) }
-                                td.pending { (w.pending) }
+                                @if w.offered.is_some() {
+                                    td.committed { (w.committed) }
+                                    td.failed { (w.failed) }
+                                    td.pending { (w.pending) }
+                                } @else {
+                                    td.committed { "–" } td.failed { "–" } td.pending { "–" }
+                                }
                                 td { (w.failures.join(", ")) }
                             }
                         }

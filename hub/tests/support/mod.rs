@@ -6,6 +6,8 @@
 pub mod broker;
 #[path = "../../../tests/common/browser.rs"]
 pub mod browser;
+#[path = "../../../tests/common/https.rs"]
+pub mod https;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
