@@ -12,6 +12,12 @@ use support::{
     Hub, add_user, free_port, hub_toml, log_in, now_ms, publish_one, setup, text, wait_until,
 };
 
+/// The `ts_ms` a body was given, as written in it.
+fn now_ms_text(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    v["ts_ms"].to_string()
+}
+
 fn alert(site: &str, device: &str, seq: u64, id: &str, severity: &str) -> String {
     format!(
         r#"{{"schema_version":3,"event_id":"{device}:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"till","ts_ms":{},"payload":{{"type":"alert","alert_id":"{id}","rule":"kiosk-queue","severity":"{severity}","state":"raised","zone":"kiosk","metric":"length","value":6.0,"threshold":5.0}}}}"#,
@@ -80,9 +86,29 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         "aisle/store-9/gw-9/summary/till",
         &summary,
     );
+    // Earlier in the day the queue was shorter: the day's chart has a bar for each.
+    for (seq, hours_ago, mean) in [(3, 3, "1.0"), (4, 2, "2.6")] {
+        let earlier = summary
+            .replace("\"gw-9:2\"", &format!("\"gw-9:{seq}\""))
+            .replace("\"seq\":2", &format!("\"seq\":{seq}"))
+            .replace(
+                &now_ms_text(&summary),
+                &(now_ms() - hours_ago * 3_600_000).to_string(),
+            )
+            .replace("\"length_mean\":5.2", &format!("\"length_mean\":{mean}"));
+        publish_one(
+            &s.broker,
+            &s.pki,
+            "aisle/store-9/gw-9/summary/till",
+            &earlier,
+        );
+    }
     wait_until(Duration::from_secs(20), "both alerts stored", || {
         s.pg.count("SELECT count(*) FROM alerts") == 2
             && s.pg.count("SELECT count(*) FROM latest_summaries") == 1
+            && s.pg
+                .count("SELECT count(*) FROM events WHERE kind = 'summary'")
+                == 3
     });
     wait_until(
         Duration::from_secs(20),
@@ -108,6 +134,18 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         "{page}"
     );
     assert!(page.contains("queue 6 (max 7), wait ≈ 240 s"), "{page}");
+    assert!(
+        page.contains("till / kiosk: queue length, mean per 15 min"),
+        "{page}"
+    );
+    assert_eq!(
+        b.run(
+            "return [...document.querySelectorAll('figure.day[data-zone=\"kiosk\"] rect.bar')]\
+             .map(r => [r.dataset.value, Math.round(r.getBBox().height)])"
+        ),
+        json!([["1", 9], ["2.6", 24], ["5.2", 48]]),
+        "one bar per summary's 15 minutes, on a scale to 10 drawn 92 px high"
+    );
     assert!(
         !page.contains("store-1"),
         "another store's alert is shown: {page}"
@@ -179,6 +217,26 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         "the admin's alerts",
     );
     assert!(text(&b).contains("store-1"), "an admin sees every store");
+    // Every store's day at once would read the whole fleet's summaries: one store at a time.
+    assert!(
+        text(&b).contains("Open the store (its name above) for each zone's last 24 hours."),
+        "{}",
+        text(&b)
+    );
+    b.click("section.site[data-site=\"store-9\"] h2 a");
+    b.wait_for(
+        "return document.querySelectorAll('figure.day rect.bar').length === 3",
+        "store-9's day for the admin",
+    );
+    assert!(!text(&b).contains("store-1"), "{}", text(&b));
+    b.run("document.querySelector('figure.day').scrollIntoView(); return null");
+    let shot = b.screenshot("hub-store-day.png");
+    let (x, y) = b.centre("figure.day rect.bar[data-value=\"5.2\"]");
+    let p = shot.get_pixel(x, y);
+    assert!(
+        p[2] > 130 && p[0] < 100,
+        "the 5.2 bar is not drawn at ({x}, {y}): {p:?}"
+    );
     b.send(
         "POST",
         "/url",

@@ -2,6 +2,7 @@
 //! reads PostgreSQL directly; nothing is cached, so every replica shows the same thing.
 
 pub mod auth;
+pub mod chart;
 pub mod pages;
 pub mod rollouts;
 
@@ -246,12 +247,87 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct AlertsQuery {
+    site: Option<String>,
+}
+
+/// The sites a page shows: the viewer's, narrowed to `site` when one is asked for (`None`: all).
+fn narrowed(v: &Viewer, site: Option<String>) -> Option<Vec<String>> {
+    match (v.scope(), site.filter(|s| !s.is_empty())) {
+        (None, None) => None,
+        (None, Some(s)) => Some(vec![s]),
+        (Some(scope), None) => Some(scope.to_vec()),
+        (Some(scope), Some(s)) => Some(scope.iter().filter(|x| **x == s).cloned().collect()),
+    }
+}
+
+/// Each zone's last 24 hours in 15-minute buckets, for the sites in `scope` (never all: a fleet's
+/// day is millions of summaries, so fleet admins pick a store first).
+async fn day_charts(
+    db: &Client,
+    scope: &[String],
+    now: i64,
+) -> Result<Vec<pages::DayChart>, tokio_postgres::Error> {
+    let bucket_ms = chart::BUCKET_MIN * 60_000;
+    let start = (now / bucket_ms + 1) * bucket_ms - chart::BUCKETS * bucket_ms;
+    let rows = db
+        .query(
+            "SELECT e.site, e.camera, z ->> 'zone', z ->> 'kind', (e.ts_ms - $2) / $3, \
+             avg(CASE WHEN jsonb_typeof(z -> 'occupancy_mean') = 'number' THEN (z ->> 'occupancy_mean')::float8 END), \
+             avg(CASE WHEN jsonb_typeof(z -> 'length_mean') = 'number' THEN (z ->> 'length_mean')::float8 END), \
+             min(CASE WHEN jsonb_typeof(z -> 'fill_min') = 'number' THEN (z ->> 'fill_min')::float8 * 100 END), \
+             sum(CASE WHEN jsonb_typeof(z -> 'in') = 'number' THEN (z ->> 'in')::float8 ELSE 0 END \
+               + CASE WHEN jsonb_typeof(z -> 'out') = 'number' THEN (z ->> 'out')::float8 ELSE 0 END) \
+             FROM events e CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN \
+               jsonb_typeof(e.payload -> 'zones') = 'array' THEN e.payload -> 'zones' ELSE '[]' END) z \
+             WHERE e.kind = 'summary' AND e.site = ANY($1) AND e.ts_ms >= $2 AND e.ts_ms < $2 + $3 * $4 \
+             AND e.camera IS NOT NULL AND jsonb_typeof(z) = 'object' \
+             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 5",
+            &[&scope, &start, &bucket_ms, &chart::BUCKETS],
+        )
+        .await?;
+    let mut charts: Vec<pages::DayChart> = Vec::new();
+    for r in &rows {
+        let (site, camera): (String, String) = (r.get(0), r.get(1));
+        let (Some(zone), Some(kind)) =
+            (r.get::<_, Option<String>>(2), r.get::<_, Option<String>>(3))
+        else {
+            continue;
+        };
+        let value: Option<f64> = match kind.as_str() {
+            "area" => r.get(5),
+            "queue" => r.get(6),
+            "shelf" => r.get(7),
+            "line" => r.get(8),
+            _ => None,
+        };
+        let Some(value) = value else { continue };
+        let bar = (r.get::<_, i64>(4), value);
+        match charts.last_mut() {
+            Some(c) if c.site == site && c.camera == camera && c.zone == zone => c.bars.push(bar),
+            _ => charts.push(pages::DayChart {
+                site,
+                camera,
+                zone,
+                kind,
+                bars: vec![bar],
+            }),
+        }
+    }
+    Ok(charts)
+}
+
+async fn alerts_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<AlertsQuery>,
+) -> Response {
     let v = match viewer(&app, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let scope: Option<Vec<String>> = v.scope().map(<[String]>::to_vec);
+    let scope = narrowed(&v, q.site);
     let open = app
         .db
         .query(
@@ -292,9 +368,15 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             &[&scope],
         )
         .await;
-    let (open, ended, latest, dead) = match (open, ended, latest, dead) {
-        (Ok(o), Ok(n), Ok(l), Ok(d)) => (o, n, l, d),
-        (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => return internal(e),
+    let charts = match &scope {
+        Some(sites) => day_charts(&app.db, sites, now).await.map(Some),
+        None => Ok(None),
+    };
+    let (open, ended, latest, dead, charts) = match (open, ended, latest, dead, charts) {
+        (Ok(o), Ok(n), Ok(l), Ok(d), Ok(c)) => (o, n, l, d, c),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => {
+            return internal(e);
+        }
     };
     let ended: Vec<pages::Ended> = ended
         .iter()
@@ -347,7 +429,14 @@ async fn alerts_page(State(app): State<App>, headers: HeaderMap) -> Response {
             zones: r.get(3),
         })
         .collect();
-    page(pages::alerts(&v, &open, &ended, &latest, &dead))
+    page(pages::alerts(
+        &v,
+        &open,
+        &ended,
+        &latest,
+        &dead,
+        charts.as_deref(),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -46,7 +46,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid
 .sev{font-weight:bold;padding:.2em .6em;border-radius:.3em}.sev.critical{background:#ffcdd2;color:#b00020}\
 .sev.warning{background:#ffe0b2;color:#8a4500}.sev.info{background:#e3f2fd}#login-failed{color:#b00020}.offline{color:#b00020}\
 form.inline{display:inline}.empty{color:#777}.sev.done{background:#c8e6c9;color:#1b5e20}\
-#rollout-error,.reason{color:#b00020}section.rollout{margin-bottom:1.5em}input.num{width:4em}";
+#rollout-error,.reason{color:#b00020}section.rollout{margin-bottom:1.5em}input.num{width:4em}\
+h2 a{color:inherit;text-decoration:none}div.days{display:flex;flex-wrap:wrap;gap:1em}figure.day{margin:0}figcaption{font-size:.85em;color:#555}";
 
 pub fn forbidden(viewer: &Viewer, why: &str) -> Markup {
     layout("Not for this account", Some(viewer), html! { p { (why) } })
@@ -156,12 +157,23 @@ pub struct Ended {
     pub by: Option<String>,
 }
 
+/// One zone's last 24 hours, bucketed (see [`super::chart`]).
+pub struct DayChart {
+    pub site: String,
+    pub camera: String,
+    pub zone: String,
+    pub kind: String,
+    pub bars: Vec<(i64, f64)>,
+}
+
 pub fn alerts(
     viewer: &Viewer,
     open: &[OpenAlert],
     ended: &[Ended],
     latest: &[Latest],
     dead: &[DeadLetter],
+    // `None` when not drawn: a fleet admin looking at every store.
+    charts: Option<&[DayChart]>,
 ) -> Markup {
     let mut sites: Vec<&str> = open
         .iter()
@@ -179,7 +191,7 @@ pub fn alerts(
             @if sites.is_empty() { p.empty { "Nothing from your stores yet." } }
             @for site in &sites {
                 section.site data-site=(site) {
-                    h2 { (site) }
+                    h2 { a href={ "/alerts?site=" (site) } { (site) } }
                     @let here: Vec<&OpenAlert> = open.iter().filter(|a| a.site == *site).collect();
                     @if here.is_empty() {
                         p.empty { "No open alerts." }
@@ -257,6 +269,21 @@ pub fn alerts(
                             }
                         }
                     }
+                    @let days: Vec<&DayChart> = charts.unwrap_or_default().iter().filter(|c| c.site == *site).collect();
+                    @if !days.is_empty() {
+                        h3 { "Last 24 hours" }
+                        div.days {
+                            @for c in &days {
+                                @let label = format!("{} / {}: {}", c.camera, c.zone, super::chart::measure(&c.kind));
+                                figure.day data-zone=(c.zone) {
+                                    figcaption { (label) }
+                                    (super::chart::day(&c.bars, &label))
+                                }
+                            }
+                        }
+                    } @else if charts.is_none() && !cams.is_empty() {
+                        p.empty { "Open the store (its name above) for each zone's last 24 hours." }
+                    }
                 }
             }
         },
@@ -332,7 +359,7 @@ mod tests {
             role: Role::StoreOps,
             sites: vec![],
         };
-        let page = alerts(&v, &[], &[], &[], &[]).into_string();
+        let page = alerts(&v, &[], &[], &[], &[], Some(&[])).into_string();
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&lt;script&gt;x"));
     }
