@@ -11,7 +11,7 @@ use crate::message::{EventRow, Inbound, StatusRow};
 use crate::notify;
 
 /// The schema, in order; the database's `schema_version` is how many of these it has.
-const MIGRATIONS: [(&str, &str); 4] = [
+const MIGRATIONS: [(&str, &str); 5] = [
     ("0001_events", include_str!("../migrations/0001_events.sql")),
     ("0002_people", include_str!("../migrations/0002_people.sql")),
     (
@@ -21,6 +21,10 @@ const MIGRATIONS: [(&str, &str); 4] = [
     (
         "0004_rollouts",
         include_str!("../migrations/0004_rollouts.sql"),
+    ),
+    (
+        "0005_sequences",
+        include_str!("../migrations/0005_sequences.sql"),
     ),
 ];
 
@@ -139,6 +143,7 @@ pub async fn store(
         duplicates: (batch.len() - statuses.len() - new.len()) as u64,
         statuses: 0,
     };
+    record_sequences(&tx, &new).await?;
     let mut alerts: Vec<&&EventRow> = new.iter().filter(|e| e.kind == "alert").collect();
     alerts.sort_by_key(|e| {
         (
@@ -193,6 +198,50 @@ async fn insert_events(
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The outbox an event came from: its `event_id` up to the last `:` (`{store_id}:{seq}`).
+fn store_id(event_id: &str) -> &str {
+    event_id
+        .rsplit_once(':')
+        .map_or(event_id, |(store, _)| store)
+}
+
+/// Widens each gateway outbox's `seq` range by the batch's new rows and counts them (one
+/// statement, in key order like every other write of the batch).
+async fn record_sequences(tx: &Transaction<'_>, new: &[&EventRow]) -> Result<(), DbError> {
+    let mut ranges: std::collections::BTreeMap<(&str, &str), (i64, i64, i64)> =
+        std::collections::BTreeMap::new();
+    for e in new {
+        let r = ranges
+            .entry((e.device_id.as_str(), store_id(&e.event_id)))
+            .or_insert((e.seq, e.seq, 0));
+        r.0 = r.0.min(e.seq);
+        r.1 = r.1.max(e.seq);
+        r.2 += 1;
+    }
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&(&str, &str)> = ranges.keys().collect();
+    let values: Vec<&(i64, i64, i64)> = ranges.values().collect();
+    tx.execute(
+        "INSERT INTO event_sequences (device_id, store_id, first_seq, last_seq, stored) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
+         ON CONFLICT (device_id, store_id) DO UPDATE SET \
+           first_seq = least(event_sequences.first_seq, EXCLUDED.first_seq), \
+           last_seq = greatest(event_sequences.last_seq, EXCLUDED.last_seq), \
+           stored = event_sequences.stored + EXCLUDED.stored",
+        &[
+            &keys.iter().map(|k| k.0).collect::<Vec<&str>>(),
+            &keys.iter().map(|k| k.1).collect::<Vec<&str>>(),
+            &values.iter().map(|v| v.0).collect::<Vec<i64>>(),
+            &values.iter().map(|v| v.1).collect::<Vec<i64>>(),
+            &values.iter().map(|v| v.2).collect::<Vec<i64>>(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Whether retrying the same transaction may succeed: a deadlock or serialisation failure
@@ -305,4 +354,14 @@ async fn upsert_status(tx: &Transaction<'_>, s: &StatusRow) -> Result<(), DbErro
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_events_outbox_is_its_id_up_to_the_last_colon() {
+        assert_eq!(super::store_id("9c0f-e1:41"), "9c0f-e1");
+        assert_eq!(super::store_id("gw:1-store:7"), "gw:1-store");
+        assert_eq!(super::store_id("no-seq"), "no-seq");
+    }
 }

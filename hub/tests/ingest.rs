@@ -87,6 +87,14 @@ fn two_replicas_one_killed_mid_stream_store_every_event_exactly_once() {
         ),
         "gw-0:750:0:749,gw-1:750:0:749,gw-2:750:0:749,gw-3:750:0:749"
     );
+    // The running ranges both replicas kept agree: each gateway's 750, none missing.
+    assert_eq!(
+        s.pg.query(
+            "SELECT string_agg(device_id || ':' || stored || ':' || (last_seq - first_seq + 1 - stored), \
+             ',' ORDER BY device_id) FROM event_sequences"
+        ),
+        "gw-0:750:0,gw-1:750:0,gw-2:750:0,gw-3:750:0"
+    );
     b.stop();
     let by_b = stopped_total(&b);
     assert!(
@@ -164,5 +172,10 @@ fn alerts_statuses_and_refusals() {
     );
     assert_eq!(hub.lines_with("image-like"), 1);
     assert_eq!(hub.lines_with("the body names store-9/gw-1"), 1);
-    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "3");
+    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "5");
+    // Alerts 5 and 8 of gw-1's outbox arrived; 6 and 7 did not.
+    assert_eq!(
+        s.pg.query("SELECT store_id, first_seq, last_seq, stored FROM event_sequences"),
+        "gw-1-store|5|8|2"
+    );
 }

@@ -251,5 +251,12 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         fleet.contains("nanodet-m-416-int8 v4") && fleet.contains("1 of 1"),
         "{fleet}"
     );
+    // gw-9's events 1 to 4 all arrived.
+    assert_eq!(
+        b.run(
+            "return document.querySelector('tr.device[data-device=\"gw-9\"] td.missing').innerText"
+        ),
+        json!("0")
+    );
     b.screenshot("hub-fleet.png");
 }

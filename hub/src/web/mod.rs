@@ -515,7 +515,9 @@ async fn fleet_page(
                    + (payload #>> '{outbox,dropped_alerts}')::bigint \
                    + (payload #>> '{outbox,lost_unstored}')::bigint \
               FROM events e WHERE e.device_id = d.device_id AND kind = 'health' \
-              ORDER BY ts_ms DESC LIMIT 1) \
+              ORDER BY ts_ms DESC LIMIT 1), \
+             (SELECT sum(last_seq - first_seq + 1 - stored)::bigint FROM event_sequences q \
+              WHERE q.device_id = d.device_id) \
              FROM devices d WHERE ($1::text IS NULL OR d.site = $1) ORDER BY d.site, d.device_id",
             &[&site],
         )
@@ -549,6 +551,7 @@ async fn fleet_page(
                 outbox_error: r.get(7),
                 last_event_age_s: r.get::<_, Option<i64>>(8).map(|t| (now - t) / 1000),
                 drops: r.get(9),
+                missing: r.get(10),
             }
         })
         .collect();

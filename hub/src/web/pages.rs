@@ -302,6 +302,9 @@ pub struct Device {
     pub cameras_down: usize,
     pub last_event_age_s: Option<i64>,
     pub drops: Option<i64>,
+    /// Gaps in the events' `seq` the hub holds: dropped by the outbox, or lost on the way when
+    /// more are missing than the outbox says it dropped.
+    pub missing: Option<i64>,
     pub outbox_error: Option<String>,
 }
 
@@ -319,7 +322,7 @@ pub fn fleet(viewer: &Viewer, devices: &[Device], site: Option<&str>, sites: &[S
             }
             p { "gateways: " (devices.len()) ", online: " (devices.iter().filter(|d| d.online).count()) }
             table.devices {
-                tr { th { "site" } th { "gateway" } th { "state" } th { "model" } th { "agent" } th { "cameras down" } th { "last event" } th { "events dropped" } th { "outbox" } }
+                tr { th { "site" } th { "gateway" } th { "state" } th { "model" } th { "agent" } th { "cameras down" } th { "last event" } th { "events dropped" } th title="gaps in the event numbers the hub holds" { "missing here" } th { "outbox" } }
                 @for d in devices {
                     tr.device data-device=(d.device_id) {
                         td { (d.site) }
@@ -330,6 +333,8 @@ pub fn fleet(viewer: &Viewer, devices: &[Device], site: Option<&str>, sites: &[S
                         td { (d.cameras_down) " of " (d.cameras) }
                         td { (d.last_event_age_s.map(|s| age(s) + " ago").unwrap_or_else(|| "never".into())) }
                         td { (d.drops.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
+                        @let missing = d.missing.unwrap_or(0);
+                        td.missing class=[(missing > d.drops.unwrap_or(0)).then_some("offline")] { (missing) }
                         td { (d.outbox_error.as_deref().unwrap_or("ok")) }
                     }
                 }
