@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Answer, Gateways, Hub, Setup, hub_toml, publish_one, setup, status, wait_until};
+use support::{
+    Answer, Gateways, Hub, Setup, client_tls, hub_toml, mosquitto, publish_one, setup, status,
+    wait_until,
+};
 
 const MODEL: &str = "nanodet-m-416";
 
@@ -46,6 +49,21 @@ fn hub_cli(config: &Path, args: &[&str]) -> std::process::Output {
         .expect("aisle-hub rollout")
 }
 
+/// A replica whose driver judges the waves every second.
+fn hub_judging_every_second(s: &Setup) -> (PathBuf, Hub) {
+    let config = hub_toml(
+        s.dir.path(),
+        &s.pki,
+        &s.broker,
+        &s.pg,
+        "hub-r",
+        None,
+        "\n[rollouts]\ncheck_every_s = 1\n",
+    );
+    let hub = Hub::start(&config);
+    (config, hub)
+}
+
 /// Registers gateways as their retained statuses would, and waits until the hub has them all.
 fn register(s: &Setup, gateways: &[(&str, &str, u64)]) {
     for (site, device, version) in gateways {
@@ -64,16 +82,7 @@ fn register(s: &Setup, gateways: &[(&str, &str, u64)]) {
 #[test]
 fn waves_follow_commits_and_a_killed_hub_carries_on() {
     let s = setup();
-    let config = hub_toml(
-        s.dir.path(),
-        &s.pki,
-        &s.broker,
-        &s.pg,
-        "hub-r",
-        None,
-        "\n[rollouts]\ncheck_every_s = 1\n",
-    );
-    let mut hub = Hub::start(&config);
+    let (config, mut hub) = hub_judging_every_second(&s);
     // gw-6 already runs v8: it is left out of the rollout.
     register(
         &s,
@@ -171,16 +180,7 @@ fn waves_follow_commits_and_a_killed_hub_carries_on() {
 #[test]
 fn a_wave_with_too_many_failures_halts_and_unanswered_offers_are_withdrawn() {
     let s = setup();
-    let config = hub_toml(
-        s.dir.path(),
-        &s.pki,
-        &s.broker,
-        &s.pg,
-        "hub-h",
-        None,
-        "\n[rollouts]\ncheck_every_s = 1\n",
-    );
-    let _hub = Hub::start(&config);
+    let (config, _hub) = hub_judging_every_second(&s);
     register(
         &s,
         &[
@@ -247,21 +247,15 @@ fn a_wave_with_too_many_failures_halts_and_unanswered_offers_are_withdrawn() {
          gw-4:pending:- gw-5:pending:-"
     );
     // A gateway connecting now finds no retained offer for gw-3.
-    let retained = Command::new("mosquitto_sub")
+    let retained = mosquitto("mosquitto_sub", s.broker.port, &client_tls(&s.pki))
         .args([
-            "-h",
-            "localhost",
-            "-p",
-            &s.broker.port.to_string(),
             "--retained-only",
+            "-t",
+            "aisle/store-1/gw-3/cmd/model",
+            "-W",
+            "2",
+            "-v",
         ])
-        .arg("--cafile")
-        .arg(&s.pki.ca)
-        .arg("--cert")
-        .arg(&s.pki.client_cert)
-        .arg("--key")
-        .arg(&s.pki.client_key)
-        .args(["-t", "aisle/store-1/gw-3/cmd/model", "-W", "2", "-v"])
         .output()
         .expect("mosquitto_sub");
     assert!(

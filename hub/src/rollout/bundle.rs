@@ -37,7 +37,8 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// The agent's rule (`"*"` matches any).
+    /// The agent's rule (`ota::manifest::Targets::admits`, `"*"` matches any), restated: the hub
+    /// cannot depend on the agent's crate without linking GStreamer and ONNX Runtime.
     pub fn admits(&self, device: &str, site: &str) -> bool {
         let any = |list: &[String], id: &str| list.iter().any(|x| x == "*" || x == id);
         any(&self.devices, device) && any(&self.sites, site)

@@ -270,17 +270,33 @@ pub fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) 
     }
 }
 
+/// `mosquitto_pub` or `mosquitto_sub` for the test broker on `port`, over mutual TLS with the
+/// client certificate `tls` = [CA, certificate, key].
+pub fn mosquitto(tool: &str, port: u16, tls: &[PathBuf; 3]) -> Command {
+    let mut c = Command::new(tool);
+    c.args(["-h", "localhost", "-p", &port.to_string()])
+        .arg("--cafile")
+        .arg(&tls[0])
+        .arg("--cert")
+        .arg(&tls[1])
+        .arg("--key")
+        .arg(&tls[2]);
+    c
+}
+
+/// The client side of the test PKI, as [`mosquitto`] takes it.
+pub fn client_tls(pki: &Pki) -> [PathBuf; 3] {
+    [
+        pki.ca.clone(),
+        pki.client_cert.clone(),
+        pki.client_key.clone(),
+    ]
+}
+
 /// `mosquitto_pub -l` over mutual TLS: each line written to its stdin is one QoS 1 message.
 pub fn publisher(broker: &Broker, pki: &Pki, topic: &str) -> Child {
-    Command::new("mosquitto_pub")
-        .args(["-h", "localhost", "-p", &broker.port.to_string(), "-q", "1"])
-        .arg("--cafile")
-        .arg(&pki.ca)
-        .arg("--cert")
-        .arg(&pki.client_cert)
-        .arg("--key")
-        .arg(&pki.client_key)
-        .args(["-t", topic, "-l"])
+    mosquitto("mosquitto_pub", broker.port, &client_tls(pki))
+        .args(["-q", "1", "-t", topic, "-l"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -406,23 +422,9 @@ impl Gateways {
         version: u64,
         delay: Duration,
     ) -> Self {
-        let mut child = Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "localhost",
-                "-p",
-                &broker.port.to_string(),
-                "-q",
-                "1",
-                "-v",
-            ])
-            .arg("--cafile")
-            .arg(&pki.ca)
-            .arg("--cert")
-            .arg(&pki.client_cert)
-            .arg("--key")
-            .arg(&pki.client_key)
-            .args(["-t", "aisle/+/+/cmd/model"])
+        let tls = client_tls(pki);
+        let mut child = mosquitto("mosquitto_sub", broker.port, &tls)
+            .args(["-q", "1", "-v", "-t", "aisle/+/+/cmd/model"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn mosquitto_sub");
@@ -432,11 +434,6 @@ impl Gateways {
         let answers: Vec<(String, Answer)> =
             answers.iter().map(|(d, a)| (d.to_string(), *a)).collect();
         let port = broker.port;
-        let tls = [
-            pki.ca.clone(),
-            pki.client_cert.clone(),
-            pki.client_key.clone(),
-        ];
         let (seen, done) = (offers.clone(), answered.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -466,15 +463,14 @@ impl Gateways {
                     } else {
                         "rolled_back"
                     };
-                    let mut p = Command::new("mosquitto_pub")
-                        .args(["-h", "localhost", "-p", &port.to_string(), "-q", "1"])
-                        .arg("--cafile")
-                        .arg(&tls[0])
-                        .arg("--cert")
-                        .arg(&tls[1])
-                        .arg("--key")
-                        .arg(&tls[2])
-                        .args(["-t", &format!("aisle/{site}/{device}/model"), "-l"])
+                    let mut p = mosquitto("mosquitto_pub", port, &tls)
+                        .args([
+                            "-q",
+                            "1",
+                            "-t",
+                            &format!("aisle/{site}/{device}/model"),
+                            "-l",
+                        ])
                         .stdin(Stdio::piped())
                         .stdout(Stdio::null())
                         .spawn()
