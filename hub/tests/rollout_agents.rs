@@ -1,6 +1,6 @@
-//! A rollout watched in headless Chromium, with real agents: two `aisle run` gateways replay the
-//! demo video against the test broker; a fleet admin starts a rollout of a signed model that
-//! detects nobody from the rollouts page; the first wave's gateway installs it, its health gate
+//! The fleet hub in headless Chromium, with real agents: two `aisle run` gateways replay the
+//! demo video against the test broker; a fleet admin sees their alerts arrive and acknowledges
+//! one, then starts a rollout of a signed model that detects nobody from the rollouts page; the first wave's gateway installs it, its health gate
 //! rolls it back, and the page shows the rollout halted before the second gateway is offered it.
 //!
 //! It runs the agent's debug binary (`target/debug/aisle`), which `scripts/test.sh` builds with
@@ -65,7 +65,11 @@ fn agent_config(
          [pipeline]\nhealth_interval_s = 1.0\n[analytics]\nsummary_interval_s = 1.0\n\
          [[cameras]]\nid = \"door\"\nuri = \"pipeline:filesrc location={} ! decodebin ! \
          videorate ! video/x-raw,framerate=5/1 ! identity sync=true\"\n\
-         {}[ota]\ntrusted_keys = [\"{key_line}\"]\nstate_dir = \"{}\"\nca_file = \"{}\"\ntrial_frames = 15\n",
+         [[cameras.zones]]\nname = \"floor\"\nkind = \"area\"\n\
+         polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\n\
+         {}[ota]\ntrusted_keys = [\"{key_line}\"]\nstate_dir = \"{}\"\nca_file = \"{}\"\ntrial_frames = 15\n\
+         [[rules]]\nname = \"people-on-floor\"\nzone = \"floor\"\nwhen = \"area.occupancy >= 1 for 2s\"\n\
+         severity = \"warning\"\n",
         root().join(".deps/data/vtest.avi").display(),
         delivery_toml(&home, pki, port),
         home.join("models").display(),
@@ -77,7 +81,7 @@ fn agent_config(
 }
 
 #[test]
-fn an_admin_starts_a_rollout_on_the_page_and_watches_it_halt_on_a_bad_model() {
+fn an_admin_acknowledges_an_agents_alert_then_watches_a_rollout_halt_on_a_bad_model() {
     let s = setup();
     let dir = s.dir.path();
     let files = FileServer::start(&s.pki);
@@ -150,6 +154,29 @@ fn an_admin_starts_a_rollout_on_the_page_and_watches_it_halt_on_a_bad_model() {
     let b = Browser::start();
     log_in(&b, &base, "admin", "waves-of-care");
     b.wait_for("return location.pathname === '/alerts'", "logged in");
+    // The agents' alerts arrive on the store page, and the admin acknowledges one.
+    b.send(
+        "POST",
+        "/url",
+        Some(&json!({"url": format!("{base}/alerts?site={SITE}")})),
+    );
+    b.wait_for(
+        "if (!document.querySelector('tr.alert')) { location.reload(); return false; } return true;",
+        "an agent's alert on the page",
+    );
+    assert!(text(&b).contains("people-on-floor · door"), "{}", text(&b));
+    b.click("tr.alert button.ack");
+    b.wait_for(
+        "return document.querySelector('tr.alert .acked') !== null",
+        "the acknowledgement",
+    );
+    assert!(text(&b).contains("acknowledged by admin"), "{}", text(&b));
+    assert_eq!(
+        s.pg.count(
+            "SELECT count(*) FROM alerts WHERE acked_by = 'admin' AND rule = 'people-on-floor'"
+        ),
+        1
+    );
     b.send(
         "POST",
         "/url",
