@@ -18,7 +18,6 @@ shipped default, if int8, scores an AP50 more than INT8_SLACK below its fp32 twi
 """
 
 import argparse
-import collections
 import os
 import re
 import statistics
@@ -49,7 +48,7 @@ INT8_SLACK = 0.01
 SHIPPED = "firmware-config/demo.toml"
 
 
-def measure(aisle, root, data, small, tmp, host, gt, candidate):
+def measure(aisle, root, data, small, tmp, candidate):
     model, precision, side, manifest_file, edits = candidate
     manifest = det.variant(root, model, edits, tmp, manifest_file)
     campus = (os.path.join(data, "img1"), os.path.join(data, "gt", "gt.txt"))
@@ -58,10 +57,7 @@ def measure(aisle, root, data, small, tmp, host, gt, candidate):
     mosaic = det.run(aisle, *small, manifest)["scores"]["ap50"]
     floor = trk.manifest_floor(manifest)
     rows = trk.detected(aisle, campus[0], manifest, floor)
-    size, fps = trk.SEQUENCES["TUD-Campus"]
-    args = argparse.Namespace(aisle=aisle, config=os.path.join(root, "firmware-config", "eval-mot.toml"))
-    tracked = trk.evaluate(args, host, "TUD-Campus", gt, size, fps, model, rows, floor,
-                           collections.defaultdict(lambda: (0, 0)))["trackers"]["aisle"]
+    tracked = trk.aisle_on(aisle, os.path.join(root, "firmware-config", "eval-mot.toml"), "TUD-Campus", rows)
     return dict(model=model, precision=precision, side=side, manifest=manifest_file,
                 manifest_path=manifest, ap50=s["ap50"], p=o["precision"], r=o["recall"],
                 mosaic=mosaic, mota=tracked["mota"], idf1=tracked["idf1"],
@@ -140,13 +136,9 @@ def main():
                     help="fail unless the shipped default is the pick and its int8 loss is small")
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    mot_data = os.path.join(os.path.dirname(trk.mm.__file__), "data")
-    gt = trk.mm.io.loadtxt(os.path.join(mot_data, "TUD-Campus", "gt.txt"), fmt="mot15-2D",
-                           min_confidence=-1)
-    host = trk.mm.metrics.create()
     with tempfile.TemporaryDirectory() as tmp:
         small = det.mosaic(args.data, tmp)
-        rows = [measure(args.aisle, root, args.data, small, tmp, host, gt, c) for c in CANDIDATES]
+        rows = [measure(args.aisle, root, args.data, small, tmp, c) for c in CANDIDATES]
         time_all(args.aisle, args.data, rows, args.rounds)
     for r in rows:
         r["cost"] = r["ms2"] / rows[0]["ms2"]

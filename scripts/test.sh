@@ -26,7 +26,7 @@ cargo bench --locked --bench preprocess --bench decode --bench analytics --bench
 echo "== end-to-end benchmark (quick mode): pipeline vs bare ONNX Runtime" >&2
 cargo bench --locked --bench e2e -- --frames 100 --threads 2 --seconds 15
 cargo build --locked --release --bin aisle
-echo "== tracker side by side with ByteTrack on TUD-Campus and TUD-Stadtmitte (fails if aisle trails it by > 0.01 MOTA/IDF1, or tracked occupancy is no better than counting boxes)" >&2
+echo "== tracker side by side with ByteTrack on TUD-Campus, TUD-Stadtmitte, MOT16-02, MOT16-04 and Venice-2 (fails if aisle's best trails ByteTrack's best by > 0.01 MOTA/IDF1, or tracked occupancy is no better than counting boxes)" >&2
 scripts/eval-tracker.sh --check
 echo "== person detection on TUD-Campus (aisle eval detect; fails if the default's AP50 drops > 0.02)" >&2
 scripts/eval-detect.sh --aspects --check docs/models.md

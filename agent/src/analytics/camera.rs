@@ -90,6 +90,7 @@ impl CameraAnalytics {
                     at: t.foot(),
                     origin: t.origin,
                     seen: t.lost_frames <= coast,
+                    height: t.bbox().height(),
                 }),
         );
         self.observe(t_ms, out);
@@ -114,6 +115,7 @@ impl CameraAnalytics {
             at: b.foot(),
             origin: b.foot(),
             seen: true,
+            height: b.height(),
         }));
         self.observe(t_ms, out);
         Ok(())

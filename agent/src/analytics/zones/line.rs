@@ -6,6 +6,11 @@ use crate::analytics::id_map::IdMap;
 use crate::analytics::metric::Metric;
 use crate::analytics::tracker::CROWD;
 
+/// The band around a line, as a share of the person's height, within which a foot does not change
+/// side: a detector's box jitters by a few percent of the person's height from frame to frame, and
+/// someone walking along a line (or standing on it) would otherwise cross it back and forth.
+const BAND_PER_HEIGHT: f32 = 0.1;
+
 #[derive(Debug, Clone)]
 pub(super) struct LineState {
     a: Point,
@@ -31,13 +36,14 @@ impl LineState {
     }
 
     pub fn observe(&mut self, feet: &[Foot]) {
-        let (a, b, band) = (self.a, self.b, self.band);
-        // The side of the line a point is on, or `None` within the band.
-        let side_of = |p: Point| {
-            let d = signed_distance(a, b, p);
-            (d.abs() > band).then_some(if d > 0.0 { 1 } else { -1 })
-        };
+        let (a, b) = (self.a, self.b);
         for f in feet.iter().filter(|f| f.seen) {
+            // The side of the line a point is on, or `None` within the band.
+            let band = self.band.max(BAND_PER_HEIGHT * f.height);
+            let side_of = |p: Point| {
+                let d = signed_distance(a, b, p);
+                (d.abs() > band).then_some(if d > 0.0 { 1 } else { -1 })
+            };
             let Some(side) = side_of(f.at) else {
                 continue;
             };

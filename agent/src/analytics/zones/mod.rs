@@ -28,6 +28,8 @@ pub struct Foot {
     pub at: Point,
     pub origin: Point,
     pub seen: bool,
+    /// The person's height in pixels: how far a foot may wander on a line before it has crossed.
+    pub height: f32,
 }
 
 /// Nearest-rank percentile of values already in ascending order; `None` when empty.
@@ -239,6 +241,7 @@ mod tests {
             at: (x, y),
             origin: (x, y),
             seen: true,
+            height: 0.0,
         }
     }
 
@@ -262,6 +265,31 @@ mod tests {
         // Person 4 crosses the infinite line but outside the segment: not counted.
         z.observe(t + 100, &[seen(4, 150.0, 20.0)]);
         assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 3, out: 2 });
+    }
+
+    #[test]
+    fn a_foot_jittering_within_a_tenth_of_the_persons_height_does_not_cross() {
+        // The configured band is 1 px on a 100 px frame; the person is 40 px tall, so their
+        // foot must be 4 px past the line to change side.
+        let mut z =
+            zone("name = \"door\"\nkind = \"line\"\nline = [[0.0, 0.5], [1.0, 0.5]]\nband = 0.01");
+        let tall = |id: u64, y: f32| Foot {
+            height: 40.0,
+            ..seen(id, 50.0, y)
+        };
+        // Person 1 walks along the line, its foot 2-3 px either side of it.
+        for (i, y) in [42.0, 47.0, 52.5, 47.5, 53.0, 47.0, 52.0]
+            .into_iter()
+            .enumerate()
+        {
+            z.observe(100 * i as u64, &[tall(1, y)]);
+        }
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 0, out: 0 });
+        // Person 2 walks across: one "in".
+        for (i, y) in [40.0, 48.0, 52.0, 60.0].into_iter().enumerate() {
+            z.observe(1_000 + 100 * i as u64, &[tall(2, y)]);
+        }
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
     }
 
     #[test]
