@@ -85,10 +85,9 @@ PERTURBED_CUTS = [0.1, 0.3, 0.5]
 PERTURBED_OPERATING = 0.5
 MODEL_CUTS = [0.1, 0.3]
 VENICE_CUTS = [0.5, 0.7]
-# ByteTrack's documented parameters: its defaults first, then the settings its best is taken from.
-BYTETRACK_DEFAULTS = {}
+# Settings of ByteTrack's documented parameters its best is taken from; the first is its defaults.
 BYTETRACK_GRID = [
-    BYTETRACK_DEFAULTS,
+    {},
     {"track_activation_threshold": 0.5, "high_conf_det_threshold": 0.5},
     {"minimum_iou_threshold": 0.3},
     {"track_activation_threshold": 0.5, "high_conf_det_threshold": 0.5, "minimum_iou_threshold": 0.3},
@@ -108,7 +107,6 @@ LINE_MIN_TRUE = 10
 
 @dataclass
 class Sequence:
-    name: str
     size: tuple
     fps: int
     camera: str
@@ -142,8 +140,8 @@ def load_sequence(name, data):
     else:
         vis = np.ones(len(gt))
     last = int(gt.index.get_level_values(0).max())
-    seq = Sequence(name, size, fps, camera, gt, vis, last)
-    seq.truth_windows = windows(counts_per_frame(frame_boxes(gt), size, last), fps, last)
+    seq = Sequence(size, fps, camera, gt, vis, last)
+    seq.truth_windows = occupancy_windows(seq, frame_boxes(gt))
     return seq
 
 
@@ -234,17 +232,18 @@ def bytetrack_tracks(settings, rows, fps, last_frame):
 
 
 def counts_per_frame(boxes, size, last_frame):
-    """People per frame whose foot point is in the frame; boxes: iterable of (frame, x, y, w, h)."""
-    n = np.zeros(last_frame + 1)
-    for f, x, y, w, h in boxes:
-        fx, fy = x + w / 2, y + h
-        if 0 <= fx <= size[0] and 0 <= fy <= size[1] and 1 <= f <= last_frame:
-            n[int(f)] += 1
-    return n
+    """People per frame whose foot point is in the frame; boxes: an (n, 5) array of
+    (frame, x, y, w, h)."""
+    b = np.asarray(boxes, dtype=float).reshape(-1, 5)
+    fx, fy, f = b[:, 1] + b[:, 3] / 2, b[:, 2] + b[:, 4], b[:, 0]
+    inside = (fx >= 0) & (fx <= size[0]) & (fy >= 0) & (fy <= size[1]) & (f >= 1) & (f <= last_frame)
+    return np.bincount(f[inside].astype(int), minlength=last_frame + 1).astype(float)
 
 
 def frame_boxes(df):
-    return [(f, r["X"], r["Y"], r["Width"], r["Height"]) for (f, _), r in df.iterrows()]
+    """A motmetrics frame's boxes as (frame, x, y, w, h) rows."""
+    frames = df.index.get_level_values(0).to_numpy(dtype=float)
+    return np.column_stack([frames, df[["X", "Y", "Width", "Height"]].to_numpy(dtype=float)])
 
 
 def windows(per_frame, fps, last_frame):
@@ -254,6 +253,11 @@ def windows(per_frame, fps, last_frame):
         k = int((f - 1) // fps)
         out.setdefault(k, []).append(per_frame[f])
     return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def occupancy_windows(seq, boxes):
+    """People in the frame per 1 s window of the sequence, from (frame, x, y, w, h) boxes."""
+    return windows(counts_per_frame(boxes, seq.size, seq.last), seq.fps, seq.last)
 
 
 def mae(measured, truth):
@@ -317,13 +321,12 @@ def manifest_floor(manifest):
 
 
 def read_mot_detections(path):
-    rows = []
-    with open(path) as f:
-        for line in f:
-            v = line.strip().split(",")
-            if len(v) >= 7:
-                rows.append((int(float(v[0])), float(v[2]), float(v[3]), float(v[4]), float(v[5]), float(v[6])))
-    return rows
+    """(frame, x, y, w, h, score) rows of a MOT detection file, read as the truth is (motmetrics
+    makes both 0-based)."""
+    det = mm.io.loadtxt(path, fmt="mot15-2D", min_confidence=-1)
+    frames = det.index.get_level_values(0).to_numpy()
+    cols = det[["X", "Y", "Width", "Height", "Confidence"]].to_numpy(dtype=float)
+    return [(int(f), *map(float, c)) for f, c in zip(frames, cols)]
 
 
 # Worker state: set before the pool forks, read by the jobs.
@@ -347,14 +350,13 @@ def bytetrack_job(seq_name, rows, settings):
     seq = SEQS[seq_name]
     t = bytetrack_tracks(settings, rows, seq.fps, seq.last)
     s = score(seq.gt, t, "ByteTrack")
-    s["occupancy_mae"] = mae(windows(counts_per_frame(frame_boxes(t), seq.size, seq.last), seq.fps, seq.last),
-                             seq.truth_windows)
+    s["occupancy_mae"] = mae(occupancy_windows(seq, frame_boxes(t)), seq.truth_windows)
     return s
 
 
 def counting_mae(seq, rows, cut):
-    counted = [(f, x, y, w, h) for f, x, y, w, h, sc in rows if sc >= cut]
-    return mae(windows(counts_per_frame(counted, seq.size, seq.last), seq.fps, seq.last), seq.truth_windows)
+    counted = [r[:5] for r in rows if r[5] >= cut]
+    return mae(occupancy_windows(seq, counted), seq.truth_windows)
 
 
 def setting_name(settings):

@@ -85,12 +85,15 @@ impl CameraAnalytics {
                 .tracks()
                 .iter()
                 .filter(|t| t.confirmed)
-                .map(|t| Foot {
-                    id: t.id,
-                    at: t.foot(),
-                    origin: t.origin,
-                    seen: t.lost_frames <= coast,
-                    height: t.bbox().height(),
+                .map(|t| {
+                    let b = t.bbox();
+                    Foot {
+                        id: t.id,
+                        at: b.foot(),
+                        origin: t.origin,
+                        seen: t.lost_frames <= coast,
+                        height: b.height(),
+                    }
                 }),
         );
         self.observe(t_ms, out);
