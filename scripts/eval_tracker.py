@@ -346,11 +346,29 @@ def aisle_job(seq_name, rows, camera=None):
     return s
 
 
-def bytetrack_job(seq_name, rows, settings):
+def tracks_text(df):
+    """A motmetrics frame of tracks as `aisle replay --tracks` reads them."""
+    return "".join(f"{f},{i},{r['X']:.2f},{r['Y']:.2f},{r['Width']:.2f},{r['Height']:.2f},1\n"
+                   for (f, i), r in df.iterrows())
+
+
+def tracked_lines(seq, df):
+    """Line counts by the agent's own rule on these tracks (the truth's, or another tracker's)."""
+    with tempfile.TemporaryDirectory() as work:
+        _, events = replay(ARGS.aisle, ARGS.config, seq.size, seq.fps, work, tracks=tracks_text(df),
+                           camera=seq.camera)
+    return line_counts(events)
+
+
+def bytetrack_job(seq_name, rows, settings, lines=False):
+    """ByteTrack on these detections: its MOT scores, occupancy MAE and (with `lines`) its
+    tracks' line counts by the agent's rule."""
     seq = SEQS[seq_name]
     t = bytetrack_tracks(settings, rows, seq.fps, seq.last)
     s = score(seq.gt, t, "ByteTrack")
     s["occupancy_mae"] = mae(occupancy_windows(seq, frame_boxes(t)), seq.truth_windows)
+    if lines:
+        s["lines"] = tracked_lines(seq, t)
     return s
 
 
@@ -375,7 +393,8 @@ def evaluate_rows(rows, pool):
             inp = [d for d in r.rows if d[5] >= cut]
             jobs[(i, cut, "aisle", 0)] = pool.submit(aisle_job, r.seq, inp)
             for k, settings in enumerate(BYTETRACK_GRID):
-                jobs[(i, cut, "ByteTrack", k)] = pool.submit(bytetrack_job, r.seq, inp, settings)
+                jobs[(i, cut, "ByteTrack", k)] = pool.submit(bytetrack_job, r.seq, inp, settings,
+                                                             cut == r.operating and k == 0)
     done = {k: f.result() for k, f in jobs.items()}
     results = []
     for i, r in enumerate(rows):
@@ -395,7 +414,8 @@ def evaluate_rows(rows, pool):
                             occupancy_best=min(occupancy.values()),
                             counting=counting[r.operating], counting_best=min(counting.values()),
                             lines={z: (seq.truth_lines.get(z, (0, 0)), c)
-                                   for z, c in op["aisle"]["lines"].items()}))
+                                   for z, c in op["aisle"]["lines"].items()},
+                            bytetrack_lines=op["ByteTrack"]["lines"]))
     return results
 
 
@@ -436,22 +456,27 @@ def table(results):
             print(f"| {r['sequence']} | {r['detections']} | {cut:.2f} | {a['mota']:.3f} / {a['idf1']:.3f} / "
                   f"{int(a['num_misses'])} | {t['mota']:.3f} / {t['idf1']:.3f} / {int(t['num_misses'])} |")
     print()
-    print("| sequence | detections | line | in (truth → aisle) | out (truth → aisle) |")
+    print("| sequence | detections | line | in: truth → aisle (ByteTrack) | out: truth → aisle (ByteTrack) |")
     print("|---|---|---|---|---|")
     for r in results:
         for z, ((ti, to), (mi, mo)) in sorted(r["lines"].items()):
-            print(f"| {r['sequence']} | {r['detections']} | {z} | {ti} → {mi} | {to} → {mo} |")
+            bi, bo = r["bytetrack_lines"].get(z, (0, 0))
+            print(f"| {r['sequence']} | {r['detections']} | {z} | {ti} → {mi} ({bi}) | {to} → {mo} ({bo}) |")
     for kind, total, err, worst in line_marks(results):
-        print(f"\nLine counts, {kind}: {total} true crossings, absolute error {err} ({err / max(total, 1):.1%}); "
+        bt = sum(abs(c - t) for *_, t, c in line_directions(results, kind, "bytetrack_lines"))
+        print(f"\nLine counts, {kind}: {total} true crossings, absolute error {err} ({err / max(total, 1):.1%}; "
+              f"ByteTrack's tracks {bt}, {bt / max(total, 1):.1%}); "
               f"worst line-direction with ≥ {LINE_MIN_TRUE} true: {worst}")
 
 
-def line_directions(results, kind):
+def line_directions(results, kind, tracker="lines"):
     """(row, line, direction, true, counted) of every line-direction on the rows of `kind`: "real",
-    or a perturbation's label."""
+    or a perturbation's label; counted from aisle's tracks, or with `tracker` "bytetrack_lines"
+    from ByteTrack's."""
     for r in results:
         if r["kind"] == "real" if kind == "real" else r["detections"] == kind:
             for z, (truth, counted) in r["lines"].items():
+                counted = r[tracker].get(z, (0, 0)) if tracker != "lines" else counted
                 yield r, z, "in", truth[0], counted[0]
                 yield r, z, "out", truth[1], counted[1]
 
@@ -578,12 +603,7 @@ def main():
             continue
         SEQS[name] = load_sequence(name, args.data)
     for seq in SEQS.values():
-        gt_text = "".join(f"{f},{i},{r['X']:.2f},{r['Y']:.2f},{r['Width']:.2f},{r['Height']:.2f},1\n"
-                          for (f, i), r in seq.gt.iterrows())
-        with tempfile.TemporaryDirectory() as work:
-            _, gt_events = replay(args.aisle, args.config, seq.size, seq.fps, work, tracks=gt_text,
-                                  camera=seq.camera)
-        seq.truth_lines = line_counts(gt_events)
+        seq.truth_lines = tracked_lines(seq, seq.gt)
     rows = build_rows(args, root)
     with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = evaluate_rows(rows, pool)

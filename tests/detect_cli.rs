@@ -383,3 +383,45 @@ fn a_model_with_non_finite_outputs_is_refused_before_it_serves() {
     let o = aisle().args(["run", "-c"]).arg(&cfg).output().unwrap();
     assert_clean_failure(&o, &["non-finite outputs"]);
 }
+
+#[test]
+fn a_pipeline_gstreamer_cannot_build_fails_at_once() {
+    // Before, this camera was retried for ever with 0 frames.
+    let o = detect(&["pipeline:videotestsrc ! nonexistentelement ! appsink name=sink"]);
+    assert_clean_failure(&o, &["cannot be built", "nonexistentelement"]);
+}
+
+/// CRC-32 (PNG's) of `bytes`.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_picture_larger_than_any_camera_is_refused_before_decoding() {
+    // A 1 x 1 PNG whose header says 20000 x 20000: decoding it would take 1.6 GB.
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::new(1, 1)
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let mut bytes = png.into_inner();
+    // Signature (8), IHDR length (4), "IHDR" (4), width, height, ..., CRC over type and data.
+    bytes[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+    bytes[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "huge.png", &bytes);
+    let o = detect(&[p.to_str().unwrap()]);
+    assert_clean_failure(&o, &["huge.png", "20000 x 20000"]);
+}

@@ -77,3 +77,22 @@ fn zones_are_where_the_config_puts_them_and_the_arrow_shows_the_way_in() {
     let (o, _) = snapshot(&["--camera", "nowhere"]);
     assert_clean_failure(&o, &["no enabled camera \"nowhere\""]);
 }
+
+/// A full disk is an error, not a silent success with no picture.
+#[test]
+fn a_snapshot_that_cannot_be_written_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let still = dir.path().join("still.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([90, 90, 90]))
+        .save(&still)
+        .unwrap();
+    let o = aisle()
+        .args(["snapshot", "-c"])
+        .arg(root().join("firmware-config/vtest-store.toml"))
+        .args(["--out", "/dev/full", "--input"])
+        .arg(&still)
+        .output()
+        .expect("run aisle snapshot");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/dev/full"), "{}", stderr(&o));
+}

@@ -340,3 +340,77 @@ fn in_chromium_a_corner_is_dragged_and_saved_and_a_bad_zone_is_refused_by_its_fi
     browser.screenshot("3-refused.png");
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), saved);
 }
+
+/// Two pages open on one config, a symlinked config and a read-only one: nothing is lost or
+/// replaced behind anyone's back.
+#[test]
+fn a_stale_page_a_symlink_and_a_read_only_file_are_each_respected() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let real = config(dir.path());
+    let link = dir.path().join("aisle-link.toml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let ui = Ui::start(&link);
+    let token = [("X-Aisle-Token", ui.token.as_str())];
+    let state = |ui: &Ui| -> Value {
+        let (status, body) = call("GET", &format!("{}/api/state", ui.base), &token, None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let loaded = state(&ui)["version"].clone();
+    let edit = |version: &Value, door_x: f64| {
+        json!({"version": version, "cameras": [{"id": "plaza", "zones": [
+            {"origin": 0, "name": "floor", "kind": "area", "polygon": [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]]},
+            {"origin": 1, "name": "door", "kind": "line", "line": [[door_x, 0.85], [door_x, 0.15]]}
+        ]}]})
+    };
+    // Page A saves; page B, loaded before, is refused instead of undoing A's change.
+    let (status, body) = call(
+        "POST",
+        &format!("{}/api/save", ui.base),
+        &token,
+        Some(&edit(&loaded, 0.7)),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        "POST",
+        &format!("{}/api/save", ui.base),
+        &token,
+        Some(&edit(&loaded, 0.3)),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("changed since this page loaded it"), "{body}");
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.contains("0.7, 0.85"), "{text}");
+    // The symlink is still one, pointing at the file that was edited.
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A read-only config is not replaced.
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let fresh = state(&ui)["version"].clone();
+    let (status, body) = call(
+        "POST",
+        &format!("{}/api/save", ui.base),
+        &token,
+        Some(&edit(&fresh, 0.4)),
+    );
+    // Root may write anyway: then the save goes through and the mode stays.
+    if status == 200 {
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+    } else {
+        assert_eq!(status, 409, "{body}");
+        assert!(body.contains("Permission denied"), "{body}");
+        assert!(
+            std::fs::read_to_string(&real)
+                .unwrap()
+                .contains("0.7, 0.85")
+        );
+    }
+}

@@ -66,8 +66,8 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub sites: Vec<String>,
     /// `info`, `warning` or `critical`: alerts below are not sent here.
-    #[serde(default = "default_severity")]
-    pub min_severity: String,
+    #[serde(default)]
+    pub min_severity: aisle_proto::event::Severity,
     /// Failed attempts before a notification is dead-lettered (kept, shown on the alerts page).
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
@@ -146,15 +146,15 @@ fn default_session_expiry() -> u32 {
 fn default_inflight() -> u16 {
     100
 }
-fn default_severity() -> String {
-    "warning".into()
-}
 fn default_attempts() -> u32 {
     8
 }
 fn default_webhook_timeout() -> u64 {
     10
 }
+/// The longest a login lasts: a month.
+const MAX_SESSION_HOURS: u32 = 720;
+
 fn default_session_hours() -> u32 {
     12
 }
@@ -180,7 +180,8 @@ impl HubConfig {
             path: path.into(),
             reason: e.to_string(),
         })?;
-        let problems = config.validate();
+        let mut problems = config.validate();
+        problems.extend(config.missing_files());
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -238,7 +239,58 @@ impl HubConfig {
         if !(1..=3600).contains(&self.rollouts.check_every_s) {
             bad("rollouts.check_every_s", "must be 1 to 3600 seconds");
         }
+        if !(60..=30 * 86_400).contains(&m.session_expiry_s) {
+            bad(
+                "mqtt.session_expiry_s",
+                "must be 60 s to 30 days: the broker keeps a replica's messages that long while it is away",
+            );
+        }
+        if let Some(w) = &self.web
+            && !(1..=MAX_SESSION_HOURS).contains(&w.session_hours)
+        {
+            bad("web.session_hours", "must be 1 to 720 hours (30 days)");
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, h) in self.webhooks.iter().enumerate() {
+            let at = |f: &str| format!("webhooks[{i}].{f}");
+            if h.name.trim().is_empty() || !names.insert(h.name.as_str()) {
+                p.push((at("name"), "must be non-empty and unique".into()));
+            }
+            if !(h.url.starts_with("https://") || h.url.starts_with("http://")) {
+                p.push((at("url"), "must be an http:// or https:// URL".into()));
+            }
+            if !(1..=100).contains(&h.max_attempts) {
+                p.push((at("max_attempts"), "must be 1 to 100".into()));
+            }
+            if !(1..=300).contains(&h.timeout_s) {
+                p.push((at("timeout_s"), "must be 1 to 300 seconds".into()));
+            }
+        }
         p
+    }
+
+    /// The files and folders the config names that are not there, each with its field.
+    pub fn missing_files(&self) -> Vec<(String, String)> {
+        let m = &self.mqtt;
+        let mut files = vec![("mqtt.ca_file", Some(&m.ca_file))];
+        files.push(("mqtt.client_cert", m.client_cert.as_ref()));
+        files.push(("mqtt.client_key", m.client_key.as_ref()));
+        if let Some(w) = &self.web {
+            files.push(("web.cert_file", Some(&w.cert_file)));
+            files.push(("web.key_file", Some(&w.key_file)));
+        }
+        files.push(("rollouts.bundles_dir", self.rollouts.bundles_dir.as_ref()));
+        files
+            .into_iter()
+            .filter_map(|(field, path)| Some((field, path?)))
+            .filter(|(_, path)| !path.exists())
+            .map(|(field, path)| {
+                (
+                    field.to_string(),
+                    format!("{} does not exist", path.display()),
+                )
+            })
+            .collect()
     }
 }
 
@@ -271,6 +323,15 @@ url = "host=/run/postgresql dbname=aisle"
     }
 
     #[test]
+    fn a_severity_no_agent_sends_is_refused_by_name() {
+        let text = format!(
+            "{GOOD}[[webhooks]]\nname = \"c\"\nurl = \"https://x\"\nmin_severity = \"loud\"\n"
+        );
+        let e = toml::from_str::<HubConfig>(&text).unwrap_err().to_string();
+        assert!(e.contains("loud") && e.contains("warning"), "{e}");
+    }
+
+    #[test]
     fn every_problem_is_named_at_once() {
         let c = parse(
             r#"
@@ -287,6 +348,19 @@ url = " "
 max_payload_bytes = 10
 [rollouts]
 check_every_s = 0
+[web]
+listen = "127.0.0.1:8443"
+cert_file = "web.crt"
+key_file = "web.key"
+session_hours = 4294967295
+[[webhooks]]
+name = "chat"
+url = "ftp://x"
+max_attempts = 0
+timeout_s = 0
+[[webhooks]]
+name = "chat"
+url = "https://x"
 "#,
         );
         let fields: Vec<String> = c.validate().into_iter().map(|(f, _)| f).collect();
@@ -300,7 +374,22 @@ check_every_s = 0
                 "mqtt.share_group",
                 "database.url",
                 "ingest.max_payload_bytes",
-                "rollouts.check_every_s"
+                "rollouts.check_every_s",
+                "web.session_hours",
+                "webhooks[0].url",
+                "webhooks[0].max_attempts",
+                "webhooks[0].timeout_s",
+                "webhooks[1].name",
+            ]
+        );
+        let missing: Vec<String> = c.missing_files().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            missing,
+            [
+                "mqtt.ca_file",
+                "mqtt.client_cert",
+                "web.cert_file",
+                "web.key_file"
             ]
         );
     }

@@ -11,7 +11,7 @@ use crate::message::{EventRow, Inbound, StatusRow};
 use crate::notify;
 
 /// The schema, in order; the database's `schema_version` is how many of these it has.
-const MIGRATIONS: [(&str, &str); 5] = [
+const MIGRATIONS: [(&str, &str); 6] = [
     ("0001_events", include_str!("../migrations/0001_events.sql")),
     ("0002_people", include_str!("../migrations/0002_people.sql")),
     (
@@ -25,6 +25,10 @@ const MIGRATIONS: [(&str, &str); 5] = [
     (
         "0005_sequences",
         include_str!("../migrations/0005_sequences.sql"),
+    ),
+    (
+        "0006_site_scoped",
+        include_str!("../migrations/0006_site_scoped.sql"),
     ),
 ];
 
@@ -112,6 +116,14 @@ pub struct Stored {
     pub statuses: u64,
 }
 
+impl Stored {
+    pub fn add(&mut self, other: Stored) {
+        self.events += other.events;
+        self.duplicates += other.duplicates;
+        self.statuses += other.statuses;
+    }
+}
+
 /// Stores a batch in one transaction: all of it or, on error, none (the batch is then not
 /// acknowledged and the broker delivers it again). Rows are written table by table, each in key
 /// order, so two replicas' batches take their locks in the same order and cannot deadlock.
@@ -130,7 +142,8 @@ pub async fn store(
     }
     events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     events.dedup_by(|a, b| a.event_id == b.event_id);
-    statuses.sort_by(|a, b| (&a.device_id, a.ts_ms).cmp(&(&b.device_id, b.ts_ms)));
+    statuses
+        .sort_by(|a, b| (&a.site, &a.device_id, a.ts_ms).cmp(&(&b.site, &b.device_id, b.ts_ms)));
     let tx = client.transaction().await?;
     let inserted = insert_events(&tx, &events).await?;
     let new: Vec<&EventRow> = events
@@ -147,6 +160,7 @@ pub async fn store(
     let mut alerts: Vec<&&EventRow> = new.iter().filter(|e| e.kind == "alert").collect();
     alerts.sort_by_key(|e| {
         (
+            &e.site,
             &e.device_id,
             e.payload.get("alert_id").and_then(Value::as_str),
         )
@@ -161,9 +175,15 @@ pub async fn store(
         .filter(|e| e.kind == "summary" && e.camera.is_some())
         .collect();
     latest.sort_by(|a, b| {
-        (&a.device_id, &a.camera, b.ts_ms).cmp(&(&b.device_id, &b.camera, a.ts_ms))
+        (&a.site, &a.device_id, &a.camera, b.ts_ms).cmp(&(
+            &b.site,
+            &b.device_id,
+            &b.camera,
+            a.ts_ms,
+        ))
     });
-    latest.dedup_by(|a, b| (&a.device_id, &a.camera) == (&b.device_id, &b.camera));
+    latest
+        .dedup_by(|a, b| (&a.site, &a.device_id, &a.camera) == (&b.site, &b.device_id, &b.camera));
     record_latest(&tx, &latest).await?;
     for s in statuses {
         upsert_status(&tx, s).await?;
@@ -210,11 +230,11 @@ fn store_id(event_id: &str) -> &str {
 /// Widens each gateway outbox's `seq` range by the batch's new rows and counts them (one
 /// statement, in key order like every other write of the batch).
 async fn record_sequences(tx: &Transaction<'_>, new: &[&EventRow]) -> Result<(), DbError> {
-    let mut ranges: std::collections::BTreeMap<(&str, &str), (i64, i64, i64)> =
+    let mut ranges: std::collections::BTreeMap<(&str, &str, &str), (i64, i64, i64)> =
         std::collections::BTreeMap::new();
     for e in new {
         let r = ranges
-            .entry((e.device_id.as_str(), store_id(&e.event_id)))
+            .entry((e.site.as_str(), e.device_id.as_str(), store_id(&e.event_id)))
             .or_insert((e.seq, e.seq, 0));
         r.0 = r.0.min(e.seq);
         r.1 = r.1.max(e.seq);
@@ -223,18 +243,19 @@ async fn record_sequences(tx: &Transaction<'_>, new: &[&EventRow]) -> Result<(),
     if ranges.is_empty() {
         return Ok(());
     }
-    let keys: Vec<&(&str, &str)> = ranges.keys().collect();
+    let keys: Vec<&(&str, &str, &str)> = ranges.keys().collect();
     let values: Vec<&(i64, i64, i64)> = ranges.values().collect();
     tx.execute(
-        "INSERT INTO event_sequences (device_id, store_id, first_seq, last_seq, stored) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
-         ON CONFLICT (device_id, store_id) DO UPDATE SET \
+        "INSERT INTO event_sequences (site, device_id, store_id, first_seq, last_seq, stored) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[]) \
+         ON CONFLICT (site, device_id, store_id) DO UPDATE SET \
            first_seq = least(event_sequences.first_seq, EXCLUDED.first_seq), \
            last_seq = greatest(event_sequences.last_seq, EXCLUDED.last_seq), \
            stored = event_sequences.stored + EXCLUDED.stored",
         &[
             &keys.iter().map(|k| k.0).collect::<Vec<&str>>(),
             &keys.iter().map(|k| k.1).collect::<Vec<&str>>(),
+            &keys.iter().map(|k| k.2).collect::<Vec<&str>>(),
             &values.iter().map(|v| v.0).collect::<Vec<i64>>(),
             &values.iter().map(|v| v.1).collect::<Vec<i64>>(),
             &values.iter().map(|v| v.2).collect::<Vec<i64>>(),
@@ -253,6 +274,21 @@ pub fn is_transient(e: &DbError) -> bool {
             p.code(),
             Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
         ),
+        _ => false,
+    }
+}
+
+/// Whether the database refused what a message holds (a value out of range, text it cannot
+/// store, a constraint) rather than failing for every message (a lost connection, a full disk,
+/// a shutdown): only then may the message be refused and acknowledged, since anything else
+/// would drop good messages while the database is away.
+pub fn is_poison(e: &DbError) -> bool {
+    match e {
+        // 22: data exception; 23: integrity constraint; 54: program limit (a row too big).
+        DbError::Postgres(p) => p
+            .code()
+            .and_then(|c| c.code().get(..2))
+            .is_some_and(|class| matches!(class, "22" | "23" | "54")),
         _ => false,
     }
 }
@@ -280,7 +316,7 @@ async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbErr
     tx.execute(
         "INSERT INTO alerts (device_id, alert_id, site, camera, rule, severity, zone, metric, value, \
          threshold, raised_ts_ms, cleared_ts_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) \
-         ON CONFLICT (device_id, alert_id) DO UPDATE SET \
+         ON CONFLICT (site, device_id, alert_id) DO UPDATE SET \
            raised_ts_ms = COALESCE(alerts.raised_ts_ms, EXCLUDED.raised_ts_ms), \
            cleared_ts_ms = COALESCE(alerts.cleared_ts_ms, EXCLUDED.cleared_ts_ms), \
            value = CASE WHEN EXCLUDED.raised_ts_ms IS NOT NULL THEN EXCLUDED.value ELSE alerts.value END",
@@ -313,7 +349,7 @@ async fn record_latest(tx: &impl GenericClient, latest: &[&&EventRow]) -> Result
     tx.execute(
         "INSERT INTO latest_summaries (device_id, camera, site, ts_ms, zones) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::jsonb[]) \
-         ON CONFLICT (device_id, camera) DO UPDATE SET site = EXCLUDED.site, ts_ms = EXCLUDED.ts_ms, \
+         ON CONFLICT (site, device_id, camera) DO UPDATE SET ts_ms = EXCLUDED.ts_ms, \
          zones = EXCLUDED.zones WHERE latest_summaries.ts_ms <= EXCLUDED.ts_ms",
         &[
             &text(|e| &e.device_id),
@@ -335,7 +371,7 @@ async fn upsert_status(tx: &Transaction<'_>, s: &StatusRow) -> Result<(), DbErro
     tx.execute(
         "INSERT INTO devices (device_id, site, online, version, model, model_version, status_ts_ms, \
          cameras, outbox_error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
-         ON CONFLICT (device_id) DO UPDATE SET site = EXCLUDED.site, online = EXCLUDED.online, \
+         ON CONFLICT (site, device_id) DO UPDATE SET online = EXCLUDED.online, \
            version = EXCLUDED.version, model = EXCLUDED.model, model_version = EXCLUDED.model_version, \
            status_ts_ms = EXCLUDED.status_ts_ms, cameras = EXCLUDED.cameras, \
            outbox_error = EXCLUDED.outbox_error, updated_at = now() \

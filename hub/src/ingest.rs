@@ -136,6 +136,8 @@ async fn ingest_batch(
     totals: &mut Totals,
 ) -> Result<(), IngestError> {
     let mut batch = Vec::with_capacity(publishes.len());
+    let mut topics = Vec::with_capacity(publishes.len());
+    let now_ms = crate::now_ms();
     for p in publishes {
         let topic = String::from_utf8_lossy(&p.topic);
         match message::classify(
@@ -143,24 +145,38 @@ async fn ingest_batch(
             &topic,
             &p.payload,
             cfg.ingest.max_payload_bytes,
+            now_ms,
         ) {
-            Ok(item) => batch.push(item),
+            Ok(item) => {
+                batch.push(item);
+                topics.push(topic);
+            }
             Err(refused) => {
                 totals.refused += 1;
                 tracing::warn!(topic = %refused.topic, reason = %refused.reason, "message refused");
             }
         }
     }
-    let mut attempt = 0;
-    let stored = loop {
-        match db::store(db, &batch, &cfg.webhooks).await {
-            Err(e) if db::is_transient(&e) && attempt < 5 => {
-                attempt += 1;
-                tracing::warn!(error = %e, attempt, "batch not stored; retrying");
-                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+    let stored = match store(db, &batch, cfg).await {
+        Err(e) if db::is_poison(&e) => {
+            // One message the checks above let through, and the database would not take, must
+            // not hold back the rest (nor come back for ever): each is stored on its own, and
+            // the ones that still fail are refused.
+            tracing::warn!(error = %e, messages = batch.len(), "batch refused by the database; storing its messages one by one");
+            let mut sum = db::Stored::default();
+            for (item, topic) in batch.iter().zip(&topics) {
+                match store(db, std::slice::from_ref(item), cfg).await {
+                    Ok(one) => sum.add(one),
+                    Err(e) if db::is_poison(&e) => {
+                        totals.refused += 1;
+                        tracing::warn!(topic = %topic, reason = %e, "message refused by the database");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-            other => break other?,
+            sum
         }
+        other => other?,
     };
     for p in publishes {
         client
@@ -179,4 +195,23 @@ async fn ingest_batch(
         "batch stored"
     );
     Ok(())
+}
+
+/// Stores `batch`, trying again when it lost a race with another replica.
+async fn store(
+    db: &mut Client,
+    batch: &[message::Inbound],
+    cfg: &HubConfig,
+) -> Result<db::Stored, DbError> {
+    let mut attempt = 0;
+    loop {
+        match db::store(db, batch, &cfg.webhooks).await {
+            Err(e) if db::is_transient(&e) && attempt < 5 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "batch not stored; retrying");
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
 }

@@ -10,3 +10,10 @@ pub mod notify;
 pub mod rollout;
 pub mod tls;
 pub mod web;
+
+/// The wall clock in milliseconds since the Unix epoch, as gateways stamp their messages.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

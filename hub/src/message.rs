@@ -1,21 +1,29 @@
 //! What a gateway's message is, decided without IO: an event to store once, a device's status,
-//! or something refused with the reason. The hub trusts nothing about a message's shape, and
-//! nothing image-like is stored even if a gateway (or anyone holding its certificate) sends it.
+//! or something refused with the reason. The hub trusts nothing about a message: it is read
+//! with the agent's own types (`aisle-proto`), so a message the agent could not have sent is
+//! refused here, with its reason, instead of failing a database write or a page later. Nothing
+//! image-like is stored even if a gateway (or anyone holding its certificate) sends it.
 
 use std::fmt::Write;
 
-use serde::Deserialize;
+use aisle_proto::event::{Event, Payload, SCHEMA_VERSION, Status};
+use aisle_proto::topic::{self, Address, Kind, NAME_RULE};
 use serde_json::Value;
-
-/// The newest event schema this hub understands (the agent's `SCHEMA_VERSION`).
-pub const SCHEMA_VERSION: u32 = 3;
 
 /// Longest string accepted anywhere in a message. Zone names, reasons and ids are short; a
 /// picture, even a thumbnail, encoded as text is not.
 pub const MAX_STRING_CHARS: usize = 1024;
 
-/// The kinds of event the agent publishes (`payload.type`).
-pub const KINDS: [&str; 4] = ["summary", "alert", "health", "update"];
+/// Largest magnitude of any number in a message: 2^53, the last integer a double (and a
+/// browser) holds exactly. Counts, sequence numbers and milliseconds since 1970 stay far below
+/// it, and sums of many such numbers on a page cannot overflow.
+pub const MAX_NUMBER: f64 = 9_007_199_254_740_992.0;
+
+/// How far ahead of the hub's clock a message's `ts_ms` may be. A gateway's clock drifts by
+/// seconds; a stamp days ahead would pin the device's "last seen" and its newest summary for
+/// ever, since only a newer stamp replaces them. Refused, not clamped: a clamped stamp would
+/// still sort after every true one.
+pub const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
@@ -23,7 +31,7 @@ pub enum Inbound {
     Status(StatusRow),
 }
 
-/// One event as it will be stored; `payload` is the event's own JSON, kept whole.
+/// One event as it will be stored; `payload` is the event's JSON as the agent's types write it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRow {
     pub event_id: String,
@@ -58,80 +66,47 @@ pub struct Refused {
     pub reason: String,
 }
 
-#[derive(Deserialize)]
-struct WireEvent {
-    schema_version: u32,
-    event_id: String,
-    device_id: String,
-    site: String,
-    seq: u64,
-    #[serde(default)]
-    camera: Option<String>,
-    ts_ms: u64,
-    payload: Value,
-}
-
-#[derive(Deserialize)]
-struct WireStatus {
-    state: String,
-    device_id: String,
-    site: String,
-    version: String,
-    model: String,
-    model_version: u64,
-    ts_ms: u64,
-    cameras: Value,
-    outbox_error: Option<String>,
-}
-
-/// The topic's parts after the prefix: `{site}/{device}/{kind}[/{camera}]`.
-struct Address<'a> {
-    site: &'a str,
-    device: &'a str,
-    kind: &'a str,
-    camera: Option<&'a str>,
-}
-
-fn address<'a>(prefix: &str, topic: &'a str) -> Option<Address<'a>> {
-    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    match parts.as_slice() {
-        [site, device, kind] => Some(Address {
-            site,
-            device,
-            kind,
-            camera: None,
-        }),
-        [site, device, kind, camera] => Some(Address {
-            site,
-            device,
-            kind,
-            camera: Some(camera),
-        }),
-        _ => None,
-    }
-}
-
-/// The path of the first string longer than [`MAX_STRING_CHARS`], if any.
-fn long_string(v: &Value, path: &mut String) -> Option<(String, usize)> {
+/// What no field of a message may hold, with the path of the first such value.
+fn unfit(v: &Value, path: &mut String) -> Option<String> {
+    let at = |path: &String| {
+        if path.is_empty() {
+            ".".to_string()
+        } else {
+            path.clone()
+        }
+    };
     match v {
         // Bytes bound characters from above: only a long string is counted.
-        Value::String(s) if s.len() > MAX_STRING_CHARS => {
-            let n = s.chars().count();
-            (n > MAX_STRING_CHARS).then(|| (path.clone(), n))
+        Value::String(s) if s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS => {
+            Some(format!(
+                "a string of {} characters at {}: nothing image-like is stored",
+                s.chars().count(),
+                at(path)
+            ))
+        }
+        // PostgreSQL's text and jsonb cannot hold NUL.
+        Value::String(s) if s.contains('\0') => Some(format!("a NUL character at {}", at(path))),
+        Value::Number(n) if n.as_f64().is_none_or(|x| x.abs() > MAX_NUMBER) => {
+            Some(format!("{n} at {} is beyond ±2^53", at(path)))
         }
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
             let len = path.len();
             let _ = write!(path, "[{i}]");
-            let found = long_string(item, path);
+            let found = unfit(item, path);
             path.truncate(len);
             found
         }),
         Value::Object(map) => map.iter().find_map(|(k, item)| {
+            if k.contains('\0') || k.len() > MAX_STRING_CHARS {
+                return Some(format!(
+                    "a key with a NUL or over {MAX_STRING_CHARS} bytes in {}",
+                    at(path)
+                ));
+            }
             let len = path.len();
             path.push('.');
             path.push_str(k);
-            let found = long_string(item, path);
+            let found = unfit(item, path);
             path.truncate(len);
             found
         }),
@@ -139,12 +114,13 @@ fn long_string(v: &Value, path: &mut String) -> Option<(String, usize)> {
     }
 }
 
-/// Reads one message from `topic` under `prefix`.
+/// Reads one message from `topic` under `prefix`, at `now_ms` on the hub's clock.
 pub fn classify(
     prefix: &str,
     topic: &str,
     payload: &[u8],
     max_bytes: usize,
+    now_ms: i64,
 ) -> Result<Inbound, Refused> {
     let refuse = |reason: String| Refused {
         topic: topic.into(),
@@ -156,19 +132,16 @@ pub fn classify(
             payload.len()
         )));
     }
-    let addr = address(prefix, topic)
-        .ok_or_else(|| refuse(format!("not a gateway topic under {prefix}/")))?;
+    let addr = topic::parse(prefix, topic)
+        .ok_or_else(|| refuse(format!("not a topic gateways publish on under {prefix}/")))?;
     let text = std::str::from_utf8(payload)
         .map_err(|_| refuse("not UTF-8 text: binary payloads are never stored".into()))?;
     let value: Value = serde_json::from_str(text).map_err(|e| refuse(format!("not JSON: {e}")))?;
-    if let Some((path, n)) = long_string(&value, &mut String::new()) {
-        return Err(refuse(format!(
-            "a string of {n} characters at {}: nothing image-like is stored",
-            if path.is_empty() { "." } else { &path }
-        )));
+    if let Some(why) = unfit(&value, &mut String::new()) {
+        return Err(refuse(why));
     }
-    if addr.kind == "status" && addr.camera.is_none() {
-        let s: WireStatus =
+    if addr.kind == Kind::Status {
+        let s: Status =
             serde_json::from_value(value).map_err(|e| refuse(format!("status: {e}")))?;
         same_device(&addr, &s.site, &s.device_id).map_err(refuse)?;
         let online = match s.state.as_str() {
@@ -180,42 +153,34 @@ pub fn classify(
                 )));
             }
         };
+        let ts_ms = stamp(s.ts_ms, now_ms).map_err(refuse)?;
+        let cameras = serde_json::to_value(&s.cameras).map_err(|e| refuse(e.to_string()))?;
         return Ok(Inbound::Status(StatusRow {
             device_id: s.device_id,
             site: s.site,
             online,
             version: s.version,
             model: s.model,
-            model_version: column("model_version", s.model_version).map_err(refuse)?,
-            ts_ms: column("ts_ms", s.ts_ms).map_err(refuse)?,
-            cameras: s.cameras,
+            model_version: small(s.model_version),
+            ts_ms,
+            cameras,
             outbox_error: s.outbox_error,
         }));
     }
-    let expected = match (addr.kind, addr.camera) {
-        ("summary", Some(_)) => "summary",
-        ("alert", None) => "alert",
-        ("health", None) => "health",
-        ("model", None) => "update",
-        _ => return Err(refuse("not a topic the agent publishes events on".into())),
-    };
-    let e: WireEvent = serde_json::from_value(value).map_err(|e| refuse(format!("event: {e}")))?;
-    if e.schema_version > SCHEMA_VERSION || e.schema_version == 0 {
+    let version = value.get("schema_version").and_then(Value::as_u64);
+    if version.is_none_or(|v| v == 0 || v > u64::from(SCHEMA_VERSION)) {
         return Err(refuse(format!(
             "schema_version {} is not one this hub reads (1 to {SCHEMA_VERSION})",
-            e.schema_version
+            value.get("schema_version").unwrap_or(&Value::Null)
         )));
     }
+    let e: Event = serde_json::from_value(value).map_err(|e| refuse(format!("event: {e}")))?;
     same_device(&addr, &e.site, &e.device_id).map_err(refuse)?;
-    let kind = e
-        .payload
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if kind != expected {
+    let kind = payload_type(&e.payload);
+    if Some(kind) != addr.kind.payload_type() {
         return Err(refuse(format!(
-            "payload.type {kind:?} does not belong on this topic (expected {expected:?})"
+            "payload.type {kind:?} does not belong on this topic (expected {:?})",
+            addr.kind.payload_type().unwrap_or_default()
         )));
     }
     if addr.camera.is_some() && e.camera.as_deref() != addr.camera {
@@ -224,49 +189,74 @@ pub fn classify(
             e.camera, addr.camera
         )));
     }
+    if e.camera.as_deref().is_some_and(|c| !topic::is_name(c)) {
+        return Err(refuse(format!("camera must be {NAME_RULE}")));
+    }
     if e.event_id.is_empty() {
         return Err(refuse("event_id is empty".into()));
     }
+    let ts_ms = stamp(e.ts_ms, now_ms).map_err(refuse)?;
+    let payload = serde_json::to_value(&e.payload).map_err(|e| refuse(e.to_string()))?;
     Ok(Inbound::Event(EventRow {
         event_id: e.event_id,
         device_id: e.device_id,
         site: e.site,
-        seq: column("seq", e.seq).map_err(refuse)?,
+        seq: small(e.seq),
         camera: e.camera,
-        ts_ms: column("ts_ms", e.ts_ms).map_err(refuse)?,
-        kind,
-        payload: e.payload,
+        ts_ms,
+        kind: kind.into(),
+        payload,
     }))
 }
 
-/// PostgreSQL's bigint is signed: larger numbers are refused rather than wrapped.
-fn column(field: &str, v: u64) -> Result<i64, String> {
-    i64::try_from(v).map_err(|_| format!("{field} {v} is larger than 2^63 - 1"))
+fn payload_type(p: &Payload) -> &'static str {
+    match p {
+        Payload::Summary(_) => "summary",
+        Payload::Alert(_) => "alert",
+        Payload::Health(_) => "health",
+        Payload::Update(_) => "update",
+    }
 }
 
-/// A gateway speaks only for itself: the body's site and device must be the topic's.
+/// A number [`unfit`] has already bounded by [`MAX_NUMBER`], as PostgreSQL's bigint.
+fn small(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A `ts_ms` no further ahead of `now_ms` than [`MAX_AHEAD_MS`].
+fn stamp(ts_ms: u64, now_ms: i64) -> Result<i64, String> {
+    let ts = small(ts_ms);
+    if ts > now_ms.saturating_add(MAX_AHEAD_MS) {
+        return Err(format!(
+            "ts_ms {ts} is {} s ahead of the hub's clock (at most {} s)",
+            (ts - now_ms) / 1000,
+            MAX_AHEAD_MS / 1000
+        ));
+    }
+    Ok(ts)
+}
+
+/// A gateway speaks only for itself: the body's site and device must be the topic's, and be
+/// names a gateway's config accepts.
 fn same_device(addr: &Address, site: &str, device: &str) -> Result<(), String> {
     if addr.site != site || addr.device != device {
         return Err(format!(
-            "the body names {site}/{device}, the topic {}/{}",
+            "the body names {site:?}/{device:?}, the topic {:?}/{:?}",
             addr.site, addr.device
         ));
+    }
+    if !topic::is_name(site) || !topic::is_name(device) {
+        return Err(format!("site and device must each be {NAME_RULE}"));
     }
     Ok(())
 }
 
 /// The topic filters the hub subscribes to, each shared among the replicas in `group`.
 pub fn subscriptions(prefix: &str, group: &str) -> Vec<String> {
-    [
-        "+/+/summary/+",
-        "+/+/alert",
-        "+/+/health",
-        "+/+/model",
-        "+/+/status",
-    ]
-    .iter()
-    .map(|t| format!("$share/{group}/{prefix}/{t}"))
-    .collect()
+    topic::INBOUND
+        .iter()
+        .map(|t| format!("$share/{group}/{prefix}/{t}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -274,6 +264,11 @@ mod tests {
     use super::*;
 
     const MAX: usize = 64 * 1024;
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn classify(prefix: &str, topic: &str, payload: &[u8], max: usize) -> Result<Inbound, Refused> {
+        super::classify(prefix, topic, payload, max, NOW)
+    }
 
     fn summary() -> String {
         r#"{"schema_version":3,"event_id":"s1:7","device_id":"gw-1","site":"store-9","seq":7,"camera":"door","ts_ms":1000,"payload":{"type":"summary","window_start_ms":0,"window_end_ms":1000,"frames":5,"zones":[],"health":{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}"#.into()
@@ -339,7 +334,7 @@ mod tests {
     #[test]
     fn a_gateway_speaks_only_for_itself() {
         let why = refused("aisle/store-1/gw-1/summary/door", summary().as_bytes());
-        assert!(why.contains("store-9/gw-1"), "{why}");
+        assert!(why.contains(r#""store-9"/"gw-1""#), "{why}");
         let why = refused("aisle/store-9/gw-1/summary/till", summary().as_bytes());
         assert!(why.contains("camera"), "{why}");
         let why = refused("aisle/store-9/gw-1/alert", summary().as_bytes());
@@ -351,6 +346,7 @@ mod tests {
         let newer = summary().replace("\"schema_version\":3", "\"schema_version\":4");
         assert!(refused("aisle/store-9/gw-1/summary/door", newer.as_bytes()).contains("1 to 3"));
         assert!(refused("aisle/store-9/gw-1/cmd/model", b"{}").contains("not a topic"));
+        assert!(refused("aisle/store-9/gw-1/summary/door/x", b"{}").contains("not a topic"));
         assert!(refused("other/store-9/gw-1/alert", b"{}").contains("under aisle/"));
         assert!(refused("aisle/store-9/gw-1/summary/door", b"{").contains("not JSON"));
     }
@@ -360,5 +356,48 @@ mod tests {
         let s = subscriptions("aisle", "hubs");
         assert_eq!(s[0], "$share/hubs/aisle/+/+/summary/+");
         assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn what_postgresql_or_a_page_could_not_hold_is_refused_by_path() {
+        let topic = "aisle/store-9/gw-1/summary/door";
+        let zone = |z: &str| {
+            summary().replace(
+                r#""zones":[]"#,
+                &format!(r#""zones":[{{"zone":"{z}","kind":"line","in":1,"out":2}}]"#),
+            )
+        };
+        assert!(classify("aisle", topic, zone("door").as_bytes(), MAX).is_ok());
+        let why = refused(topic, zone("a\\u0000b").as_bytes());
+        assert!(
+            why.contains("NUL") && why.contains("payload.zones[0].zone"),
+            "{why}"
+        );
+        let huge = zone("door").replace(r#""in":1"#, r#""in":18446744073709551615"#);
+        assert!(refused(topic, huge.as_bytes()).contains("2^53"));
+        let float = summary().replace(r#""fps_in":5.0"#, r#""fps_in":1.7e308"#);
+        assert!(refused(topic, float.as_bytes()).contains("payload.health.fps_in"));
+        let word = summary().replace(r#""dropped":0"#, r#""dropped":"lots""#);
+        assert!(refused(topic, word.as_bytes()).contains("invalid type"));
+        let key = summary().replace(r#""frames":5"#, r#""frames":5,"x\u0000":1"#);
+        assert!(refused(topic, key.as_bytes()).contains("NUL"));
+        let status = r#"{"state":"online","device_id":"gw-1","site":"store-9","version":"v\u00001","model":"m","model_version":1,"ts_ms":5,"cameras":[],"outbox_error":null}"#;
+        assert!(refused("aisle/store-9/gw-1/status", status.as_bytes()).contains(".version"));
+    }
+
+    #[test]
+    fn stamps_from_the_future_and_strange_names_are_refused() {
+        let topic = "aisle/store-9/gw-1/summary/door";
+        let ahead = summary().replace(
+            r#""ts_ms":1000"#,
+            &format!(r#""ts_ms":{}"#, NOW + MAX_AHEAD_MS + 1000),
+        );
+        assert!(refused(topic, ahead.as_bytes()).contains("ahead of the hub's clock"));
+        let close = summary().replace(r#""ts_ms":1000"#, &format!(r#""ts_ms":{}"#, NOW + 5000));
+        assert!(classify("aisle", topic, close.as_bytes(), MAX).is_ok());
+        let empty = summary().replace(r#""device_id":"gw-1""#, r#""device_id":"""#);
+        assert!(refused("aisle/store-9//summary/door", empty.as_bytes()).contains("1-64"));
+        let spaced = summary().replace("store-9", "store 9");
+        assert!(refused("aisle/store 9/gw-1/summary/door", spaced.as_bytes()).contains("1-64"));
     }
 }

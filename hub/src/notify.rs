@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use aisle_proto::event::Severity;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_postgres::{Client, GenericClient};
 
@@ -17,23 +19,10 @@ const PASS: i64 = 20;
 /// Longest wait between two attempts.
 const MAX_BACKOFF_S: u64 = 300;
 
-pub fn severity_rank(s: &str) -> Option<u8> {
-    match s {
-        "info" => Some(0),
-        "warning" => Some(1),
-        "critical" => Some(2),
-        _ => None,
-    }
-}
-
 /// Whether an alert of `severity` at `site` goes to `hook`.
-pub fn wants(hook: &WebhookConfig, site: &str, severity: &str) -> bool {
+pub fn wants(hook: &WebhookConfig, site: &str, severity: Severity) -> bool {
     let site_ok = hook.sites.is_empty() || hook.sites.iter().any(|s| s == site);
-    let rank_ok = match (severity_rank(severity), severity_rank(&hook.min_severity)) {
-        (Some(got), Some(min)) => got >= min,
-        _ => false,
-    };
-    site_ok && rank_ok
+    site_ok && severity >= hook.min_severity
 }
 
 /// Seconds before attempt `attempts + 1`: 1, 2, 4, … capped at five minutes.
@@ -61,11 +50,14 @@ pub async fn enqueue(
     hooks: &[WebhookConfig],
     e: &EventRow,
 ) -> Result<(), DbError> {
-    let severity = e
+    // The payload was written by the agent's own types (message.rs): an alert has a severity.
+    let Some(severity) = e
         .payload
         .get("severity")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+        .and_then(|s| Severity::deserialize(s).ok())
+    else {
+        return Ok(());
+    };
     for hook in hooks.iter().filter(|h| wants(h, &e.site, severity)) {
         tx.execute(
             "INSERT INTO notifications (webhook, event_id, site, body) VALUES ($1, $2, $3, $4) \
@@ -184,12 +176,14 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    fn hook(sites: &[&str], min: &str) -> WebhookConfig {
+    use Severity::{Critical, Info, Warning};
+
+    fn hook(sites: &[&str], min: Severity) -> WebhookConfig {
         WebhookConfig {
             name: "ops".into(),
             url: "http://127.0.0.1:1/".into(),
             sites: sites.iter().map(|s| s.to_string()).collect(),
-            min_severity: min.into(),
+            min_severity: min,
             max_attempts: 3,
             timeout_s: 5,
         }
@@ -197,11 +191,10 @@ mod tests {
 
     #[test]
     fn a_webhook_gets_its_sites_at_its_severity_and_above() {
-        assert!(wants(&hook(&[], "warning"), "any", "critical"));
-        assert!(!wants(&hook(&[], "warning"), "any", "info"));
-        assert!(wants(&hook(&["s9"], "info"), "s9", "info"));
-        assert!(!wants(&hook(&["s9"], "info"), "s1", "critical"));
-        assert!(!wants(&hook(&[], "info"), "s1", "unheard-of"));
+        assert!(wants(&hook(&[], Warning), "any", Critical));
+        assert!(!wants(&hook(&[], Warning), "any", Info));
+        assert!(wants(&hook(&["s9"], Info), "s9", Info));
+        assert!(!wants(&hook(&["s9"], Info), "s1", Critical));
     }
 
     #[test]

@@ -226,6 +226,9 @@ impl CameraAnalytics {
 
     /// The last, partial window when a replay ends.
     pub fn finish(&mut self, t_ms: u64, health: &CameraHealth, out: &mut Vec<Payload>) {
+        for z in self.zones.as_deref_mut().unwrap_or_default() {
+            z.end();
+        }
         if let Some(start) = self.window_start
             && self.frames > 0
         {

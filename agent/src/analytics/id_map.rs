@@ -38,6 +38,11 @@ impl<V: Copy> IdMap<V> {
         self.entries.retain(|&(id, _)| keep(id));
     }
 
+    /// The `i`-th entry in id order.
+    pub fn nth(&self, i: usize) -> Option<(u64, V)> {
+        self.entries.get(i).copied()
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -81,7 +81,7 @@ pub struct RuntimeSection {
 /// Lanes a config (or `detect --lanes`) may ask for; more would only queue on the cores.
 pub const MAX_LANES: usize = 16;
 
-/// A config is a few KiB; reading stops here, so a wrong path (`/dev/zero`, a video) fails at once
+/// A config is a few KiB; reading stops here, so a wrong path (a video, a log) fails at once
 /// instead of filling memory.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -216,6 +216,8 @@ pub enum ConfigError {
     },
     #[error("config {path} is larger than {MAX_CONFIG_BYTES} bytes: not a config file")]
     TooLarge { path: PathBuf },
+    #[error("config {path} is not a regular file (a folder, a pipe or a device)")]
+    NotAFile { path: PathBuf },
     #[error("config {path} has {} problem(s):\n  {}", problems.len(), problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Invalid {
         path: PathBuf,
@@ -240,6 +242,10 @@ impl Config {
             path: path.into(),
             source,
         };
+        // Only a regular file: opening a FIFO or a device would wait for a writer for ever.
+        if !std::fs::metadata(path).map_err(read)?.is_file() {
+            return Err(ConfigError::NotAFile { path: path.into() });
+        }
         let mut text = String::new();
         std::fs::File::open(path)
             .map_err(read)?
@@ -518,6 +524,19 @@ uri = "test://"
         // A string where a number is wanted stays an error, naming the field.
         let p = Config::parse(MINIMAL, &env(&[("AISLE_RUNTIME__THREADS", "many")])).unwrap_err();
         assert_eq!(p[0].field, "runtime.threads", "{p:?}");
+    }
+
+    #[test]
+    fn a_pipe_or_a_folder_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("aisle.toml");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for path in [fifo.as_path(), dir.path()] {
+            let e = Config::load(path).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use aisle_proto::topic::{NAME_RULE, is_name};
+
 use super::{Config, MAX_LANES, MAX_THREADS, Problem, above_zero_at_most, delivery};
 use crate::analytics::rules::{Condition, clear_problem};
 use crate::analytics::zones::{ZoneConfig, ZoneKind};
@@ -17,13 +19,13 @@ impl Config {
         if !is_name(&self.agent.device_id) {
             bad(
                 "agent.device_id".into(),
-                "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into(),
+                format!("must be {NAME_RULE} (it is part of MQTT topics)"),
             );
         }
         if !is_name(&self.agent.site) {
             bad(
                 "agent.site".into(),
-                "must be 1-64 of A-Z a-z 0-9 - _ (it is part of MQTT topics)".into(),
+                format!("must be {NAME_RULE} (it is part of MQTT topics)"),
             );
         }
         if self.runtime.threads > MAX_THREADS {
@@ -248,16 +250,10 @@ impl Config {
 /// Why `name` cannot name a `what` (bad characters, or taken), recording it as taken.
 fn name_problem<'a>(taken: &mut HashSet<&'a str>, name: &'a str, what: &str) -> Option<String> {
     if !is_name(name) {
-        Some(format!("{name:?} must be 1-64 of A-Z a-z 0-9 - _"))
+        Some(format!("{name:?} must be {NAME_RULE}"))
     } else if !taken.insert(name) {
         Some(format!("{name:?} is used by another {what}"))
     } else {
         None
     }
-}
-
-fn is_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -37,10 +37,7 @@ fn link_settings(cfg: &Config, m: &MqttSection) -> Result<LinkSettings, TlsError
         keep_alive: Duration::from_secs(m.keep_alive_s),
         backoff_min: Duration::from_secs_f64(m.reconnect_min_s),
         backoff_max: Duration::from_secs_f64(m.reconnect_max_s),
-        prefix: format!(
-            "{}/{}/{}",
-            m.topic_prefix, cfg.agent.site, cfg.agent.device_id
-        ),
+        prefix: aisle_proto::topic::device(&m.topic_prefix, &cfg.agent.site, &cfg.agent.device_id),
         inflight: m.inflight,
     })
 }

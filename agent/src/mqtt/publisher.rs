@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aisle_proto::topic::STATUS;
 use crossbeam_channel::{Receiver, Sender};
 use rumqttc::{
     Client, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, StateError,
@@ -223,7 +224,7 @@ impl<O: Outbox> Publisher<O> {
         let max_in = self.parts.commands.as_ref().map_or(0, |c| c.max_bytes);
         o.set_max_packet_size(max_in + 1024, 10 * 1024);
         o.set_last_will(LastWill::new(
-            s.topic("status"),
+            s.topic(STATUS),
             (self.parts.status)(false),
             QoS::AtLeastOnce,
             true,
@@ -304,7 +305,7 @@ impl<O: Outbox> Publisher<O> {
         };
         let mut inflight = 0usize;
         let mut subscribed = false;
-        if send(None, s.topic("status"), (self.parts.status)(true), true).is_err() {
+        if send(None, s.topic(STATUS), (self.parts.status)(true), true).is_err() {
             return Ended::Down("mqtt client closed".into());
         }
         inflight += 1;
@@ -357,7 +358,7 @@ impl<O: Outbox> Publisher<O> {
             }
             if last_status.elapsed() >= self.parts.status_every {
                 last_status = Instant::now();
-                if send(None, s.topic("status"), (self.parts.status)(true), true).is_err() {
+                if send(None, s.topic(STATUS), (self.parts.status)(true), true).is_err() {
                     return Ended::Down("mqtt client closed".into());
                 }
                 inflight += 1;
@@ -423,7 +424,7 @@ impl<O: Outbox> Publisher<O> {
         if let Ok(mut p) = pending.lock() {
             p.push_back(None);
         }
-        let status = self.parts.settings.topic("status");
+        let status = self.parts.settings.topic(STATUS);
         if client
             .try_publish(status, QoS::AtLeastOnce, true, (self.parts.status)(false))
             .is_ok()

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use super::bundle::MANIFEST_FILE;
 use super::manifest::UpdateManifest;
-use super::offer::{Offer, TOPIC};
+use super::offer::Offer;
 use crate::mqtt::{TlsError, client_config};
 
 /// How long the broker has to acknowledge every message.
@@ -67,7 +67,7 @@ fn topics(prefix: &str, targets: &[String]) -> Result<Vec<String>, PublishError>
                     && !t.contains(['+', '#'])
                     && !device.contains('/') =>
             {
-                Ok(format!("{prefix}/{site}/{device}/{TOPIC}"))
+                Ok(aisle_proto::topic::offer(prefix, site, device))
             }
             _ => Err(PublishError::Target(t.clone())),
         })

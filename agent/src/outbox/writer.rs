@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{Class, Outbox, OutboxError, Record};
 use crate::clock::wall_clock_set;
-use crate::events::{Event, Payload, Sequencer};
+use crate::events::{Payload, Sequencer};
 
 /// Summaries reach the disk at most this long after they were produced.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(500);
@@ -60,17 +60,6 @@ pub struct Incoming {
     pub camera: Option<String>,
     pub ts_ms: u64,
     pub payload: Payload,
-}
-
-/// The topic suffix under the device's prefix (see docs/mqtt.md).
-fn topic(event: &Event) -> String {
-    match (&event.payload, &event.camera) {
-        (Payload::Summary(_), Some(c)) => format!("summary/{c}"),
-        (Payload::Summary(_), None) => "summary".into(),
-        (Payload::Alert(_), _) => "alert".into(),
-        (Payload::Health(_), _) => "health".into(),
-        (Payload::Update(_), _) => "model".into(),
-    }
 }
 
 pub struct Writer<O: Outbox> {
@@ -135,7 +124,7 @@ impl<O: Outbox> Writer<O> {
                 seq: event.seq,
                 class,
                 ts_ms: event.ts_ms,
-                topic: topic(&event),
+                topic: aisle_proto::topic::of_event(&event),
                 payload,
             });
         }
@@ -311,7 +300,7 @@ impl<O: Outbox> Writer<O> {
 mod tests {
     use super::*;
     use crate::analytics::rules::Severity;
-    use crate::events::{Alert, AlertState, CameraHealth, Summary};
+    use crate::events::{Alert, AlertState, CameraHealth, Event, Summary};
     use std::collections::BTreeMap;
     use std::sync::atomic::AtomicBool;
 

@@ -138,8 +138,12 @@ impl Snapshot {
         std::fs::create_dir_all(dir).map_err(write)?;
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self).map_err(|e| write(e.into()))?;
-        std::fs::write(&tmp, text).map_err(write)?;
-        std::fs::rename(&tmp, &path).map_err(write)?;
+        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            // A full disk must not leave a half-written file behind for the next try to trip on.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(write(e));
+        }
         Ok(path)
     }
 }

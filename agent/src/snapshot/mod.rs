@@ -69,14 +69,19 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Encodes in memory and writes in one call, so a full disk (or `/dev/full`) is an error
+    /// rather than a buffered write whose failure is dropped.
     pub fn save_png(&self, path: &Path) -> Result<(), SnapshotError> {
+        let err = |source| SnapshotError::Write {
+            path: path.into(),
+            source,
+        };
+        let mut png = std::io::Cursor::new(Vec::new());
         image::DynamicImage::ImageRgba8(self.image.clone())
             .into_rgb8()
-            .save_with_format(path, image::ImageFormat::Png)
-            .map_err(|source| SnapshotError::Write {
-                path: path.into(),
-                source,
-            })
+            .write_to(&mut png, image::ImageFormat::Png)
+            .map_err(err)?;
+        std::fs::write(path, png.into_inner()).map_err(|e| err(image::ImageError::IoError(e)))
     }
 }
 

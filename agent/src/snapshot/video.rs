@@ -56,6 +56,9 @@ impl VideoWriter {
             message,
         };
         let encode = chain(path)?;
+        // Said here in the file's own words: GStreamer's filesink only says "failed to change
+        // its state" when the folder is missing or read-only.
+        std::fs::File::create(path).map_err(|e| fail(format!("cannot write it: {e}")))?;
         gst::init().map_err(|e| fail(e.to_string()))?;
         let description = format!(
             "appsrc name=src format=time ! video/x-raw,format=RGBA,width={width},height={height},framerate={fps}/1 \
@@ -143,6 +146,19 @@ impl VideoWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_folder_is_named_before_gstreamer_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = VideoWriter::create(&dir.path().join("nodir/a.webm"), 64, 48, 10)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("nodir/a.webm") && e.contains("No such file"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_extension_picks_an_encoder_debian_ships() {

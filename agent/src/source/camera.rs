@@ -155,7 +155,8 @@ enum Ended {
 /// Runs a camera until `stop`, the consumer leaving, or (replay only) the end of the recording.
 ///
 /// `open` is called for every (re)connection. Replays return the error that ended them; live
-/// cameras only ever return `Ok`, retrying with backoff in between.
+/// cameras retry with backoff in between, and return an error only when retrying cannot help
+/// ([`SourceError::Invalid`]).
 pub fn run_camera(
     settings: &CameraSettings,
     mut open: impl FnMut() -> Result<Box<dyn FrameSource>, SourceError>,
@@ -184,6 +185,11 @@ pub fn run_camera(
             Ended::Stopped => return Ok(()),
             Ended::Eos if !settings.live => return Ok(()),
             Ended::Failed(e) if !settings.live => return Err(e),
+            Ended::Failed(e @ SourceError::Invalid { .. }) => {
+                tracing::error!(camera = id, error = %e, "camera cannot work as configured");
+                health.failed(e.to_string());
+                return Err(e);
+            }
             Ended::Eos => {
                 tracing::warn!(camera = id, "stream ended, reconnecting");
                 health.failed("the stream ended".into());

@@ -175,6 +175,27 @@ fn decode_into_pool(element: &gst::Element) {
     }
 }
 
+/// Largest picture accepted as a camera: 8K. Decoding is what costs: a 20000 × 20000 PNG is
+/// 1.6 GB of pixels before anything could refuse it.
+pub const MAX_STILL_PIXELS: u64 = 7680 * 4320;
+
+/// A still picture given as a camera must be no larger than [`MAX_STILL_PIXELS`]; its header says
+/// so without decoding it. Videos and files `image` does not know pass.
+fn still_fits(path: &std::path::Path) -> Result<(), String> {
+    let dims = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .ok()
+        .filter(|r| r.format().is_some())
+        .and_then(|r| r.into_dimensions().ok());
+    match dims {
+        Some((w, h)) if u64::from(w) * u64::from(h) > MAX_STILL_PIXELS => Err(format!(
+            "{} is {w} x {h} pixels; at most {MAX_STILL_PIXELS} (8K) are read",
+            path.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl GstSource {
     pub fn open(name: &str, spec: &SourceSpec, opts: &GstOptions) -> Result<Self, SourceError> {
         init()?;
@@ -183,8 +204,18 @@ impl GstSource {
             camera: name.to_string(),
             message,
         };
-        let element =
-            gst::parse::launch(&desc).map_err(|e| open_err(format!("{e} (pipeline: {desc})")))?;
+        let invalid = |message: String| SourceError::Invalid {
+            camera: name.to_string(),
+            message,
+        };
+        if let SourceSpec::File(path) = spec {
+            still_fits(path).map_err(invalid)?;
+        }
+        let element = gst::parse::launch(&desc).map_err(|e| {
+            invalid(format!(
+                "the pipeline cannot be built: {e} (pipeline: {desc})"
+            ))
+        })?;
         let pipeline = element
             .downcast::<gst::Pipeline>()
             .map_err(|_| open_err("not a pipeline".into()))?;

@@ -25,6 +25,10 @@ pub enum SourceError {
     Init(String),
     #[error("camera {camera}: cannot open: {message}")]
     Open { camera: String, message: String },
+    /// Nothing will change by retrying: the pipeline names an element GStreamer does not have,
+    /// or the picture is larger than any camera's.
+    #[error("camera {camera}: {message}")]
+    Invalid { camera: String, message: String },
     #[error("camera {camera}: {message}")]
     Stream { camera: String, message: String },
     #[error("camera {camera}: no frame for {seconds:.1} s")]

@@ -15,6 +15,10 @@ use crate::analytics::zones::ZoneKind;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Edit {
+    /// The file's version when the page loaded it (`version` in `/api/state`): a save over a
+    /// file that changed since is refused rather than undoing the other change.
+    #[serde(default)]
+    pub version: Option<String>,
     pub cameras: Vec<EditedCamera>,
 }
 
@@ -272,6 +276,7 @@ band = 0.02
 
     fn edit(zones: Vec<EditedZone>) -> Edit {
         Edit {
+            version: None,
             cameras: vec![EditedCamera {
                 id: "door".into(),
                 zones,

@@ -299,7 +299,10 @@ impl Editor {
                 json!({ "id": c.id, "zones": zones })
             })
             .collect();
-        json!({ "config": self.path.display().to_string(), "cameras": cameras })
+        let version = std::fs::read(&self.path)
+            .map(|text| version_of(&text))
+            .unwrap_or_default();
+        json!({ "config": self.path.display().to_string(), "version": version, "cameras": cameras })
     }
 
     fn shot(&mut self, camera: &str, fresh: bool) -> Result<&Shot, String> {
@@ -343,26 +346,46 @@ impl Editor {
             Ok(e) => e,
             Err(e) => return error_reply(400, &format!("not a zone edit: {e}")),
         };
-        let text = match std::fs::read_to_string(&self.path) {
+        // A symlinked config is edited where it lives and stays a symlink.
+        let target = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let text = match std::fs::read_to_string(&target) {
             Ok(t) => t,
             Err(e) => {
-                return error_reply(500, &format!("cannot read {}: {e}", self.path.display()));
+                return error_reply(500, &format!("cannot read {}: {e}", target.display()));
             }
         };
+        if edit
+            .version
+            .as_deref()
+            .is_some_and(|v| v != version_of(text.as_bytes()))
+        {
+            return error_reply(
+                409,
+                &format!(
+                    "{} changed since this page loaded it (another page or an editor saved it): reload to see it, then make your change again",
+                    self.path.display()
+                ),
+            );
+        }
+        // Renaming over a file needs only the folder's permission: a file its owner made
+        // read-only is refused here, as an editor would.
+        if let Err(e) = std::fs::OpenOptions::new().write(true).open(&target) {
+            return error_reply(409, &format!("cannot write {}: {e}", target.display()));
+        }
         let updated = match edit::apply(&text, &edit) {
             Ok(t) => t,
             Err(e) => return error_reply(409, &e.to_string()),
         };
-        let candidate = self.path.with_file_name(format!(
+        let candidate = target.with_file_name(format!(
             ".{}.ui-{}",
-            self.path
+            target
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             std::process::id()
         ));
         let written = std::fs::write(&candidate, &updated).and_then(|()| {
-            let mode = std::fs::metadata(&self.path)?.permissions();
+            let mode = std::fs::metadata(&target)?.permissions();
             std::fs::set_permissions(&candidate, mode)
         });
         if let Err(e) = written {
@@ -371,12 +394,9 @@ impl Editor {
         }
         match Config::load(&candidate) {
             Ok(cfg) => {
-                if let Err(e) = std::fs::rename(&candidate, &self.path) {
+                if let Err(e) = std::fs::rename(&candidate, &target) {
                     let _ = std::fs::remove_file(&candidate);
-                    return error_reply(
-                        500,
-                        &format!("cannot replace {}: {e}", self.path.display()),
-                    );
+                    return error_reply(500, &format!("cannot replace {}: {e}", target.display()));
                 }
                 tracing::info!(config = %self.path.display(), "ui: zones saved");
                 self.cfg = cfg;
@@ -397,6 +417,12 @@ impl Editor {
             }
         }
     }
+}
+
+/// What a page says it edited: the SHA-256 of the config file's bytes when it loaded them.
+fn version_of(text: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text))
 }
 
 #[cfg(test)]

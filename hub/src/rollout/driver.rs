@@ -30,9 +30,6 @@ const ROUND_LOCK: i64 = 0x726f_6c6c_6f75_7473;
 /// How long the broker has to acknowledge a wave's offers.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The agent's command topic for offers, below its device prefix.
-const OFFER_TOPIC: &str = "cmd/model";
-
 #[derive(Debug, Error)]
 pub enum DriverError {
     #[error(transparent)]
@@ -131,10 +128,6 @@ pub async fn run(cfg: HubConfig, mut db: Client, shutdown: impl std::future::Fut
     publisher.link.abort();
 }
 
-fn offer_topic(prefix: &str, site: &str, device: &str) -> String {
-    [prefix, site, device, OFFER_TOPIC].join("/")
-}
-
 /// One round over every running rollout and every halted one whose offers are not withdrawn yet.
 async fn round(
     prefix: &str,
@@ -186,7 +179,12 @@ async fn round(
                 let body = serde_json::to_vec(&offer).unwrap_or_default();
                 let messages = targets
                     .iter()
-                    .map(|t| (offer_topic(prefix, t.get(0), t.get(1)), body.clone()))
+                    .map(|t| {
+                        (
+                            aisle_proto::topic::offer(prefix, t.get(0), t.get(1)),
+                            body.clone(),
+                        )
+                    })
                     .collect();
                 publisher.retain(messages).await?;
                 tx.execute(
@@ -243,7 +241,7 @@ async fn settle_wave(
     let version_text = version.to_string();
     let pending = tx
         .query(
-            "SELECT device_id, (extract(epoch FROM now() - offered_at) * 1000)::bigint \
+            "SELECT site, device_id, (extract(epoch FROM now() - offered_at) * 1000)::bigint \
              FROM rollout_targets WHERE rollout_id = $1 AND wave = $2 AND outcome = 'pending' \
              AND offered_at IS NOT NULL",
             &[&id, &wave],
@@ -252,26 +250,32 @@ async fn settle_wave(
     if !pending.is_empty() {
         let steps = tx
             .query(
-                "SELECT e.device_id, e.payload ->> 'step' FROM events e JOIN rollout_targets t \
-                 ON t.device_id = e.device_id AND t.rollout_id = $1 AND t.wave = $2 \
+                "SELECT e.site, e.device_id, e.payload ->> 'step' FROM events e JOIN rollout_targets t \
+                 ON t.site = e.site AND t.device_id = e.device_id AND t.rollout_id = $1 AND t.wave = $2 \
                  AND t.outcome = 'pending' \
                  WHERE e.kind = 'update' AND e.received_at >= t.offered_at \
                  AND (e.payload ->> 'model' IS NULL \
                       OR (e.payload ->> 'model' = $3 AND e.payload ->> 'version' = $4)) \
-                 ORDER BY e.device_id, e.received_at, e.seq",
+                 ORDER BY e.site, e.device_id, e.received_at, e.seq",
                 &[&id, &wave, &model, &version_text],
             )
             .await?;
-        let mut by_device: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut by_device: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
         for s in &steps {
-            if let Some(step) = s.get::<_, Option<&str>>(1) {
-                by_device.entry(s.get(0)).or_default().push(step);
+            if let Some(step) = s.get::<_, Option<&str>>(2) {
+                by_device
+                    .entry((s.get(0), s.get(1)))
+                    .or_default()
+                    .push(step);
             }
         }
         for p in &pending {
-            let device: &str = p.get(0);
-            let since: i64 = p.get(1);
-            let reported = by_device.get(device).map(Vec::as_slice).unwrap_or_default();
+            let (site, device): (&str, &str) = (p.get(0), p.get(1));
+            let since: i64 = p.get(2);
+            let reported = by_device
+                .get(&(site, device))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let (outcome, step) = settle(reported.iter().copied(), since, timeout_s * 1000);
             let word = match outcome {
                 Outcome::Pending => continue,
@@ -280,8 +284,8 @@ async fn settle_wave(
             };
             tx.execute(
                 "UPDATE rollout_targets SET outcome = $3, step = $4, outcome_at = now() \
-                 WHERE rollout_id = $1 AND device_id = $2",
-                &[&id, &device, &word, &step],
+                 WHERE rollout_id = $1 AND device_id = $2 AND site = $5",
+                &[&id, &device, &word, &step, &site],
             )
             .await?;
         }
@@ -325,7 +329,12 @@ async fn withdraw_halted(
             .await?;
         let messages = targets
             .iter()
-            .map(|t| (offer_topic(prefix, t.get(0), t.get(1)), Vec::new()))
+            .map(|t| {
+                (
+                    aisle_proto::topic::offer(prefix, t.get(0), t.get(1)),
+                    Vec::new(),
+                )
+            })
             .collect();
         publisher.retain(messages).await?;
         tx.execute(

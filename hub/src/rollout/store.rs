@@ -79,7 +79,7 @@ pub async fn start(client: &mut Client, r: &Request<'_>) -> Result<Started, Roll
     let rows = tx
         .query(
             "SELECT device_id, site FROM devices WHERE NOT (model = $1 AND model_version >= $2) \
-             AND (cardinality($3::text[]) = 0 OR site = ANY($3)) ORDER BY device_id",
+             AND (cardinality($3::text[]) = 0 OR site = ANY($3)) ORDER BY site, device_id",
             &[&b.model, &b.version, &r.sites],
         )
         .await?;
@@ -213,7 +213,7 @@ pub async fn list(client: &Client, limit: i64) -> Result<Vec<RolloutView>, DbErr
             "SELECT rollout_id, wave, count(*), count(*) FILTER (WHERE outcome = 'committed'), \
              count(*) FILTER (WHERE outcome = 'failed'), count(*) FILTER (WHERE outcome = 'pending'), \
              to_char(min(offered_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
-             coalesce(array_agg(device_id || ': ' || step ORDER BY device_id) \
+             coalesce(array_agg(site || '/' || device_id || ': ' || step ORDER BY site, device_id) \
                       FILTER (WHERE outcome = 'failed'), '{}') \
              FROM rollout_targets WHERE rollout_id = ANY($1) GROUP BY rollout_id, wave \
              ORDER BY rollout_id, wave",

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tokio_postgres::Client;
 
 pub const COOKIE: &str = "aisle_hub_session";
@@ -56,6 +57,26 @@ impl Viewer {
     }
 }
 
+/// Password checks run at once at most, per replica.
+pub const VERIFIERS: usize = 2;
+
+/// Longest password checked; longer ones are refused unchecked (hashing megabytes is work an
+/// attacker should not get for free).
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A name a user could have: not empty, at most 128 characters, no control characters (which
+/// PostgreSQL or a log line could not take as they are).
+pub fn fair_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 128 && !name.chars().any(char::is_control)
+}
+
+/// A name as it may appear in a log line: escaped, and cut to 64 characters.
+pub fn shown(name: &str) -> String {
+    let cut: String = name.chars().take(64).collect();
+    let more = if cut.len() < name.len() { "…" } else { "" };
+    format!("{:?}{more}", cut)
+}
+
 pub fn hash_password(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
@@ -88,8 +109,11 @@ pub async fn put_user(
     role: Role,
     sites: &[String],
 ) -> Result<(), String> {
-    if name.is_empty() || password.len() < 8 {
-        return Err("a user needs a name and a password of at least 8 characters".into());
+    if !fair_name(name) || !(8..=MAX_PASSWORD_BYTES).contains(&password.len()) {
+        return Err(
+            "a user needs a name (1-128 characters, none of them control characters) and a password of 8 to 1024 bytes"
+                .into(),
+        );
     }
     if role == Role::StoreOps && sites.is_empty() {
         return Err("a store-ops user needs at least one --site".into());
@@ -116,7 +140,11 @@ pub async fn log_in(
     name: &str,
     password: &str,
     hours: u32,
+    verifiers: &Semaphore,
 ) -> Result<Option<String>, tokio_postgres::Error> {
+    if !fair_name(name) || password.len() > MAX_PASSWORD_BYTES {
+        return Ok(None);
+    }
     let row = db
         .query_opt("SELECT password_hash FROM users WHERE name = $1", &[&name])
         .await?;
@@ -127,7 +155,17 @@ pub async fn log_in(
             .get_or_init(|| hash_password("no such user").unwrap_or_default())
             .clone(),
     };
-    if !verify_password(password, &hash) {
+    // Argon2 takes tens of milliseconds and 19 MiB by design: on the blocking pool, a few at a
+    // time, so a flood of guesses waits its turn instead of slowing pages and ingest or
+    // growing memory.
+    let Ok(_permit) = verifiers.acquire().await else {
+        return Ok(None);
+    };
+    let password = password.to_string();
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    if !matches {
         return Ok(None);
     }
     let mut bytes = [0u8; 32];

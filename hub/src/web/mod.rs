@@ -3,8 +3,10 @@
 
 pub mod auth;
 pub mod chart;
+mod guard;
 pub mod pages;
 pub mod rollouts;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -47,7 +49,14 @@ pub struct App {
     writer: Arc<tokio::sync::Mutex<Client>>,
     session_hours: u32,
     bundles_dir: Option<std::path::PathBuf>,
+    throttle: Arc<throttle::Throttle>,
+    /// Password checks under way at most ([`auth::VERIFIERS`]).
+    verifiers: Arc<tokio::sync::Semaphore>,
 }
+
+/// The address a request came from, set on each connection.
+#[derive(Debug, Clone, Copy)]
+struct Peer(std::net::IpAddr);
 
 impl App {
     pub fn new(
@@ -61,6 +70,8 @@ impl App {
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             session_hours,
             bundles_dir,
+            throttle: Arc::default(),
+            verifiers: Arc::new(tokio::sync::Semaphore::new(auth::VERIFIERS)),
         }
     }
 }
@@ -99,6 +110,7 @@ pub fn routes(app: App) -> Router {
             get(rollouts::rollouts_page).post(rollouts::start),
         )
         .route("/rollouts/halt", post(rollouts::halt))
+        .layer(axum::middleware::from_fn(guard::guard))
         .with_state(app)
 }
 
@@ -150,7 +162,8 @@ impl Server {
                         return;
                     }
                 };
-                let service = TowerToHyperService::new(router);
+                let service =
+                    TowerToHyperService::new(router.layer(axum::Extension(Peer(peer.ip()))));
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), service)
                     .await
@@ -197,10 +210,12 @@ fn page(m: Markup) -> Response {
 #[derive(Deserialize)]
 struct LoginQuery {
     failed: Option<u8>,
+    /// Seconds the name or address must wait after too many failures.
+    wait_s: Option<u64>,
 }
 
 async fn login_page(Query(q): Query<LoginQuery>) -> Response {
-    page(pages::login(q.failed.is_some()))
+    page(pages::login(q.failed.is_some(), q.wait_s))
 }
 
 #[derive(Deserialize)]
@@ -209,10 +224,30 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(app): State<App>, Form(f): Form<LoginForm>) -> Response {
-    match auth::log_in(&app.db, &f.name, &f.password, app.session_hours).await {
+async fn login(
+    State(app): State<App>,
+    peer: Option<axum::Extension<Peer>>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let addr = peer.map(|p| p.0.0);
+    let now = std::time::Instant::now();
+    if let Err(wait) = app.throttle.check(&f.name, addr, now) {
+        tracing::warn!(user = %auth::shown(&f.name), addr = ?addr, wait_s = wait.as_secs(), "login refused: too many failures");
+        return Redirect::to(&format!("/login?failed=1&wait_s={}", wait.as_secs().max(1)))
+            .into_response();
+    }
+    match auth::log_in(
+        &app.db,
+        &f.name,
+        &f.password,
+        app.session_hours,
+        &app.verifiers,
+    )
+    .await
+    {
         Ok(Some(token)) => {
-            tracing::info!(user = %f.name, "logged in");
+            app.throttle.succeeded(&f.name);
+            tracing::info!(user = %auth::shown(&f.name), "logged in");
             let cookie = format!(
                 "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
                 u64::from(app.session_hours) * 3600
@@ -220,7 +255,8 @@ async fn login(State(app): State<App>, Form(f): Form<LoginForm>) -> Response {
             ([(header::SET_COOKIE, cookie)], Redirect::to("/alerts")).into_response()
         }
         Ok(None) => {
-            tracing::warn!(user = %f.name, "login refused");
+            app.throttle.failed(&f.name, addr, now);
+            tracing::warn!(user = %auth::shown(&f.name), addr = ?addr, "login refused");
             Redirect::to("/login?failed=1").into_response()
         }
         Err(e) => internal(e),
@@ -238,13 +274,6 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     }
     let gone = format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, gone)], Redirect::to("/login")).into_response()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[derive(Deserialize)]
@@ -346,7 +375,7 @@ async fn alerts_page(
             &[&scope],
         )
         .await;
-    let now = now_ms();
+    let now = crate::now_ms();
     let ended = app
         .db
         .query(
@@ -441,6 +470,7 @@ async fn alerts_page(
 
 #[derive(Deserialize)]
 struct AlertForm {
+    site: String,
     device_id: String,
     alert_id: String,
 }
@@ -466,18 +496,18 @@ async fn mark(app: &App, headers: &HeaderMap, f: &AlertForm, what: &str) -> Resp
     let scope: Option<Vec<String>> = v.scope().map(<[String]>::to_vec);
     let sql = if what == "acked" {
         "UPDATE alerts SET acked_by = $3, acked_at = now() WHERE device_id = $1 AND alert_id = $2 \
-         AND acked_at IS NULL AND ($4::text[] IS NULL OR site = ANY($4))"
+         AND site = $5 AND acked_at IS NULL AND ($4::text[] IS NULL OR site = ANY($4))"
     } else {
         "UPDATE alerts SET resolved_by = $3, resolved_at = now() WHERE device_id = $1 \
-         AND alert_id = $2 AND resolved_at IS NULL AND ($4::text[] IS NULL OR site = ANY($4))"
+         AND alert_id = $2 AND site = $5 AND resolved_at IS NULL AND ($4::text[] IS NULL OR site = ANY($4))"
     };
     match app
         .db
-        .execute(sql, &[&f.device_id, &f.alert_id, &v.name, &scope])
+        .execute(sql, &[&f.device_id, &f.alert_id, &v.name, &scope, &f.site])
         .await
     {
         Ok(n) => {
-            tracing::info!(user = %v.name, device = %f.device_id, alert = %f.alert_id, what, changed = n, "alert marked");
+            tracing::info!(user = %v.name, site = %f.site, device = %f.device_id, alert = %f.alert_id, what, changed = n, "alert marked");
             Redirect::to("/alerts").into_response()
         }
         Err(e) => internal(e),
@@ -510,14 +540,15 @@ async fn fleet_page(
         .db
         .query(
             "SELECT d.site, d.device_id, d.online, d.version, d.model, d.model_version, d.cameras, \
-             d.outbox_error, (SELECT max(ts_ms) FROM events e WHERE e.device_id = d.device_id), \
-             (SELECT (payload #>> '{outbox,dropped_summaries}')::bigint \
-                   + (payload #>> '{outbox,dropped_alerts}')::bigint \
-                   + (payload #>> '{outbox,lost_unstored}')::bigint \
-              FROM events e WHERE e.device_id = d.device_id AND kind = 'health' \
-              ORDER BY ts_ms DESC LIMIT 1), \
-             (SELECT sum(last_seq - first_seq + 1 - stored)::bigint FROM event_sequences q \
-              WHERE q.device_id = d.device_id) \
+             d.outbox_error, (SELECT max(ts_ms) FROM events e WHERE e.site = d.site AND e.device_id = d.device_id), \
+             (SELECT least(sum(CASE WHEN jsonb_typeof(n) = 'number' THEN (n #>> '{}')::numeric END), \
+                   9e15)::bigint \
+              FROM (SELECT payload -> 'outbox' AS o FROM events e WHERE e.site = d.site AND e.device_id = d.device_id \
+                    AND kind = 'health' ORDER BY ts_ms DESC LIMIT 1) h, \
+                   LATERAL (VALUES (o -> 'dropped_summaries'), (o -> 'dropped_alerts'), \
+                                   (o -> 'lost_unstored')) v(n)), \
+             (SELECT least(sum(last_seq::numeric - first_seq + 1 - stored), 9e15)::bigint \
+              FROM event_sequences q WHERE q.site = d.site AND q.device_id = d.device_id) \
              FROM devices d WHERE ($1::text IS NULL OR d.site = $1) ORDER BY d.site, d.device_id",
             &[&site],
         )
@@ -530,7 +561,7 @@ async fn fleet_page(
         (Ok(r), Ok(s)) => (r, s),
         (Err(e), _) | (_, Err(e)) => return internal(e),
     };
-    let now = now_ms();
+    let now = crate::now_ms();
     let devices: Vec<pages::Device> = rows
         .iter()
         .map(|r| {

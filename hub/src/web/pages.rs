@@ -39,7 +39,7 @@ pub fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
     }
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}\
+pub(super) const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}\
 header{display:flex;gap:2em;align-items:center;background:#1d3557;color:#fff;padding:.6em 1.2em}\
 header a{color:#fff;margin-right:1em}.who{margin-left:auto}.who button{margin-left:.6em}main{padding:1em 1.2em}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left}\
@@ -53,12 +53,14 @@ pub fn forbidden(viewer: &Viewer, why: &str) -> Markup {
     layout("Not for this account", Some(viewer), html! { p { (why) } })
 }
 
-pub fn login(failed: bool) -> Markup {
+pub fn login(failed: bool, wait_s: Option<u64>) -> Markup {
     layout(
         "Log in",
         None,
         html! {
-            @if failed { p id="login-failed" { "Wrong name or password." } }
+            @if let Some(w) = wait_s {
+                p id="login-failed" { "Too many failed logins for this name or from this address: try again in " (age(i64::try_from(w).unwrap_or(i64::MAX))) "." }
+            } @else if failed { p id="login-failed" { "Wrong name or password." } }
             form method="post" action="/login" {
                 p { label { "Name " input name="name" id="name" autocomplete="username"; } }
                 p { label { "Password " input name="password" id="password" type="password" autocomplete="current-password"; } }
@@ -209,6 +211,7 @@ pub fn alerts(
                                         @match &a.acked {
                                             Some((who, when)) => span.acked { "acknowledged by " (who) " at " (when) }
                                             None => form.inline method="post" action="/alerts/ack" {
+                                                input type="hidden" name="site" value=(a.site);
                                                 input type="hidden" name="device_id" value=(a.device_id);
                                                 input type="hidden" name="alert_id" value=(a.alert_id);
                                                 button.ack type="submit" { "Acknowledge" }
@@ -216,6 +219,7 @@ pub fn alerts(
                                         }
                                         " "
                                         form.inline method="post" action="/alerts/resolve" {
+                                            input type="hidden" name="site" value=(a.site);
                                             input type="hidden" name="device_id" value=(a.device_id);
                                             input type="hidden" name="alert_id" value=(a.alert_id);
                                             button.resolve type="submit" { "Resolve" }

@@ -150,6 +150,14 @@ pub fn hub_toml(
     path
 }
 
+/// A replica called `client_id` on the setup's broker and database (with `web`, its pages on that
+/// port), started; and its config.
+pub fn start_hub(s: &Setup, client_id: &str, web: Option<u16>) -> (PathBuf, Hub) {
+    let config = hub_toml(s.dir.path(), &s.pki, &s.broker, &s.pg, client_id, web, "");
+    let hub = Hub::start(&config);
+    (config, hub)
+}
+
 /// `aisle-hub user-add`, the password on standard input.
 pub fn add_user(config: &Path, name: &str, password: &str, role: &str, sites: &[&str]) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_aisle-hub"));
@@ -236,6 +244,19 @@ impl Hub {
             .count()
     }
 
+    /// `field`'s figure in the line a replica logs when it stops (`events=`, `refused=` …).
+    pub fn stopped_total(&self, field: &str) -> u64 {
+        let log = self.log.lock().expect("log");
+        let line = log
+            .iter()
+            .find(|l| l.contains("stopped"))
+            .expect("a stopped line: the replica ran until it was told to stop");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{field}=")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{field}=N in {line}"))
+    }
+
     /// SIGTERM, then waits for the replica to finish its batch and exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -312,7 +333,7 @@ pub fn publish_one(broker: &Broker, pki: &Pki, topic: &str, body: &str) {
 /// A summary event as the agent publishes it (schema 3).
 pub fn summary(site: &str, device: &str, seq: u64) -> String {
     format!(
-        r#"{{"schema_version":3,"event_id":"{device}-store:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"cam0","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1000,"frames":5,"zones":[{{"zone":"floor","kind":"area","occupancy_mean":1.5}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
+        r#"{{"schema_version":3,"event_id":"{device}-store:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"cam0","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1000,"frames":5,"zones":[{{"zone":"floor","kind":"area","occupancy_mean":1.5,"occupancy_max":2,"occupancy_last":1,"congestion":"low"}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
         1_000 * seq
     )
 }

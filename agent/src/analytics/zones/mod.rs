@@ -118,9 +118,16 @@ impl Zone {
     pub fn observe(&mut self, t_ms: u64, feet: &[Foot]) {
         match &mut self.state {
             State::Area(a) => a.observe(t_ms, feet),
-            State::Line(l) => l.observe(feet),
+            State::Line(l) => l.observe(t_ms, feet),
             State::Queue(q) => q.observe(t_ms, feet),
             State::Shelf(_) => {}
+        }
+    }
+
+    /// The video is over: every track ends here (a line counts the crossings under way).
+    pub fn end(&mut self) {
+        if let State::Line(l) = &mut self.state {
+            l.end();
         }
     }
 
@@ -251,17 +258,27 @@ mod tests {
         let mut z =
             zone("name = \"door\"\nkind = \"line\"\nline = [[0.0, 0.5], [1.0, 0.5]]\nband = 0.02");
         let mut t = 0;
-        let mut walk = |z: &mut Zone, id: u64, ys: &[f32]| {
+        // Each position held for `hold` frames of 100 ms.
+        let mut walk = |z: &mut Zone, id: u64, hold: usize, ys: &[f32]| {
             for &y in ys {
-                t += 100;
-                z.observe(t, &[seen(id, 50.0, y)]);
+                for _ in 0..hold {
+                    t += 100;
+                    z.observe(t, &[seen(id, 50.0, y)]);
+                }
             }
         };
         // Person 1 walks down, jittering on the line (within the band and across it).
-        walk(&mut z, 1, &[30.0, 45.0, 49.5, 50.5, 49.0, 51.0, 60.0, 70.0]);
-        // Person 2 walks up; person 3 walks down, turns back up and down again.
-        walk(&mut z, 2, &[80.0, 60.0, 40.0, 20.0]);
-        walk(&mut z, 3, &[20.0, 60.0, 40.0, 70.0]);
+        walk(
+            &mut z,
+            1,
+            1,
+            &[30.0, 45.0, 49.5, 50.5, 49.0, 51.0, 60.0, 70.0],
+        );
+        // Person 2 walks up; person 3 walks down, turns back up and down again, a second on each
+        // side; person 5 steps over and back within a frame, which is a wobble, not a crossing.
+        walk(&mut z, 2, 1, &[80.0, 60.0, 40.0, 20.0]);
+        walk(&mut z, 3, 10, &[20.0, 60.0, 40.0, 70.0]);
+        walk(&mut z, 5, 1, &[30.0, 30.0, 60.0, 30.0, 30.0]);
         // Person 4 crosses the infinite line but outside the segment: not counted.
         z.observe(t + 100, &[seen(4, 150.0, 20.0)]);
         assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 3, out: 2 });
@@ -285,8 +302,13 @@ mod tests {
             z.observe(100 * i as u64, &[tall(1, y)]);
         }
         assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 0, out: 0 });
-        // Person 2 walks across: one "in".
-        for (i, y) in [40.0, 48.0, 52.0, 60.0].into_iter().enumerate() {
+        // Person 2 walks across and stays past the line: one "in".
+        for (i, y) in [
+            40.0, 48.0, 52.0, 60.0, 60.0, 62.0, 64.0, 66.0, 68.0, 70.0, 72.0, 74.0, 76.0,
+        ]
+        .into_iter()
+        .enumerate()
+        {
             z.observe(1_000 + 100 * i as u64, &[tall(2, y)]);
         }
         assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
@@ -300,7 +322,68 @@ mod tests {
         f.origin = (50.0, 30.0);
         z.observe(100, &[f]);
         z.observe(200, &[seen(1, 50.0, 70.0)]);
+        assert_eq!(
+            z.metrics(),
+            ZoneMetrics::Line { r#in: 0, out: 0 },
+            "not settled yet"
+        );
+        z.observe(900, &[seen(1, 50.0, 75.0)]);
         assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
+    }
+
+    #[test]
+    fn a_track_that_breaks_at_the_line_is_counted_by_the_track_that_continues_it() {
+        let mut z = zone("name = \"door\"\nkind = \"line\"\nline = [[0.0, 0.5], [1.0, 0.5]]");
+        let tall = |id: u64, y: f32| Foot {
+            height: 20.0,
+            ..seen(id, 50.0, y)
+        };
+        let lost = |id: u64, y: f32| Foot {
+            seen: false,
+            ..tall(id, y)
+        };
+        z.observe(0, &[tall(1, 30.0)]);
+        z.observe(100, &[tall(1, 40.0)]);
+        // Track 1 is lost just before the line; track 2 starts just past it, 15 px away.
+        let mut born = tall(2, 55.0);
+        born.origin = (50.0, 55.0);
+        for t in (200..=1_500).step_by(100) {
+            z.observe(t, &[lost(1, 40.0), born]);
+            born.at.1 += 1.0;
+        }
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
+        // Track 1 comes back where it was lost: the tracker found its person again, track 2
+        // was someone else, and nobody crossed twice.
+        for t in (1_600..=3_000).step_by(100) {
+            z.observe(t, &[tall(1, 38.0), born]);
+        }
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
+    }
+
+    #[test]
+    fn someone_first_seen_on_the_line_who_walks_off_it_has_crossed() {
+        let mut z =
+            zone("name = \"door\"\nkind = \"line\"\nline = [[0.0, 0.5], [1.0, 0.5]]\nband = 0.05");
+        // Out from behind another shopper 2 px above the line (inside the 5 px band), then down.
+        let mut f = seen(1, 50.0, 48.0);
+        for t in (0..=1_500).step_by(100) {
+            z.observe(t, &[f]);
+            f.at.1 += 2.0;
+        }
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
+    }
+
+    #[test]
+    fn a_crossing_under_way_when_the_track_or_the_video_ends_counts() {
+        let mut z = zone("name = \"door\"\nkind = \"line\"\nline = [[0.0, 0.5], [1.0, 0.5]]");
+        z.observe(0, &[seen(1, 50.0, 30.0)]);
+        z.observe(100, &[seen(1, 50.0, 70.0)]);
+        z.observe(200, &[]);
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 0 });
+        z.observe(300, &[seen(2, 50.0, 70.0)]);
+        z.observe(400, &[seen(2, 50.0, 30.0)]);
+        z.end();
+        assert_eq!(z.metrics(), ZoneMetrics::Line { r#in: 1, out: 1 });
     }
 
     #[test]
