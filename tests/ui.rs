@@ -414,3 +414,45 @@ fn a_stale_page_a_symlink_and_a_read_only_file_are_each_respected() {
         );
     }
 }
+
+/// `--allow-remote` on every address: the way in printed is one that works (not 0.0.0.0), and a
+/// browser that names this machine by an address is let in, while a DNS name still is not.
+#[test]
+fn a_remote_editor_takes_this_machines_addresses_and_still_refuses_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let mut child = aisle()
+        .args(["ui", "-c", cfg.to_str().unwrap(), "--frames", "3"])
+        .args(["--listen", "0.0.0.0:0", "--allow-remote"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("aisle ui: open ")
+        .unwrap_or_default()
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let port = base
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default();
+    let api = format!("{base}/api/state");
+    // Sent to 127.0.0.1 whatever the Host says: only the header differs.
+    let as_address = format!("192.0.2.7:{port}");
+    let by_address = [("X-Aisle-Token", token), ("Host", as_address.as_str())];
+    assert_eq!(call("GET", &api, &by_address, None).0, 200);
+    let as_name = format!("evil.example:{port}");
+    let by_name = [("X-Aisle-Token", token), ("Host", as_name.as_str())];
+    assert_eq!(call("GET", &api, &by_name, None).0, 403);
+    let wrong_port = [("X-Aisle-Token", token), ("Host", "192.0.2.7:1")];
+    assert_eq!(call("GET", &api, &wrong_port, None).0, 403);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -153,7 +153,8 @@ async fn ingest_batch(
             }
             Err(refused) => {
                 totals.refused += 1;
-                tracing::warn!(topic = %refused.topic, reason = %refused.reason, "message refused");
+                // Escaped: a topic or a reason quoting a message could otherwise write lines of its own.
+                tracing::warn!(topic = %message::loggable(&refused.topic), reason = %message::loggable(&refused.reason), "message refused");
             }
         }
     }
@@ -169,7 +170,7 @@ async fn ingest_batch(
                     Ok(one) => sum.add(one),
                     Err(e) if db::is_poison(&e) => {
                         totals.refused += 1;
-                        tracing::warn!(topic = %topic, reason = %e, "message refused by the database");
+                        tracing::warn!(topic = %message::loggable(topic), reason = %message::loggable(&e.to_string()), "message refused by the database");
                     }
                     Err(e) => return Err(e.into()),
                 }

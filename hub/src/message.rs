@@ -251,6 +251,20 @@ fn same_device(addr: &Address, site: &str, device: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `s` with its control characters escaped (`\n` as two characters): a topic or a refusal that
+/// quotes a message goes into a log line, and must not be able to start lines of its own.
+pub fn loggable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
+}
+
 /// The topic filters the hub subscribes to, each shared among the replicas in `group`.
 pub fn subscriptions(prefix: &str, group: &str) -> Vec<String> {
     topic::INBOUND
@@ -383,6 +397,11 @@ mod tests {
         assert!(refused(topic, key.as_bytes()).contains("NUL"));
         let status = r#"{"state":"online","device_id":"gw-1","site":"store-9","version":"v\u00001","model":"m","model_version":1,"ts_ms":5,"cameras":[],"outbox_error":null}"#;
         assert!(refused("aisle/store-9/gw-1/status", status.as_bytes()).contains(".version"));
+    }
+
+    #[test]
+    fn what_is_logged_cannot_start_a_line() {
+        assert_eq!(loggable("a\nb\u{1b}[31m \"q\""), "a\\nb\\u{1b}[31m \"q\"");
     }
 
     #[test]

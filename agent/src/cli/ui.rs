@@ -47,6 +47,11 @@ impl UiArgs {
         ui::serve(&self.config, cfg, detector, &settings, &stop, |url| {
             // The address is the way in: printed, flushed, and nowhere else.
             let _ = out!("aisle ui: open {url}");
+            if self.allow_remote {
+                eprintln!(
+                    "aisle ui: from another machine, open the same address with this machine's IP address instead of 127.0.0.1"
+                );
+            }
             eprintln!("aisle ui: serving until Ctrl-C");
         })?;
         Ok(())

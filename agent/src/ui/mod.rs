@@ -69,6 +69,9 @@ struct Editor {
     token: String,
     /// Host headers the page may arrive with.
     hosts: Vec<String>,
+    /// With `--allow-remote`, also any address of this machine, as `IP:port`: a browser that
+    /// was sent here by a DNS name (a rebinding attack) names that name, never an address.
+    port_on_any_address: Option<u16>,
     frames: u64,
     picture_timeout: Duration,
     shots: HashMap<String, Shot>,
@@ -97,18 +100,26 @@ pub fn serve(
     let port = addr.port();
     let mut hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")];
     hosts.push(addr.to_string());
+    // Listening on every address: the way in printed is the loopback one; from elsewhere, the
+    // machine's own address.
+    let shown = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], port))
+    } else {
+        addr
+    };
     let mut editor = Editor {
         path: path.to_path_buf(),
         cfg,
         detector,
         token,
         hosts,
+        port_on_any_address: settings.allow_remote.then_some(port),
         frames: settings.frames,
         picture_timeout: settings.picture_timeout,
         shots: HashMap::new(),
         stop: stop.clone(),
     };
-    ready(&format!("http://{addr}/?token={}", editor.token));
+    ready(&format!("http://{shown}/?token={}", editor.token));
     while !stop.load(Ordering::Relaxed) {
         match server.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(request)) => editor.handle(request),
@@ -210,7 +221,11 @@ impl Editor {
             .iter()
             .find(|h| h.field.equiv("Host"))
             .map(|h| h.value.as_str().to_string());
-        if !host.is_some_and(|h| self.hosts.contains(&h)) {
+        let by_address = |h: &str| {
+            h.parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| Some(a.port()) == self.port_on_any_address)
+        };
+        if !host.is_some_and(|h| self.hosts.contains(&h) || by_address(&h)) {
             return Err(error_reply(403, "unexpected Host header"));
         }
         let given = request
