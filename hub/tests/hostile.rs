@@ -194,6 +194,15 @@ fn hostile_messages_are_stored_or_refused_and_nothing_stops_ingest_or_a_page() {
             )) == 1
     });
 
+    // A row a hub stored before it bounded numbers (written here directly): the day's charts
+    // still draw.
+    s.pg.query(&format!(
+        "INSERT INTO events (event_id, device_id, site, seq, camera, ts_ms, kind, payload) VALUES \
+         ('legacy:1', '{DEVICE}', '{SITE}', 1, 'till', {now}, 'summary', '{{\"type\": \"summary\", \
+         \"zones\": [{{\"zone\": \"floor\", \"kind\": \"area\", \"occupancy_mean\": 1e999}}, \
+         {{\"zone\": \"door\", \"kind\": \"line\", \"in\": -1e999, \"out\": \"lots\"}}]}}')"
+    ));
+
     // Every page, as each role, renders.
     let base = format!("https://localhost:{port}");
     let b = Browser::start();

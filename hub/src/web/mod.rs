@@ -300,14 +300,16 @@ async fn day_charts(
 ) -> Result<Vec<pages::DayChart>, tokio_postgres::Error> {
     let bucket_ms = chart::BUCKET_MIN * 60_000;
     let start = (now / bucket_ms + 1) * bucket_ms - chart::BUCKETS * bucket_ms;
+    // Each figure is clamped to the bound ingest holds new messages to (±2^53), in `numeric`, so
+    // rows a hub stored before it had that bound cannot overflow an average or a sum.
     let rows = db
         .query(
             "SELECT e.site, e.camera, z ->> 'zone', z ->> 'kind', (e.ts_ms - $2) / $3, \
-             avg(CASE WHEN jsonb_typeof(z -> 'occupancy_mean') = 'number' THEN (z ->> 'occupancy_mean')::float8 END), \
-             avg(CASE WHEN jsonb_typeof(z -> 'length_mean') = 'number' THEN (z ->> 'length_mean')::float8 END), \
-             min(CASE WHEN jsonb_typeof(z -> 'fill_min') = 'number' THEN (z ->> 'fill_min')::float8 * 100 END), \
-             sum(CASE WHEN jsonb_typeof(z -> 'in') = 'number' THEN (z ->> 'in')::float8 ELSE 0 END \
-               + CASE WHEN jsonb_typeof(z -> 'out') = 'number' THEN (z ->> 'out')::float8 ELSE 0 END) \
+             avg(CASE WHEN jsonb_typeof(z -> 'occupancy_mean') = 'number' THEN least(greatest((z ->> 'occupancy_mean')::numeric, -9e15), 9e15)::float8 END), \
+             avg(CASE WHEN jsonb_typeof(z -> 'length_mean') = 'number' THEN least(greatest((z ->> 'length_mean')::numeric, -9e15), 9e15)::float8 END), \
+             min(CASE WHEN jsonb_typeof(z -> 'fill_min') = 'number' THEN least(greatest((z ->> 'fill_min')::numeric, -9e15), 9e15)::float8 * 100 END), \
+             sum(CASE WHEN jsonb_typeof(z -> 'in') = 'number' THEN least(greatest((z ->> 'in')::numeric, -9e15), 9e15)::float8 ELSE 0 END \
+               + CASE WHEN jsonb_typeof(z -> 'out') = 'number' THEN least(greatest((z ->> 'out')::numeric, -9e15), 9e15)::float8 ELSE 0 END) \
              FROM events e CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN \
                jsonb_typeof(e.payload -> 'zones') = 'array' THEN e.payload -> 'zones' ELSE '[]' END) z \
              WHERE e.kind = 'summary' AND e.site = ANY($1) AND e.ts_ms >= $2 AND e.ts_ms < $2 + $3 * $4 \

@@ -35,7 +35,7 @@ struct Side {
 }
 
 impl Side {
-    fn at(side: i8, at: Point) -> Self {
+    fn settled(side: i8, at: Point) -> Self {
         Self {
             side,
             at,
@@ -105,7 +105,7 @@ impl LineState {
                 }
                 continue;
             }
-            let here = Side::at(if d > 0.0 { 1 } else { -1 }, f.at);
+            let here = Side::settled(if d > 0.0 { 1 } else { -1 }, f.at);
             // A track new to the line continues one lost nearby, or else starts from where it
             // was first detected, so a crossing made while it was being confirmed still counts.
             // The first point counts even within the band: someone first seen on the line (out
@@ -119,7 +119,7 @@ impl LineState {
                     } else {
                         -1
                     };
-                    Side::at(side, f.origin)
+                    Side::settled(side, f.origin)
                 }),
             };
             let next = self.step(known, here, t_ms);
