@@ -43,6 +43,22 @@ impl Offer {
     }
 }
 
+/// Which gateways an update manifest is for (its `[targets]`); `"*"` matches any. The hub plans
+/// a rollout's waves with the rule the gateway will apply when it verifies the manifest.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    pub devices: Vec<String>,
+    pub sites: Vec<String>,
+}
+
+impl Targets {
+    pub fn admits(&self, device: &str, site: &str) -> bool {
+        let any = |list: &[String], id: &str| list.iter().any(|x| x == "*" || x == id);
+        any(&self.devices, device) && any(&self.sites, site)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

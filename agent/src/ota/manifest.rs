@@ -37,20 +37,8 @@ pub struct UpdateManifest {
     pub output: OutputSection,
 }
 
-/// Which gateways may install the update. `"*"` matches any.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Targets {
-    pub devices: Vec<String>,
-    pub sites: Vec<String>,
-}
-
-impl Targets {
-    pub fn admits(&self, device: &str, site: &str) -> bool {
-        let any = |list: &[String], id: &str| list.iter().any(|x| x == "*" || x == id);
-        any(&self.devices, device) && any(&self.sites, site)
-    }
-}
+/// Which gateways may install the update (shared with the hub, which plans rollouts by it).
+pub use aisle_proto::offer::Targets;
 
 /// `MAJOR.MINOR.PATCH` as numbers, for the minimum agent version; `None` when malformed.
 pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {

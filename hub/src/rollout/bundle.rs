@@ -30,20 +30,7 @@ struct Manifest {
     targets: Targets,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Targets {
-    pub devices: Vec<String>,
-    pub sites: Vec<String>,
-}
-
-impl Targets {
-    /// The agent's rule (`ota::manifest::Targets::admits`, `"*"` matches any), restated: the hub
-    /// cannot depend on the agent's crate without linking GStreamer and ONNX Runtime.
-    pub fn admits(&self, device: &str, site: &str) -> bool {
-        let any = |list: &[String], id: &str| list.iter().any(|x| x == "*" || x == id);
-        any(&self.devices, device) && any(&self.sites, site)
-    }
-}
+pub use aisle_proto::offer::Targets;
 
 #[derive(Debug)]
 pub struct Bundle {
@@ -104,11 +91,13 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         model: parsed.name,
         version: parsed.version,
         targets: parsed.targets,
-        offer: serde_json::json!({
-            "manifest": manifest,
-            "signature": signature,
-            "cosignatures": cosignatures,
-        }),
+        // The agent's own offer type, so what the hub sends is what a gateway parses.
+        offer: serde_json::to_value(aisle_proto::offer::Offer {
+            manifest,
+            signature,
+            cosignatures,
+        })
+        .unwrap_or_default(),
     })
 }
 
