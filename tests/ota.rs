@@ -167,15 +167,18 @@ fn an_offline_install_is_verified_activated_and_run_and_every_attack_is_refused(
 }
 
 /// The int8 models travel the update path like any other: packed and signed, verified and
-/// installed, and the agent starts on each.
+/// installed, and the agent starts on each. Slowest first: each update is then faster than the
+/// model it replaces, so the canary's latency budget (twice the current model's time, which
+/// centernet-mbv3 against movenet-multipose comes within noise of on a loaded 2-core machine)
+/// is not what this test measures.
 #[test]
 fn every_int8_model_is_an_update_like_any_other() {
     let fleet = Fleet::new();
     let keys = fleet.path("keys");
     for (version, model) in [
-        (2, "nanodet-m-416"),
+        (2, "centernet-mbv3"),
         (3, "movenet-multipose"),
-        (4, "centernet-mbv3"),
+        (4, "nanodet-m-416"),
     ] {
         let dir = root().join("models").join(model);
         let onnx = dir.join(format!("{model}-int8.onnx"));
