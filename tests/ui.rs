@@ -65,8 +65,12 @@ impl Ui {
     }
 
     fn start_with(cfg: &Path, args: &[&str]) -> Self {
+        Self::listening(cfg, "127.0.0.1:0", args)
+    }
+
+    fn listening(cfg: &Path, listen: &str, args: &[&str]) -> Self {
         let mut child = aisle()
-            .args(["ui", "-c", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["ui", "-c", cfg.to_str().unwrap(), "--listen", listen])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -421,24 +425,9 @@ fn a_stale_page_a_symlink_and_a_read_only_file_are_each_respected() {
 fn a_remote_editor_takes_this_machines_addresses_and_still_refuses_names() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let mut child = aisle()
-        .args(["ui", "-c", cfg.to_str().unwrap(), "--frames", "3"])
-        .args(["--listen", "0.0.0.0:0", "--allow-remote"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("aisle ui: open ")
-        .unwrap_or_default()
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let (base, token) = url.split_once("/?token=").unwrap();
+    let ui = Ui::listening(&cfg, "0.0.0.0:0", &["--frames", "3", "--allow-remote"]);
+    assert!(ui.base.starts_with("http://127.0.0.1:"), "{}", ui.base);
+    let (base, token) = (ui.base.as_str(), ui.token.as_str());
     let port = base
         .rsplit_once(':')
         .map(|(_, p)| p.to_string())
@@ -453,6 +442,4 @@ fn a_remote_editor_takes_this_machines_addresses_and_still_refuses_names() {
     assert_eq!(call("GET", &api, &by_name, None).0, 403);
     let wrong_port = [("X-Aisle-Token", token), ("Host", "192.0.2.7:1")];
     assert_eq!(call("GET", &api, &wrong_port, None).0, 403);
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use aisle_proto::event::{Event, Payload, SCHEMA_VERSION, Status};
+use aisle_proto::event::{Event, SCHEMA_VERSION, Status};
 use aisle_proto::topic::{self, Address, Kind, NAME_RULE};
 use serde_json::Value;
 
@@ -176,10 +176,11 @@ pub fn classify(
     }
     let e: Event = serde_json::from_value(value).map_err(|e| refuse(format!("event: {e}")))?;
     same_device(&addr, &e.site, &e.device_id).map_err(refuse)?;
-    let kind = payload_type(&e.payload);
-    if Some(kind) != addr.kind.payload_type() {
+    let kind = Kind::of(&e.payload);
+    let kind_name = kind.payload_type().unwrap_or_default();
+    if kind != addr.kind {
         return Err(refuse(format!(
-            "payload.type {kind:?} does not belong on this topic (expected {:?})",
+            "payload.type {kind_name:?} does not belong on this topic (expected {:?})",
             addr.kind.payload_type().unwrap_or_default()
         )));
     }
@@ -204,18 +205,9 @@ pub fn classify(
         seq: small(e.seq),
         camera: e.camera,
         ts_ms,
-        kind: kind.into(),
+        kind: kind_name.into(),
         payload,
     }))
-}
-
-fn payload_type(p: &Payload) -> &'static str {
-    match p {
-        Payload::Summary(_) => "summary",
-        Payload::Alert(_) => "alert",
-        Payload::Health(_) => "health",
-        Payload::Update(_) => "update",
-    }
 }
 
 /// A number [`unfit`] has already bounded by [`MAX_NUMBER`], as PostgreSQL's bigint.

@@ -39,6 +39,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What an event with this payload is, as its topic says it.
+    pub fn of(payload: &Payload) -> Self {
+        match payload {
+            Payload::Summary(_) => Kind::Summary,
+            Payload::Alert(_) => Kind::Alert,
+            Payload::Health(_) => Kind::Health,
+            Payload::Update(_) => Kind::Update,
+        }
+    }
+
     /// The `payload.type` of the events this topic carries (`None` for the status).
     pub fn payload_type(self) -> Option<&'static str> {
         match self {
