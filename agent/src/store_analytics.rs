@@ -8,7 +8,7 @@ use thiserror::Error;
 use crate::analytics::camera::CameraAnalytics;
 use crate::detect::preprocess::FrameView;
 use crate::detect::{BBox, Detection};
-use crate::events::{CameraHealth, Payload};
+use crate::events::{Alert, CameraHealth, Payload};
 use crate::shelf::{ShelfError, Shelves};
 
 /// A part of one camera's analytics that cannot run on its frames.
@@ -89,6 +89,24 @@ impl StoreAnalytics {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Takes back an alert of camera `camera` that was open when the agent stopped (see
+    /// [`CameraAnalytics::resume`]); false when no enabled camera or rule raises it any more.
+    pub fn resume(&mut self, camera: &str, alert: &Alert) -> bool {
+        self.cameras
+            .iter_mut()
+            .find(|c| c.id() == camera)
+            .is_some_and(|c| c.resume(alert))
+    }
+
+    /// The ids of every alert the cameras hold open, for the health event.
+    pub fn open_alerts(&self) -> Vec<String> {
+        self.cameras
+            .iter()
+            .flat_map(CameraAnalytics::open_alerts)
+            .map(str::to_string)
+            .collect()
     }
 
     /// Time passes for camera `camera`: summaries when a window ends, the camera-down alert.

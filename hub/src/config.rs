@@ -32,6 +32,42 @@ pub struct HubConfig {
     pub webhooks: Vec<WebhookConfig>,
     #[serde(default)]
     pub rollouts: RolloutsConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// The alerts the hub raises itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Seconds without an online status or any event before a gateway is `gateway_offline`.
+    /// Agents send both every `pipeline.health_interval_s` (30 s by default): the default is five
+    /// of those, so one lost message or a restart raises nothing.
+    #[serde(default = "default_offline_after")]
+    pub gateway_offline_after_s: u64,
+    /// Seconds between two looks for silent gateways.
+    #[serde(default = "default_alert_check")]
+    pub check_every_s: u64,
+    /// A raise within this many seconds of a clear of the same rule, zone and camera reopens
+    /// the cleared alert instead of making a new one, and its notifications are one raise and
+    /// one clear: a clear is sent only once this window has passed without a re-raise. 0 turns
+    /// regrouping off (and sends clears at once).
+    #[serde(default = "default_regroup")]
+    pub regroup_s: u64,
+    /// Where people open the hub's pages (`https://hub.example.com`): notifications link to the
+    /// store's alerts page there. Without it they carry no link.
+    pub page_url: Option<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            gateway_offline_after_s: default_offline_after(),
+            check_every_s: default_alert_check(),
+            regroup_s: default_regroup(),
+            page_url: None,
+        }
+    }
 }
 
 /// Staged rollouts. Every replica runs the driver; an advisory lock lets one act per round.
@@ -73,6 +109,30 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     #[serde(default = "default_webhook_timeout")]
     pub timeout_s: u64,
+    /// `json` (aisle's own, for programs), `slack` (also Mattermost), `teams`, `google-chat`,
+    /// `ntfy` or `text`: the chat formats carry one line a person reads.
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+/// What a webhook's receiver reads (`notify::message` builds each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookFormat {
+    /// aisle's JSON, as queued: for programs.
+    #[default]
+    Json,
+    /// `{"text": …}`: Slack and Mattermost incoming webhooks.
+    Slack,
+    /// An Adaptive Card message: a Microsoft Teams workflow ("post to a channel when a webhook
+    /// request is received").
+    Teams,
+    /// `{"text": …}`: a Google Chat space's webhook.
+    GoogleChat,
+    /// The line as the body, title, priority, tags and the page link as headers: an ntfy topic.
+    Ntfy,
+    /// The line as plain text.
+    Text,
 }
 
 /// The pages are served over HTTPS only: they carry logins and session cookies.
@@ -114,8 +174,13 @@ pub struct MqttConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// A libpq-style connection string, e.g. `host=/run/postgresql dbname=aisle user=aisle_hub`.
+    /// A libpq-style connection string, e.g. `host=/run/postgresql dbname=aisle user=aisle_hub`,
+    /// or across a network `host=db.example.com dbname=aisle user=aisle_hub sslmode=require`.
     pub url: String,
+    /// The CA that signed the database server's certificate. With it the hub speaks TLS to
+    /// PostgreSQL (verifying the certificate and the `host` name); without it, plain TCP or a
+    /// Unix socket, for a database on the same host or a private network.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +225,15 @@ fn default_session_hours() -> u32 {
 }
 fn default_check_every() -> u64 {
     5
+}
+fn default_offline_after() -> u64 {
+    150
+}
+fn default_alert_check() -> u64 {
+    10
+}
+fn default_regroup() -> u64 {
+    60
 }
 fn default_max_payload() -> usize {
     64 * 1024
@@ -230,6 +304,16 @@ impl HubConfig {
         if self.database.url.trim().is_empty() {
             bad("database.url", "is empty");
         }
+        if self.database.ca_file.is_none()
+            && ["sslmode=require", "sslmode=verify"]
+                .iter()
+                .any(|m| self.database.url.contains(m))
+        {
+            bad(
+                "database.ca_file",
+                "database.url asks for TLS (sslmode): name the CA that signed the database's certificate",
+            );
+        }
         if !(1024..=16 << 20).contains(&self.ingest.max_payload_bytes) {
             bad(
                 "ingest.max_payload_bytes",
@@ -238,6 +322,23 @@ impl HubConfig {
         }
         if !(1..=3600).contains(&self.rollouts.check_every_s) {
             bad("rollouts.check_every_s", "must be 1 to 3600 seconds");
+        }
+        if !(10..=7 * 86_400).contains(&self.alerts.gateway_offline_after_s) {
+            bad(
+                "alerts.gateway_offline_after_s",
+                "must be 10 s to 7 days (a few of the agents' health intervals)",
+            );
+        }
+        if !(1..=600).contains(&self.alerts.check_every_s) {
+            bad("alerts.check_every_s", "must be 1 to 600 seconds");
+        }
+        if self.alerts.regroup_s > 3600 {
+            bad("alerts.regroup_s", "must be 0 to 3600 seconds");
+        }
+        if let Some(url) = &self.alerts.page_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bad("alerts.page_url", "must be an http:// or https:// URL");
         }
         if !(60..=30 * 86_400).contains(&m.session_expiry_s) {
             bad(
@@ -280,6 +381,7 @@ impl HubConfig {
             files.push(("web.key_file", Some(&w.key_file)));
         }
         files.push(("rollouts.bundles_dir", self.rollouts.bundles_dir.as_ref()));
+        files.push(("database.ca_file", self.database.ca_file.as_ref()));
         files
             .into_iter()
             .filter_map(|(field, path)| Some((field, path?)))

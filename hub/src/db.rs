@@ -2,16 +2,17 @@
 //! idempotent, so a message delivered twice, or stored by a replica that died before
 //! acknowledging it, leaves the tables as one delivery would.
 
+use rustls::ClientConfig;
 use serde_json::Value;
 use thiserror::Error;
-use tokio_postgres::{Client, GenericClient, Transaction};
+use tokio_postgres::{Client, GenericClient, NoTls, Transaction};
 
 use crate::config::WebhookConfig;
 use crate::message::{EventRow, Inbound, StatusRow};
 use crate::notify;
 
 /// The schema, in order; the database's `schema_version` is how many of these it has.
-const MIGRATIONS: [(&str, &str); 6] = [
+const MIGRATIONS: [(&str, &str); 7] = [
     ("0001_events", include_str!("../migrations/0001_events.sql")),
     ("0002_people", include_str!("../migrations/0002_people.sql")),
     (
@@ -29,6 +30,10 @@ const MIGRATIONS: [(&str, &str); 6] = [
     (
         "0006_site_scoped",
         include_str!("../migrations/0006_site_scoped.sql"),
+    ),
+    (
+        "0007_alert_lifecycle",
+        include_str!("../migrations/0007_alert_lifecycle.sql"),
     ),
 ];
 
@@ -56,6 +61,38 @@ pub enum DbError {
         name: &'static str,
         source: tokio_postgres::Error,
     },
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// Connects as `cfg` says: over TLS verified against `ca_file` when it is set (the connection
+/// string's `sslmode` then decides whether TLS is required or only preferred), else without.
+/// The connection runs on its own task; losing it fails the client's next query.
+pub async fn connect(cfg: &crate::config::DatabaseConfig) -> Result<Client, DbError> {
+    let client = match &cfg.ca_file {
+        Some(ca) => {
+            let tls = crate::tls::client_config("database", ca, None).map_err(DbError::Tls)?;
+            let (client, connection) = tokio_postgres::connect(
+                &cfg.url,
+                tokio_postgres_rustls::MakeRustlsConnect::new(ClientConfig::clone(&tls)),
+            )
+            .await?;
+            tokio::spawn(watch(connection));
+            client
+        }
+        None => {
+            let (client, connection) = tokio_postgres::connect(&cfg.url, NoTls).await?;
+            tokio::spawn(watch(connection));
+            client
+        }
+    };
+    Ok(client)
+}
+
+async fn watch(connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>>) {
+    if let Err(e) = connection.await {
+        tracing::error!(error = %pg_message(&e), "database connection lost");
+    }
 }
 
 /// The version this binary's schema ends at.
@@ -131,6 +168,7 @@ pub async fn store(
     client: &mut Client,
     batch: &[Inbound],
     hooks: &[WebhookConfig],
+    regroup_s: u64,
 ) -> Result<Stored, DbError> {
     let mut events: Vec<&EventRow> = Vec::new();
     let mut statuses: Vec<&StatusRow> = Vec::new();
@@ -157,6 +195,7 @@ pub async fn store(
         statuses: 0,
     };
     record_sequences(&tx, &new).await?;
+    record_seen(&tx, &new).await?;
     let mut alerts: Vec<&&EventRow> = new.iter().filter(|e| e.kind == "alert").collect();
     alerts.sort_by_key(|e| {
         (
@@ -166,8 +205,17 @@ pub async fn store(
         )
     });
     for e in alerts {
-        record_alert(&tx, e).await?;
-        notify::enqueue(&tx, hooks, e).await?;
+        match record_alert(&tx, e, regroup_s).await? {
+            Recorded::Raised => notify::enqueue(&tx, hooks, e, 0).await?,
+            // Sent once the regroup window has passed without a re-raise.
+            Recorded::Cleared => notify::enqueue(&tx, hooks, e, regroup_s).await?,
+            Recorded::Regrouped | Recorded::Malformed => {}
+        }
+    }
+    let mut reports: Vec<&&EventRow> = new.iter().filter(|e| e.open_alerts.is_some()).collect();
+    reports.sort_by(|a, b| (&a.site, &a.device_id, a.ts_ms).cmp(&(&b.site, &b.device_id, b.ts_ms)));
+    for e in reports {
+        close_unlisted(&tx, e).await?;
     }
     // Only each camera's newest summary of the batch, in key order.
     let mut latest: Vec<&&EventRow> = new
@@ -265,6 +313,29 @@ async fn record_sequences(tx: &Transaction<'_>, new: &[&EventRow]) -> Result<(),
     Ok(())
 }
 
+/// Every gateway with an event in the batch was heard now (by the hub's clock): what
+/// `gateway_offline` is measured against. A gateway not yet in `devices` (no status stored) has
+/// no row to update.
+async fn record_seen(tx: &Transaction<'_>, new: &[&EventRow]) -> Result<(), DbError> {
+    let gateways: std::collections::BTreeSet<(&str, &str)> = new
+        .iter()
+        .map(|e| (e.site.as_str(), e.device_id.as_str()))
+        .collect();
+    if gateways.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE devices d SET seen_at = now() FROM unnest($1::text[], $2::text[]) AS g(site, device_id) \
+         WHERE d.site = g.site AND d.device_id = g.device_id",
+        &[
+            &gateways.iter().map(|g| g.0).collect::<Vec<&str>>(),
+            &gateways.iter().map(|g| g.1).collect::<Vec<&str>>(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Whether retrying the same transaction may succeed: a deadlock or serialisation failure
 /// between replicas, not a bad row or a lost connection.
 pub fn is_transient(e: &DbError) -> bool {
@@ -293,11 +364,26 @@ pub fn is_poison(e: &DbError) -> bool {
     }
 }
 
-async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbError> {
+/// What storing one alert event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    Raised,
+    Cleared,
+    /// A re-raise within the regroup window: the cleared row reopened, nothing to notify.
+    Regrouped,
+    /// Without the fields an alert is shown by: kept in `events` only.
+    Malformed,
+}
+
+async fn record_alert(
+    tx: &impl GenericClient,
+    e: &EventRow,
+    regroup_s: u64,
+) -> Result<Recorded, DbError> {
     let p = &e.payload;
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let num = |k: &str| p.get(k).and_then(Value::as_f64);
-    let (Some(alert_id), Some(rule), Some(severity), Some(state)) = (
+    let (Some(sent_id), Some(rule), Some(severity), Some(state)) = (
         text("alert_id"),
         text("rule"),
         text("severity"),
@@ -305,10 +391,52 @@ async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbErr
     ) else {
         // Kept in `events` as sent; an alert without these cannot be shown as one.
         tracing::warn!(event_id = %e.event_id, "alert event without alert_id, rule, severity or state");
-        return Ok(());
+        return Ok(Recorded::Malformed);
     };
+    let alias = tx
+        .query_opt(
+            "SELECT alert_id FROM alert_aliases WHERE site = $1 AND device_id = $2 AND alias_id = $3",
+            &[&e.site, &e.device_id, &sent_id],
+        )
+        .await?;
+    let alert_id: String = alias.map_or(sent_id.clone(), |r| r.get(0));
     let ts = e.ts_ms;
-    let (raised, cleared) = if state == "cleared" {
+    let cleared = state == "cleared";
+    if !cleared && regroup_s > 0 && alert_id == sent_id {
+        let known = tx
+            .query_opt(
+                "SELECT 1 FROM alerts WHERE site = $1 AND device_id = $2 AND alert_id = $3",
+                &[&e.site, &e.device_id, &alert_id],
+            )
+            .await?;
+        let window = i64::try_from(regroup_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let flapped = match known {
+            Some(_) => None,
+            None => tx
+                .query_opt(
+                    "SELECT alert_id FROM alerts WHERE site = $1 AND device_id = $2 AND rule = $3 \
+                     AND zone IS NOT DISTINCT FROM $4 AND camera IS NOT DISTINCT FROM $5 \
+                     AND cleared_ts_ms BETWEEN $6::int8 - $7::int8 AND $6::int8 AND resolved_at IS NULL \
+                     ORDER BY cleared_ts_ms DESC LIMIT 1 FOR UPDATE",
+                    &[
+                        &e.site,
+                        &e.device_id,
+                        &rule,
+                        &text("zone"),
+                        &e.camera,
+                        &ts,
+                        &window,
+                    ],
+                )
+                .await?
+                .map(|r| r.get::<_, String>(0)),
+        };
+        if let Some(row) = flapped {
+            reopen(tx, e, &sent_id, &row, num("value")).await?;
+            return Ok(Recorded::Regrouped);
+        }
+    }
+    let (raised, cleared_ts) = if cleared {
         (None, Some(ts))
     } else {
         (Some(ts), None)
@@ -332,10 +460,67 @@ async fn record_alert(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbErr
             &num("value"),
             &num("threshold"),
             &raised,
-            &cleared,
+            &cleared_ts,
         ],
     )
     .await?;
+    Ok(if cleared {
+        Recorded::Cleared
+    } else {
+        Recorded::Raised
+    })
+}
+
+/// Reopens `row`, cleared moments before alert `sent_id` of the same rule, zone and camera was
+/// raised: `sent_id` becomes its alias (so its clear closes the row), and the row's clear
+/// notification, still held back for the regroup window, is withdrawn.
+async fn reopen(
+    tx: &impl GenericClient,
+    e: &EventRow,
+    sent_id: &str,
+    row: &str,
+    value: Option<f64>,
+) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO alert_aliases (site, device_id, alias_id, alert_id) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
+        &[&e.site, &e.device_id, &sent_id, &row],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE alerts SET cleared_ts_ms = NULL, cleared_by = NULL, flaps = flaps + 1, \
+         value = coalesce($4, value) WHERE site = $1 AND device_id = $2 AND alert_id = $3",
+        &[&e.site, &e.device_id, &row, &value],
+    )
+    .await?;
+    let withdrawn = tx
+        .execute(
+            "DELETE FROM notifications WHERE state = 'pending' AND attempts = 0 AND site = $1 \
+             AND body->>'device_id' = $2 AND body->'alert'->>'state' = 'cleared' \
+             AND body->'alert'->>'alert_id' IN (SELECT $3::text UNION SELECT alias_id \
+               FROM alert_aliases WHERE site = $1 AND device_id = $2 AND alert_id = $3)",
+            &[&e.site, &e.device_id, &row],
+        )
+        .await?;
+    tracing::info!(site = %e.site, device = %e.device_id, alert_id = %row, reraised_as = %sent_id, withdrawn, "alert flapped: reopened");
+    Ok(())
+}
+
+/// Closes the gateway's open camera alerts that its health report `e` does not list and that were
+/// raised before it: their clear was lost with the gateway's outbox (a damaged disk, a replaced
+/// box), and nothing else would ever close them. Alerts the hub raises itself have no camera and
+/// are left alone.
+async fn close_unlisted(tx: &impl GenericClient, e: &EventRow) -> Result<(), DbError> {
+    let open: &[String] = e.open_alerts.as_deref().unwrap_or_default();
+    let closed = tx
+        .execute(
+            "UPDATE alerts SET cleared_ts_ms = $4, cleared_by = 'gateway report'              WHERE site = $1 AND device_id = $2 AND cleared_ts_ms IS NULL AND camera IS NOT NULL              AND raised_ts_ms <= $4 AND NOT (alert_id = ANY($3))",
+            &[&e.site, &e.device_id, &open, &e.ts_ms],
+        )
+        .await?;
+    if closed > 0 {
+        tracing::info!(site = %e.site, device = %e.device_id, closed, "alerts the gateway no longer holds open closed");
+    }
     Ok(())
 }
 
@@ -370,8 +555,10 @@ async fn record_latest(tx: &impl GenericClient, latest: &[&&EventRow]) -> Result
 async fn upsert_status(tx: &Transaction<'_>, s: &StatusRow) -> Result<(), DbError> {
     tx.execute(
         "INSERT INTO devices (device_id, site, online, version, model, model_version, status_ts_ms, \
-         cameras, outbox_error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
+         cameras, outbox_error, seen_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, \
+         CASE WHEN $3 THEN now() END) \
          ON CONFLICT (site, device_id) DO UPDATE SET online = EXCLUDED.online, \
+           seen_at = coalesce(EXCLUDED.seen_at, devices.seen_at), \
            version = EXCLUDED.version, model = EXCLUDED.model, model_version = EXCLUDED.model_version, \
            status_ts_ms = EXCLUDED.status_ts_ms, cameras = EXCLUDED.cameras, \
            outbox_error = EXCLUDED.outbox_error, updated_at = now() \

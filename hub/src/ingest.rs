@@ -44,7 +44,7 @@ pub struct Totals {
 fn options(cfg: &HubConfig) -> Result<MqttOptions, IngestError> {
     let m = &cfg.mqtt;
     let client = m.client_cert.as_deref().zip(m.client_key.as_deref());
-    let tls = crate::tls::client_config(&m.ca_file, client).map_err(IngestError::Tls)?;
+    let tls = crate::tls::client_config("mqtt", &m.ca_file, client).map_err(IngestError::Tls)?;
     let mut o = MqttOptions::new(&m.client_id, &m.host, m.port);
     o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     o.set_keep_alive(Duration::from_secs(30));
@@ -206,7 +206,7 @@ async fn store(
 ) -> Result<db::Stored, DbError> {
     let mut attempt = 0;
     loop {
-        match db::store(db, batch, &cfg.webhooks).await {
+        match db::store(db, batch, &cfg.webhooks, cfg.alerts.regroup_s).await {
             Err(e) if db::is_transient(&e) && attempt < 5 => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "batch not stored; retrying");

@@ -8,8 +8,10 @@ pub mod ingest;
 pub mod message;
 pub mod notify;
 pub mod rollout;
+pub mod silence;
 pub mod tls;
 pub mod web;
+pub mod words;
 
 /// The wall clock in milliseconds since the Unix epoch, as gateways stamp their messages.
 pub fn now_ms() -> i64 {

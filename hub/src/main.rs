@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use aisle_hub::config::HubConfig;
 use aisle_hub::rollout::{driver, store as rollouts};
 use aisle_hub::web::{self, App, auth, auth::Role};
-use aisle_hub::{db, ingest, notify};
+use aisle_hub::{db, ingest, notify, silence};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -93,15 +93,9 @@ enum RolloutCommand {
 }
 
 async fn connect(cfg: &HubConfig) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(&cfg.database.url, tokio_postgres::NoTls)
+    db::connect(&cfg.database)
         .await
-        .context("database.url: cannot connect")?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::error!(error = %e, "database connection lost");
-        }
-    });
-    Ok(client)
+        .context("database.url: cannot connect")
 }
 
 async fn shutdown() {
@@ -124,8 +118,20 @@ async fn when_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.changed().await;
 }
 
+/// Every error is one `aisle-hub: …` line with its causes and exit code 1, whatever
+/// `RUST_BACKTRACE` says: an operator reads the reason, not a stack.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aisle-hub: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -195,6 +201,12 @@ async fn main() -> anyhow::Result<()> {
                 connect(&cfg).await?,
                 when_stopped(stopped.clone()),
             ));
+            let silence = tokio::spawn(silence::run(
+                connect(&cfg).await?,
+                cfg.alerts.clone(),
+                cfg.webhooks.clone(),
+                when_stopped(stopped.clone()),
+            ));
             let notifier = if cfg.webhooks.is_empty() {
                 None
             } else {
@@ -202,14 +214,19 @@ async fn main() -> anyhow::Result<()> {
                 Some(tokio::spawn(notify::run(
                     db,
                     cfg.webhooks.clone(),
+                    cfg.alerts.page_url.clone(),
                     when_stopped(stopped),
                 )))
             };
             // The ingest ends on a signal (or an error) and then stops the other tasks.
             let totals = ingest::run(&cfg, &mut client, shutdown()).await;
             let _ = stop.send(true);
-            for task in [web, notifier, Some(driver)].into_iter().flatten() {
-                task.await.context("web, notification or rollout task")?;
+            for task in [web, notifier, Some(driver), Some(silence)]
+                .into_iter()
+                .flatten()
+            {
+                task.await
+                    .context("web, notification, rollout or silence task")?;
             }
             let totals = totals?;
             tracing::info!(

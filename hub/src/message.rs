@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use aisle_proto::event::{Event, SCHEMA_VERSION, Status};
+use aisle_proto::event::{Event, Payload, SCHEMA_VERSION, Status};
 use aisle_proto::topic::{self, Address, Kind, NAME_RULE};
 use serde_json::Value;
 
@@ -42,6 +42,8 @@ pub struct EventRow {
     pub ts_ms: i64,
     pub kind: String,
     pub payload: Value,
+    /// A health event's list of the camera alerts open on the gateway (`None`: not reported).
+    pub open_alerts: Option<Vec<String>>,
 }
 
 /// A device's retained status as it will be stored.
@@ -198,6 +200,10 @@ pub fn classify(
     }
     let ts_ms = stamp(e.ts_ms, now_ms).map_err(refuse)?;
     let payload = serde_json::to_value(&e.payload).map_err(|e| refuse(e.to_string()))?;
+    let open_alerts = match &e.payload {
+        Payload::Health(h) => h.open_alerts.clone(),
+        _ => None,
+    };
     Ok(Inbound::Event(EventRow {
         event_id: e.event_id,
         device_id: e.device_id,
@@ -207,6 +213,7 @@ pub fn classify(
         ts_ms,
         kind: kind_name.into(),
         payload,
+        open_alerts,
     }))
 }
 

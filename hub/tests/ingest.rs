@@ -160,10 +160,64 @@ fn alerts_statuses_and_refusals() {
     );
     assert_eq!(hub.lines_with("image-like"), 1);
     assert_eq!(hub.lines_with(r#"the body names "store-9"/"gw-1""#), 1);
-    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "6");
+    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "7");
     // Alerts 5 and 8 of gw-1's outbox arrived; 6 and 7 did not.
     assert_eq!(
         s.pg.query("SELECT store_id, first_seq, last_seq, stored FROM event_sequences"),
         "gw-1-store|5|8|2"
     );
+}
+
+/// A gateway whose outbox was lost (a replaced disk) never sends the clear of an alert it had
+/// open: its health report, which lists the alerts it holds open, closes the others.
+#[test]
+fn a_health_report_closes_the_camera_alerts_the_gateway_no_longer_holds() {
+    let s = setup();
+    let hub = Hub::start(&hub_toml(
+        s.dir.path(),
+        &s.pki,
+        &s.broker,
+        &s.pg,
+        "hub-1",
+        None,
+        "",
+    ));
+    let alert = |seq: u64, id: &str, camera: &str| {
+        format!(
+            r#"{{"schema_version":3,"event_id":"gw-1-store:{seq}","device_id":"gw-1","site":"store-9","seq":{seq},"camera":{camera},"ts_ms":{},"payload":{{"type":"alert","alert_id":"{id}","rule":"kiosk-queue","severity":"warning","state":"raised","zone":"kiosk","metric":"length","value":6.0,"threshold":5.0}}}}"#,
+            1_000 * seq
+        )
+    };
+    let health = |seq: u64, open: &str| {
+        format!(
+            r#"{{"schema_version":3,"event_id":"gw-1-store:{seq}","device_id":"gw-1","site":"store-9","seq":{seq},"ts_ms":{},"payload":{{"type":"health","uptime_s":5,"cameras":[],"inference_ms":0.0,"outbox":{{"pending":0,"bytes":0,"oldest_age_s":null,"dropped_summaries":0,"dropped_alerts":0,"lost_unstored":0,"error":null}},"mqtt":{{"connected":true,"reconnects":0,"published":0,"last_error":null}}{open}}}}}"#,
+            1_000 * seq
+        )
+    };
+    let topic = "aisle/store-9/gw-1/alert";
+    publish_one(&s.broker, &s.pki, topic, &alert(1, "lost", r#""till""#));
+    publish_one(&s.broker, &s.pki, topic, &alert(2, "held", r#""till""#));
+    publish_one(&s.broker, &s.pki, topic, &alert(3, "reset", "null"));
+    publish_one(&s.broker, &s.pki, topic, &alert(9, "later", r#""till""#));
+    wait_until(Duration::from_secs(20), "four open alerts", || {
+        s.pg.count("SELECT count(*) FROM alerts WHERE cleared_ts_ms IS NULL") == 4
+    });
+    // An agent that does not report its open alerts closes nothing.
+    let health_topic = "aisle/store-9/gw-1/health";
+    publish_one(&s.broker, &s.pki, health_topic, &health(4, ""));
+    publish_one(
+        &s.broker,
+        &s.pki,
+        health_topic,
+        &health(5, r#","open_alerts":["held"]"#),
+    );
+    wait_until(Duration::from_secs(20), "the unlisted alert closed", || {
+        s.pg.count("SELECT count(*) FROM alerts WHERE cleared_ts_ms IS NOT NULL") == 1
+    });
+    // Raised after the report (`later`), not a camera's (`reset`), or listed (`held`): open.
+    assert_eq!(
+        s.pg.query("SELECT alert_id, cleared_ts_ms, cleared_by FROM alerts ORDER BY alert_id"),
+        "held||\nlater||\nlost|5000|gateway report\nreset||"
+    );
+    assert_eq!(hub.lines_with("message refused"), 0);
 }

@@ -9,46 +9,18 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 use support::broker::delivery_toml;
 use support::browser::Browser;
 use support::https::FileServer;
-use support::{Hub, add_user, free_port, hub_toml, log_in, root, setup, text, wait_until};
+use support::{
+    Agents, Hub, add_user, aisle, free_port, hub_toml, log_in, root, run, setup, text, wait_until,
+};
 
 const SITE: &str = "store-1";
-
-fn aisle() -> Command {
-    let bin = root().join("target/debug/aisle");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the agent first (cargo build --bin aisle; scripts/test.sh does)",
-        bin.display()
-    );
-    let mut c = Command::new(bin);
-    c.current_dir(root()).env_remove("AISLE_LOG");
-    c
-}
-
-fn run(c: &mut Command) -> String {
-    let o = c.output().expect("run aisle");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// The agents, killed when the test ends however it ends.
-struct Agents(Vec<Child>);
-
-impl Drop for Agents {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// A gateway on the demo video at 5 fps in real time, taking updates signed by `key_line`.
 fn agent_config(

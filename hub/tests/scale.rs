@@ -43,8 +43,9 @@ async fn publish(
     total: u64,
     connections: u64,
 ) -> f64 {
-    let tls = aisle_hub::tls::client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)))
-        .expect("tls");
+    let tls =
+        aisle_hub::tls::client_config("mqtt", &pki.ca, Some((&pki.client_cert, &pki.client_key)))
+            .expect("tls");
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..connections {

@@ -15,7 +15,7 @@ struct Client {
 
 impl Client {
     fn new(ca: &std::path::Path, port: u16) -> Self {
-        let tls = aisle_hub::tls::client_config(ca, None).expect("the test CA");
+        let tls = aisle_hub::tls::client_config("web", ca, None).expect("the test CA");
         Self {
             agent: ureq::AgentBuilder::new()
                 .tls_config(tls)

@@ -223,6 +223,12 @@ pub struct AgentHealth {
     pub inference_ms: f64,
     pub outbox: OutboxHealth,
     pub mqtt: MqttHealth,
+    /// The ids of the camera alerts open on the gateway as this event was made. A receiver
+    /// closes any other camera alert of the gateway raised before it, whose clear it never got
+    /// (an outbox lost to a damaged disk). Absent from agents that do not report it: then
+    /// nothing is known, not "none open".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_alerts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -128,9 +128,28 @@ impl Browser {
             .to_string()
     }
 
+    /// Clicks the element `css` names. A page that keeps itself current may swap its content
+    /// between finding the element and clicking it: then the element is found again.
     pub fn click(&self, css: &str) {
-        let el = self.find(css);
-        self.send("POST", &format!("/element/{el}/click"), Some(&json!({})));
+        for _ in 0..5 {
+            let el = self.find(css);
+            let url = format!("{}/session/{}/element/{el}/click", self.base, self.session);
+            let (status, text) = call("POST", &url, &[], Some(&json!({})));
+            if status == 200 {
+                return;
+            }
+            assert!(text.contains("stale element"), "click {css}: {text}");
+        }
+        panic!("click {css}: the element kept going stale");
+    }
+
+    /// Sets the window to `width` × `height` CSS pixels, as a phone or a laptop screen.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.send(
+            "POST",
+            "/window/rect",
+            Some(&json!({"width": width, "height": height})),
+        );
     }
 
     pub fn type_into(&self, css: &str, text: &str) {

@@ -42,8 +42,14 @@ pub struct CameraAnalytics {
     window_start: Option<u64>,
     frames: u64,
     down_alert: Option<String>,
+    /// The camera-down alert was open when the agent stopped: it clears on the first frame, not
+    /// on the start-up grace during which a camera counts as up before it has sent anything.
+    down_resumed: bool,
     feet: Vec<Foot>,
 }
+
+/// The rule name of the alert the agent raises itself when a camera stops sending frames.
+pub const CAMERA_DOWN: &str = "camera_down";
 
 impl CameraAnalytics {
     pub fn new(
@@ -62,6 +68,7 @@ impl CameraAnalytics {
             window_start: None,
             frames: 0,
             down_alert: None,
+            down_resumed: false,
             feet: Vec::with_capacity(CROWD),
         }
     }
@@ -146,6 +153,11 @@ impl CameraAnalytics {
         Ok(())
     }
 
+    /// The camera's id, as its events name it.
+    pub fn id(&self) -> &str {
+        &self.camera
+    }
+
     /// The zones as resolved to the frame, with their running state; empty before the first
     /// frame. For drawing what the agent sees (`aisle snapshot`), never published.
     pub fn zones(&self) -> &[Zone] {
@@ -169,7 +181,48 @@ impl CameraAnalytics {
         Ok(())
     }
 
+    /// Takes back alert `alert` of this camera, open when the agent stopped (its outbox keeps
+    /// the open ones): its rule holds it under the same id and clears it when the condition is
+    /// gone, so a restart neither leaves it open for ever nor raises it twice. False when no rule
+    /// of this camera raises it any more; the caller then clears it.
+    pub fn resume(&mut self, alert: &Alert) -> bool {
+        if alert.rule == CAMERA_DOWN {
+            if self.down_alert.is_some() {
+                return false;
+            }
+            self.down_alert = Some(alert.alert_id.clone());
+            self.down_resumed = true;
+            return true;
+        }
+        let rule = self.rules.iter_mut().find(|r| {
+            r.cfg.name == alert.rule
+                && alert.zone.as_deref() == Some(r.cfg.zone.as_str())
+                && r.open_alert().is_none()
+        });
+        match rule {
+            Some(r) => {
+                r.resume(&alert.alert_id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The ids of the alerts this camera holds open: health events carry them, so the hub can
+    /// close any other it still shows.
+    pub fn open_alerts(&self) -> impl Iterator<Item = &str> {
+        self.down_alert
+            .as_deref()
+            .into_iter()
+            .chain(self.rules.iter().filter_map(Rule::open_alert))
+    }
+
     fn observe(&mut self, t_ms: u64, out: &mut Vec<Payload>) {
+        if std::mem::take(&mut self.down_resumed)
+            && let Some(id) = self.down_alert.take()
+        {
+            out.push(Payload::Alert(health_alert(&id, AlertState::Cleared)));
+        }
         self.window_start.get_or_insert(t_ms);
         self.frames += 1;
         let zones = self.zones.as_deref_mut().unwrap_or_default();
@@ -205,11 +258,13 @@ impl CameraAnalytics {
                 out.push(Payload::Alert(health_alert(&id, AlertState::Raised)));
                 self.down_alert = Some(id);
             }
+            (Some(_), true) if self.down_resumed => {}
             (Some(id), true) => {
                 out.push(Payload::Alert(health_alert(id, AlertState::Cleared)));
                 self.down_alert = None;
             }
-            _ => {}
+            (Some(_), false) => self.down_resumed = false,
+            (None, true) => {}
         }
         let start = *self.window_start.get_or_insert(t_ms);
         if t_ms >= start + self.interval_ms {
@@ -285,7 +340,7 @@ fn rule_alert(rule: &Rule, t: Transition) -> Alert {
 fn health_alert(id: &str, state: AlertState) -> Alert {
     Alert {
         alert_id: id.to_string(),
-        rule: "camera_down".into(),
+        rule: CAMERA_DOWN.into(),
         severity: Severity::Critical,
         state,
         zone: None,
@@ -395,5 +450,66 @@ mod tests {
             windows,
             vec![(0, 10_000, 11), (10_000, 20_000, 10), (20_000, 24_000, 4)]
         );
+    }
+
+    fn open(rule: &str, id: &str, zone: Option<&str>) -> Alert {
+        Alert {
+            alert_id: id.into(),
+            rule: rule.into(),
+            severity: Severity::Info,
+            state: AlertState::Raised,
+            zone: zone.map(Into::into),
+            metric: None,
+            value: None,
+            threshold: None,
+        }
+    }
+
+    #[test]
+    fn alerts_open_before_a_restart_are_held_or_cleared_under_their_ids() {
+        let up = CameraHealth::default();
+        // The scene still busy: the rule keeps its alert, the camera-down alert clears on the
+        // first frame (not on the start-up grace), and nothing is raised twice.
+        let mut a = analytics(60.0);
+        assert!(a.resume(&open("busy", "cam/floor/busy/7", Some("floor"))));
+        assert!(a.resume(&open(CAMERA_DOWN, "cam/camera_down/9", None)));
+        assert!(!a.resume(&open("gone", "cam/floor/gone/1", Some("floor"))));
+        assert!(!a.resume(&open("busy", "cam/x/busy/1", Some("x"))));
+        let mut out = Vec::new();
+        a.on_tick(0, true, &up, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        for s in 1..10u64 {
+            a.on_frame(s * 1000, 100, 100, &[person()], &mut out)
+                .unwrap();
+            a.on_tick(s * 1000, true, &up, &mut out);
+        }
+        let ids: Vec<(&str, AlertState)> = out
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Alert(a) => Some((a.alert_id.as_str(), a.state)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, vec![("cam/camera_down/9", AlertState::Cleared)]);
+        assert_eq!(
+            a.open_alerts().collect::<Vec<_>>(),
+            vec!["cam/floor/busy/7"]
+        );
+        // The scene empty: cleared under the old id once the empty floor has settled.
+        let mut a = analytics(60.0);
+        assert!(a.resume(&open("busy", "cam/floor/busy/7", Some("floor"))));
+        let mut out = Vec::new();
+        for s in 0..5u64 {
+            a.on_frame(s * 1000, 100, 100, &[], &mut out).unwrap();
+        }
+        let cleared: Vec<_> = out
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Alert(a) => Some((a.alert_id.as_str(), a.state)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cleared, vec![("cam/floor/busy/7", AlertState::Cleared)]);
+        assert_eq!(a.open_alerts().count(), 0);
     }
 }

@@ -201,11 +201,28 @@ pub enum Transition {
     Cleared { id: String, value: Option<f64> },
 }
 
+/// How long a resumed alert watches its metric before it clears: long enough for the tracker to
+/// confirm the people already there (a queue reads 0 on the first frames after a start).
+pub const RESUME_SETTLE_MS: u64 = 3000;
+
 #[derive(Debug, Clone, PartialEq)]
 enum State {
-    Idle { quiet_until: u64 },
-    Pending { since: u64 },
-    Active { id: String },
+    Idle {
+        quiet_until: u64,
+    },
+    Pending {
+        since: u64,
+    },
+    Active {
+        id: String,
+    },
+    /// Open before the agent restarted: kept under its id while the condition still holds,
+    /// cleared once the metric has read clear for [`RESUME_SETTLE_MS`] (counted from its first
+    /// reading, so a shelf sampled every minute is judged on a sample, not on silence).
+    Resumed {
+        id: String,
+        clear_since: Option<u64>,
+    },
 }
 
 /// One rule on one camera's zone.
@@ -261,11 +278,7 @@ impl Rule {
                 })
             }
             State::Active { id } => {
-                let cleared = match &self.clear {
-                    Some(c) => c.holds(value),
-                    None => !firing,
-                };
-                if !cleared {
+                if !self.cleared(value) {
                     return None;
                 }
                 let id = id.clone();
@@ -274,7 +287,50 @@ impl Rule {
                 };
                 Some(Transition::Cleared { id, value })
             }
+            State::Resumed { id, clear_since } => {
+                value?;
+                if !self.cleared(value) {
+                    self.state = State::Active { id: id.clone() };
+                    return None;
+                }
+                let since = clear_since.unwrap_or(t_ms);
+                if t_ms.saturating_sub(since) < RESUME_SETTLE_MS {
+                    let id = id.clone();
+                    self.state = State::Resumed {
+                        id,
+                        clear_since: Some(since),
+                    };
+                    return None;
+                }
+                self.state = State::Active { id: id.clone() };
+                self.step(t_ms, value)
+            }
             _ => None,
+        }
+    }
+
+    /// Whether an active alert's clear condition holds (without one: `when` no longer holds).
+    fn cleared(&self, value: Option<f64>) -> bool {
+        match &self.clear {
+            Some(c) => c.holds(value),
+            None => !self.when.holds(value),
+        }
+    }
+
+    /// Takes back alert `id`, open when the agent stopped: it is not raised again while its
+    /// condition holds, and is cleared under the same id once it does not.
+    pub fn resume(&mut self, id: &str) {
+        self.state = State::Resumed {
+            id: id.to_string(),
+            clear_since: None,
+        };
+    }
+
+    /// The id of the alert this rule holds open, if any.
+    pub fn open_alert(&self) -> Option<&str> {
+        match &self.state {
+            State::Active { id } | State::Resumed { id, .. } => Some(id),
+            State::Idle { .. } | State::Pending { .. } => None,
         }
     }
 
@@ -399,5 +455,40 @@ mod tests {
             transitions, 1,
             "raised once, never cleared while the count flickers 3↔4"
         );
+    }
+
+    #[test]
+    fn a_resumed_alert_is_kept_while_its_condition_holds_and_cleared_under_its_id() {
+        let mut r = rule("queue.length >= 4 for 60s", Some("queue.length <= 2"), 0.0);
+        r.resume("cam/z/r/5");
+        // The first frames after a start read an empty queue: not yet a reason to clear.
+        assert_eq!(r.step(0, None), None);
+        assert_eq!(r.step(100, Some(0.0)), None);
+        assert_eq!(
+            r.step(1_000, Some(5.0)),
+            None,
+            "still long: kept, not raised again"
+        );
+        assert_eq!(r.open_alert(), Some("cam/z/r/5"));
+        assert_eq!(
+            r.step(2_000, Some(1.0)),
+            Some(Transition::Cleared {
+                id: "cam/z/r/5".into(),
+                value: Some(1.0)
+            })
+        );
+        assert_eq!(r.open_alert(), None);
+    }
+
+    #[test]
+    fn a_resumed_alert_whose_condition_is_gone_clears_after_the_settle_time() {
+        let mut r = rule("queue.length >= 4", None, 0.0);
+        r.resume("cam/z/r/5");
+        assert_eq!(r.step(10_000, Some(0.0)), None);
+        assert_eq!(r.step(10_000 + RESUME_SETTLE_MS - 1, Some(1.0)), None);
+        assert!(matches!(
+            r.step(10_000 + RESUME_SETTLE_MS, Some(0.0)),
+            Some(Transition::Cleared { id, .. }) if id == "cam/z/r/5"
+        ));
     }
 }

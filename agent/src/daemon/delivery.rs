@@ -12,7 +12,9 @@ use crate::analytics::rules::Severity;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, MqttSection};
 use crate::detect::Detector;
-use crate::events::{Alert, AlertState, CameraStatus, MqttHealth, OutboxHealth, Payload, Status};
+use crate::events::{
+    Alert, AlertState, CameraStatus, Event, MqttHealth, OutboxHealth, Payload, Status,
+};
 use crate::mqtt::{self, Link, LinkSettings, MqttCounters, TlsError};
 use crate::outbox::{
     Incoming, Limits, OpenOutcome, Outbox, OutboxCounters, SledOutbox, Writer, WriterHandle,
@@ -184,6 +186,16 @@ impl Delivery {
                 payload,
             });
         }
+    }
+
+    /// The camera alerts the outbox holds open from before this start. A store that cannot be
+    /// read gives none: the alerts then stay as the hub has them, closed by the health events'
+    /// list of what is open.
+    pub fn open_alerts(&self) -> Vec<Event> {
+        self.store.open_alerts().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the open alerts; none taken back");
+            Vec::new()
+        })
     }
 
     /// Events queued and not yet stored.

@@ -23,7 +23,7 @@ use thiserror::Error;
 use crate::clock::{Clock, SystemClock, Timeline, wall_offset};
 use crate::config::Config;
 use crate::detect::{Detector, DetectorOptions};
-use crate::events::{Payload, UpdateEvent};
+use crate::events::{AlertState, Payload, UpdateEvent};
 use crate::metrics;
 use crate::mqtt::TlsError;
 use crate::outbox::OutboxError;
@@ -126,6 +126,7 @@ pub fn run(
         Shelves::none()
     });
     let mut store = StoreAnalytics::new(cfg.camera_analytics(), shelves);
+    resume_alerts(&delivery, &mut store);
     let mut supervisor = Supervisor::new(started);
     // The analytics run on the timeline, so windows and rule durations keep their pace when NTP
     // steps the wall clock; what is sent is stamped with the wall clock.
@@ -167,7 +168,7 @@ pub fn run(
                 to_wall(&mut payloads, now, wall);
                 delivery.send(Some(camera), &mut payloads, wall);
             }
-            telemetry.tick(wall, &delivery, &slot);
+            telemetry.tick(wall, &delivery, &slot, &store);
             for (i, input) in inputs.iter().enumerate() {
                 let health = telemetry.camera_health(i);
                 store.on_tick(i, now, telemetry.camera_up(i), &health, &mut payloads);
@@ -191,6 +192,29 @@ pub fn run(
     }
     delivery.stop();
     Ok(report?)
+}
+
+/// Gives the analytics back the camera alerts that were open when the agent stopped; those no
+/// enabled camera's rule raises any more (a rule or camera removed from the config) are cleared
+/// now, under their ids.
+fn resume_alerts(delivery: &Delivery, store: &mut StoreAnalytics) {
+    for event in delivery.open_alerts() {
+        let (Some(camera), Payload::Alert(mut alert)) = (event.camera, event.payload) else {
+            continue;
+        };
+        if store.resume(&camera, &alert) {
+            tracing::info!(camera, alert_id = %alert.alert_id, rule = %alert.rule, "alert open before the restart taken back");
+            continue;
+        }
+        tracing::info!(camera, alert_id = %alert.alert_id, rule = %alert.rule, "alert open before the restart has no rule any more; cleared");
+        alert.state = AlertState::Cleared;
+        alert.value = None;
+        delivery.send(
+            Some(&camera),
+            &mut vec![Payload::Alert(alert)],
+            SystemClock.now_ms(),
+        );
+    }
 }
 
 /// Payloads the analytics made at timeline time `now`, moved to the wall clock's `wall`.

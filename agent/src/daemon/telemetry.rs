@@ -11,6 +11,7 @@ use crate::events::{AgentHealth, CameraHealth as EventHealth, CameraStatus, Payl
 use crate::metrics;
 use crate::pipeline::CameraInput;
 use crate::source::{CameraHealth, HealthRates};
+use crate::store_analytics::StoreAnalytics;
 
 pub(super) struct Telemetry<'a> {
     inputs: &'a [CameraInput],
@@ -63,7 +64,13 @@ impl<'a> Telemetry<'a> {
     }
 
     /// Publishes metrics and status once a second, and a health event when one is due.
-    pub fn tick(&mut self, now_ms: u64, delivery: &Delivery, model: &ModelSlot) {
+    pub fn tick(
+        &mut self,
+        now_ms: u64,
+        delivery: &Delivery,
+        model: &ModelSlot,
+        store: &StoreAnalytics,
+    ) {
         let tick = Instant::now();
         if tick.duration_since(self.last_tick) < Duration::from_secs(1) {
             return;
@@ -102,6 +109,7 @@ impl<'a> Telemetry<'a> {
                 inference_ms: self.inference_ms,
                 outbox,
                 mqtt,
+                open_alerts: Some(store.open_alerts()),
             });
             delivery.send(None, &mut vec![health], now_ms);
         }

@@ -77,4 +77,7 @@ pub trait Outbox: Send + Sync {
     /// Closes and opens the store again, keeping what is durable: the way back from storage
     /// errors that outlive their cause (a disk that filled and was freed).
     fn reopen(&self) -> Result<(), OutboxError>;
+    /// The camera alerts stored raised and not yet stored cleared, published or not: what a
+    /// restarted agent must take back, so none stays open for ever or is raised twice.
+    fn open_alerts(&self) -> Result<Vec<crate::events::Event>, OutboxError>;
 }

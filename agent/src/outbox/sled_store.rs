@@ -1,7 +1,8 @@
 //! The outbox on sled: one tree per [`Class`] keyed by big-endian sequence number (so the oldest
 //! summary is the first key of its tree), a `meta` tree for the store id, the sequence
-//! high-water mark and the drop counters, and a `quarantine` tree for records that no longer
-//! decode. A store that cannot be opened is moved aside for inspection and a fresh one started:
+//! high-water mark and the drop counters, a `quarantine` tree for records that no longer
+//! decode, and an `open_alerts` tree: every camera alert stored raised and not yet stored
+//! cleared, kept whether or not the broker has it, so a restarted agent takes its alerts back. A store that cannot be opened is moved aside for inspection and a fresh one started:
 //! a damaged disk must not turn into a crash loop.
 
 use std::fs::File;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{Class, Outbox, OutboxError, Record, Stats};
+use crate::events::{AlertState, Event, Payload};
 
 const STORE_ID: &[u8] = b"store_id";
 const NEXT_SEQ: &[u8] = b"next_seq";
@@ -81,16 +83,21 @@ struct Trees {
     summaries: sled::Tree,
     meta: sled::Tree,
     quarantine: sled::Tree,
+    open_alerts: sled::Tree,
 }
 
 impl Trees {
-    fn new(db: sled::Db, [alerts, summaries, meta, quarantine]: [sled::Tree; 4]) -> Self {
+    fn new(
+        db: sled::Db,
+        [alerts, summaries, meta, quarantine, open_alerts]: [sled::Tree; 5],
+    ) -> Self {
         Self {
             db,
             alerts,
             summaries,
             meta,
             quarantine,
+            open_alerts,
         }
     }
 
@@ -265,7 +272,7 @@ impl SledOutbox {
         }
     }
 
-    fn open_trees(path: &Path) -> sled::Result<(sled::Db, [sled::Tree; 4])> {
+    fn open_trees(path: &Path) -> sled::Result<(sled::Db, [sled::Tree; 5])> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
@@ -276,6 +283,7 @@ impl SledOutbox {
             db.open_tree("summaries")?,
             db.open_tree("meta")?,
             db.open_tree("quarantine")?,
+            db.open_tree("open_alerts")?,
         ];
         Ok((db, trees))
     }
@@ -283,7 +291,7 @@ impl SledOutbox {
     fn from_trees(
         path: &Path,
         db: sled::Db,
-        trees: [sled::Tree; 4],
+        trees: [sled::Tree; 5],
         lock: File,
     ) -> Result<Self, (String, File)> {
         let t = Trees::new(db, trees);
@@ -427,6 +435,24 @@ impl SledOutbox {
     }
 }
 
+/// What `records` do to the open camera alerts: a raise is kept (the event as stored), a clear
+/// removes it. Records that are not camera alerts, or do not parse, change nothing.
+fn open_alert_changes(records: &[Record]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for r in records.iter().filter(|r| r.class == Class::Alert) {
+        let Ok(event) = serde_json::from_slice::<Event>(&r.payload) else {
+            continue;
+        };
+        if let (Some(_), Payload::Alert(a)) = (&event.camera, &event.payload) {
+            match a.state {
+                AlertState::Raised => batch.insert(a.alert_id.as_bytes(), r.payload.as_slice()),
+                AlertState::Cleared => batch.remove(a.alert_id.as_bytes()),
+            }
+        }
+    }
+    batch
+}
+
 impl Outbox for SledOutbox {
     fn store_id(&self) -> &str {
         &self.store_id
@@ -450,11 +476,13 @@ impl Outbox for SledOutbox {
             batches[slot(r.class)].insert(&Record::key(r.seq), value);
         }
         let [alerts, summaries] = batches;
+        let open = open_alert_changes(records);
         // Never back: after a reopen the writer stores again what the disk lost, older seqs.
         let next = (last.seq + 1).max(self.next_seq());
         self.with(|t| {
             t.alerts.apply_batch(alerts)?;
             t.summaries.apply_batch(summaries)?;
+            t.open_alerts.apply_batch(open)?;
             t.meta.insert(NEXT_SEQ, &next.to_be_bytes()).map(drop)
         })?;
         self.next_seq.store(next, Ordering::Relaxed);
@@ -504,6 +532,19 @@ impl Outbox for SledOutbox {
 
     fn reopen(&self) -> Result<(), OutboxError> {
         SledOutbox::reopen(self)
+    }
+
+    fn open_alerts(&self) -> Result<Vec<Event>, OutboxError> {
+        let raw = self.with(|t| {
+            t.open_alerts
+                .iter()
+                .values()
+                .collect::<sled::Result<Vec<_>>>()
+        })?;
+        Ok(raw
+            .iter()
+            .filter_map(|v| serde_json::from_slice(v).ok())
+            .collect())
     }
 
     fn stats(&self) -> Stats {
@@ -598,6 +639,69 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("no store there"), "{e}");
         assert!(!dir.path().join("absent").exists());
+    }
+
+    fn alert_rec(seq: u64, camera: Option<&str>, id: &str, state: AlertState) -> Record {
+        let event = Event {
+            schema_version: crate::events::SCHEMA_VERSION,
+            event_id: format!("s:{seq}"),
+            device_id: "gw".into(),
+            site: "s".into(),
+            seq,
+            camera: camera.map(Into::into),
+            ts_ms: seq,
+            payload: Payload::Alert(crate::events::Alert {
+                alert_id: id.into(),
+                rule: "r".into(),
+                severity: crate::events::Severity::Warning,
+                state,
+                zone: None,
+                metric: None,
+                value: None,
+                threshold: None,
+            }),
+        };
+        Record {
+            seq,
+            class: Class::Alert,
+            ts_ms: seq,
+            topic: "alert".into(),
+            payload: serde_json::to_vec(&event).unwrap(),
+        }
+    }
+
+    /// The open alerts outlive the records (the broker took them) and the store (a restart).
+    #[test]
+    fn open_camera_alerts_are_kept_until_their_clear_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox");
+        {
+            let (s, _) = SledOutbox::open(&path).unwrap();
+            s.append(&[
+                alert_rec(1, Some("door"), "a", AlertState::Raised),
+                alert_rec(2, Some("door"), "b", AlertState::Raised),
+                alert_rec(3, None, "reset", AlertState::Raised),
+                alert_rec(4, Some("door"), "a", AlertState::Cleared),
+                rec(5, Class::Alert),
+            ])
+            .unwrap();
+            s.flush().unwrap();
+            for seq in 1..=5 {
+                s.remove(seq).unwrap();
+            }
+            s.flush().unwrap();
+        }
+        let (s, _) = SledOutbox::open(&path).unwrap();
+        let open: Vec<(Option<String>, u64)> = s
+            .open_alerts()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.camera, e.seq))
+            .collect();
+        assert_eq!(open, [(Some("door".to_string()), 2)]);
+        s.append(&[alert_rec(6, Some("door"), "b", AlertState::Cleared)])
+            .unwrap();
+        assert!(s.open_alerts().unwrap().is_empty());
     }
 
     #[test]

@@ -365,6 +365,10 @@ mod tests {
             self.unflushed.lock().unwrap().clear();
             Ok(())
         }
+        fn open_alerts(&self) -> Result<Vec<crate::events::Event>, OutboxError> {
+            Ok(Vec::new())
+        }
+
         fn reopen(&self) -> Result<(), OutboxError> {
             self.reopens.fetch_add(1, Ordering::Relaxed);
             if self.failing.load(Ordering::Relaxed) {

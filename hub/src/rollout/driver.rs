@@ -58,7 +58,8 @@ impl Publisher {
     fn connect(cfg: &HubConfig) -> Result<Self, DriverError> {
         let m = &cfg.mqtt;
         let client_cert = m.client_cert.as_deref().zip(m.client_key.as_deref());
-        let tls = crate::tls::client_config(&m.ca_file, client_cert).map_err(DriverError::Tls)?;
+        let tls =
+            crate::tls::client_config("mqtt", &m.ca_file, client_cert).map_err(DriverError::Tls)?;
         let mut o = MqttOptions::new(format!("{}-rollouts", m.client_id), &m.host, m.port);
         o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
         o.set_keep_alive(Duration::from_secs(30));

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod chart;
 mod guard;
+mod live;
 pub mod pages;
 pub mod rollouts;
 mod throttle;
@@ -110,6 +111,8 @@ pub fn routes(app: App) -> Router {
             get(rollouts::rollouts_page).post(rollouts::start),
         )
         .route("/rollouts/halt", post(rollouts::halt))
+        .route("/live.js", get(live::script))
+        .layer(axum::middleware::from_fn(live::conditional))
         .layer(axum::middleware::from_fn(guard::guard))
         .with_state(app)
 }
@@ -543,14 +546,15 @@ async fn fleet_page(
         .query(
             "SELECT d.site, d.device_id, d.online, d.version, d.model, d.model_version, d.cameras, \
              d.outbox_error, (SELECT max(ts_ms) FROM events e WHERE e.site = d.site AND e.device_id = d.device_id), \
-             (SELECT least(sum(CASE WHEN jsonb_typeof(n) = 'number' THEN (n #>> '{}')::numeric END), \
-                   9e15)::bigint \
+             (SELECT least(t, 9e15)::bigint FROM (SELECT sum(CASE WHEN jsonb_typeof(n) = 'number' \
+                   THEN (n #>> '{}')::numeric END) AS t \
               FROM (SELECT payload -> 'outbox' AS o FROM events e WHERE e.site = d.site AND e.device_id = d.device_id \
                     AND kind = 'health' ORDER BY ts_ms DESC LIMIT 1) h, \
                    LATERAL (VALUES (o -> 'dropped_summaries'), (o -> 'dropped_alerts'), \
-                                   (o -> 'lost_unstored')) v(n)), \
-             (SELECT least(sum(last_seq::numeric - first_seq + 1 - stored), 9e15)::bigint \
-              FROM event_sequences q WHERE q.site = d.site AND q.device_id = d.device_id) \
+                                   (o -> 'lost_unstored')) v(n)) x WHERE t IS NOT NULL), \
+             (SELECT least(t, 9e15)::bigint FROM (SELECT sum(last_seq::numeric - first_seq + 1 - stored) AS t \
+              FROM event_sequences q WHERE q.site = d.site AND q.device_id = d.device_id) x \
+              WHERE t IS NOT NULL) \
              FROM devices d WHERE ($1::text IS NULL OR d.site = $1) ORDER BY d.site, d.device_id",
             &[&site],
         )

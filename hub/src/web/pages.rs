@@ -1,12 +1,25 @@
-//! The pages, rendered on the server with maud (escaped by construction), no script: they work
-//! in any browser a store has, and every action is a plain form POST.
+//! The pages, rendered on the server with maud (escaped by construction): they work in any
+//! browser a store has, every action is a plain form POST, and the one script (`live.js`) only
+//! keeps /alerts and /fleet current. Narrow screens get each table row as a card with its
+//! labels, so a phone needs no sideways scrolling.
 
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
+use crate::words::age;
+
 use super::auth::{Role, Viewer};
 
 pub fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
+    page(title, viewer, body, false)
+}
+
+/// A page that keeps itself current (`live.js`).
+pub fn live_layout(title: &str, viewer: &Viewer, body: Markup) -> Markup {
+    page(title, Some(viewer), body, true)
+}
+
+fn page(title: &str, viewer: Option<&Viewer>, body: Markup, live: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -15,6 +28,7 @@ pub fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · aisle hub" }
                 style { (CSS) }
+                @if live { script src="/live.js" defer {} }
             }
             body {
                 header {
@@ -47,7 +61,13 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid
 .sev.warning{background:#ffe0b2;color:#8a4500}.sev.info{background:#e3f2fd}#login-failed{color:#b00020}.offline{color:#b00020}\
 form.inline{display:inline}.empty{color:#777}.sev.done{background:#c8e6c9;color:#1b5e20}\
 #rollout-error,.reason{color:#b00020}section.rollout{margin-bottom:1.5em}input.num{width:4em}\
-h2 a{color:inherit;text-decoration:none}div.days{display:flex;flex-wrap:wrap;gap:1em}figure.day{margin:0}figcaption{font-size:.85em;color:#555}";
+h2 a{color:inherit;text-decoration:none}div.days{display:flex;flex-wrap:wrap;gap:1em}figure.day{margin:0;max-width:100%}figcaption{font-size:.85em;color:#555}\
+svg.day{max-width:100%;height:auto}td.actions{white-space:nowrap}button{min-height:2.4em}\
+@media (max-width:700px){header{flex-wrap:wrap;gap:.5em;padding:.5em .8em}header a{margin-right:.6em}.who{margin-left:0}\
+main{padding:.6em .8em}table,tbody,tr,td{display:block}table{width:100%}tr:first-child{display:none}\
+tr{border:1px solid #ddd;border-radius:.4em;margin:.6em 0;padding:.4em .2em}td{border:0;padding:.2em .5em}\
+td[data-label]::before{content:attr(data-label) ': ';color:#666}td.actions{white-space:normal}\
+td.actions button{margin:.3em .3em 0 0}}";
 
 pub fn forbidden(viewer: &Viewer, why: &str) -> Markup {
     layout("Not for this account", Some(viewer), html! { p { (why) } })
@@ -94,20 +114,8 @@ pub struct Latest {
     pub zones: Value,
 }
 
-pub fn age(s: i64) -> String {
-    match s {
-        s if s < 120 => format!("{} s", s.max(0)),
-        s if s < 7200 => format!("{} min", s / 60),
-        s => format!("{} h", s / 3600),
-    }
-}
-
 fn number(v: Option<&Value>) -> String {
-    match v.and_then(Value::as_f64) {
-        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
-        Some(x) => format!("{x:.1}"),
-        None => "–".into(),
-    }
+    crate::words::number(v.and_then(Value::as_f64))
 }
 
 /// A zone's headline figure for store ops: people now, queue and wait, shelf fill, crossings.
@@ -124,10 +132,13 @@ fn headline(zone: &Value) -> String {
                 .unwrap_or_default()
         ),
         Some("queue") => format!(
-            "queue {} (max {}), wait ≈ {} s",
+            "queue {} (max {}){}",
             number(g("length_last")),
             number(g("length_max")),
-            number(g("estimated_wait_s"))
+            g("estimated_wait_s")
+                .and_then(Value::as_f64)
+                .map(|w| format!(", wait ≈ {}", crate::words::age(w.round() as i64)))
+                .unwrap_or_default()
         ),
         Some("shelf") => match g("fill").and_then(Value::as_f64) {
             Some(f) => format!("{:.0} % stocked", f * 100.0),
@@ -186,9 +197,9 @@ pub fn alerts(
         .collect();
     sites.sort_unstable();
     sites.dedup();
-    layout(
+    live_layout(
         "Alerts",
-        Some(viewer),
+        viewer,
         html! {
             @if sites.is_empty() { p.empty { "Nothing from your stores yet." } }
             @for site in &sites {
@@ -202,12 +213,12 @@ pub fn alerts(
                             tr { th { "severity" } th { "alert" } th { "zone" } th { "value" } th { "open for" } th { "" } }
                             @for a in &here {
                                 tr.alert data-alert=(a.alert_id) {
-                                    td { span class={"sev " (a.severity)} { (a.severity) } }
-                                    td { (a.rule) @if let Some(c) = &a.camera { " · " (c) } }
-                                    td { (a.zone.as_deref().unwrap_or("–")) }
-                                    td { (a.metric.as_deref().unwrap_or("")) " " (number(a.value.map(Value::from).as_ref())) " / " (number(a.threshold.map(Value::from).as_ref())) }
-                                    td { (a.age_s.map(age).unwrap_or_else(|| "–".into())) }
-                                    td {
+                                    td data-label="severity" { span class={"sev " (a.severity)} { (a.severity) } }
+                                    td data-label="alert" { (a.rule) " · " (a.camera.as_deref().unwrap_or(&a.device_id)) }
+                                    td data-label="zone" { (a.zone.as_deref().unwrap_or("–")) }
+                                    td data-label="value" { (a.metric.as_deref().unwrap_or("")) " " (crate::words::number(a.value)) " / " (crate::words::number(a.threshold)) }
+                                    td data-label="open for" { (a.age_s.map(age).unwrap_or_else(|| "–".into())) }
+                                    td.actions {
                                         @match &a.acked {
                                             Some((who, when)) => span.acked { "acknowledged by " (who) " at " (when) }
                                             None => form.inline method="post" action="/alerts/ack" {
@@ -236,12 +247,12 @@ pub fn alerts(
                             tr { th { "severity" } th { "alert" } th { "zone" } th { "lasted" } th { "ended" } th { "resolved by" } }
                             @for e in &done {
                                 tr {
-                                    td { span class={"sev " (e.severity)} { (e.severity) } }
-                                    td { (e.rule) }
-                                    td { (e.zone.as_deref().unwrap_or("–")) }
-                                    td { (e.lasted_s.map(age).unwrap_or_else(|| "–".into())) }
-                                    td { (age(e.ended_s_ago)) " ago" }
-                                    td { (e.by.as_deref().unwrap_or("cleared by the agent")) }
+                                    td data-label="severity" { span class={"sev " (e.severity)} { (e.severity) } }
+                                    td data-label="alert" { (e.rule) }
+                                    td data-label="zone" { (e.zone.as_deref().unwrap_or("–")) }
+                                    td data-label="lasted" { (e.lasted_s.map(age).unwrap_or_else(|| "–".into())) }
+                                    td data-label="ended" { (age(e.ended_s_ago)) " ago" }
+                                    td data-label="resolved by" { (e.by.as_deref().unwrap_or("cleared by the agent")) }
                                 }
                             }
                         }
@@ -252,7 +263,7 @@ pub fn alerts(
                         table.dead {
                             tr { th { "webhook" } th { "alert" } th { "attempts" } th { "last error" } }
                             @for d in &failed {
-                                tr { td { (d.webhook) } td { (d.rule) " " (d.state) } td { (d.attempts) } td { (d.last_error) } }
+                                tr { td data-label="webhook" { (d.webhook) } td data-label="alert" { (d.rule) " " (d.state) } td data-label="attempts" { (d.attempts) } td data-label="last error" { (d.last_error) } }
                             }
                         }
                     }
@@ -264,10 +275,10 @@ pub fn alerts(
                             @for l in &cams {
                                 @for z in l.zones.as_array().map(Vec::as_slice).unwrap_or_default() {
                                     tr {
-                                        td { (l.camera) }
-                                        td { (z.get("zone").and_then(Value::as_str).unwrap_or("?")) }
-                                        td { (headline(z)) }
-                                        td { (age(l.age_s)) " ago" }
+                                        td data-label="camera" { (l.camera) }
+                                        td data-label="zone" { (z.get("zone").and_then(Value::as_str).unwrap_or("?")) }
+                                        td data-label="figure" { (headline(z)) }
+                                        td data-label="as of" { (age(l.age_s)) " ago" }
                                     }
                                 }
                             }
@@ -313,9 +324,9 @@ pub struct Device {
 }
 
 pub fn fleet(viewer: &Viewer, devices: &[Device], site: Option<&str>, sites: &[String]) -> Markup {
-    layout(
+    live_layout(
         "Fleet",
-        Some(viewer),
+        viewer,
         html! {
             form method="get" action="/fleet" {
                 label { "Site " select name="site" {
@@ -329,17 +340,17 @@ pub fn fleet(viewer: &Viewer, devices: &[Device], site: Option<&str>, sites: &[S
                 tr { th { "site" } th { "gateway" } th { "state" } th { "model" } th { "agent" } th { "cameras down" } th { "last event" } th { "events dropped" } th title="gaps in the event numbers the hub holds" { "missing here" } th { "outbox" } }
                 @for d in devices {
                     tr.device data-device=(d.device_id) {
-                        td { (d.site) }
-                        td { (d.device_id) }
-                        td class=(if d.online { "online" } else { "offline" }) { (if d.online { "online" } else { "offline" }) }
-                        td { (d.model) " v" (d.model_version) }
-                        td { (d.version) }
-                        td { (d.cameras_down) " of " (d.cameras) }
-                        td { (d.last_event_age_s.map(|s| age(s) + " ago").unwrap_or_else(|| "never".into())) }
-                        td { (d.drops.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
+                        td data-label="site" { (d.site) }
+                        td data-label="gateway" { (d.device_id) }
+                        td data-label="state" class=(if d.online { "online" } else { "offline" }) { (if d.online { "online" } else { "offline" }) }
+                        td data-label="model" { (d.model) " v" (d.model_version) }
+                        td data-label="agent" { (d.version) }
+                        td data-label="cameras down" { (d.cameras_down) " of " (d.cameras) }
+                        td data-label="last event" { (d.last_event_age_s.map(|s| age(s) + " ago").unwrap_or_else(|| "never".into())) }
+                        td data-label="events dropped" { (d.drops.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
                         @let missing = d.missing.unwrap_or(0);
-                        td.missing class=[(missing > d.drops.unwrap_or(0)).then_some("offline")] { (missing) }
-                        td { (d.outbox_error.as_deref().unwrap_or("ok")) }
+                        td.missing data-label="missing here" class=[(missing > d.drops.unwrap_or(0)).then_some("offline")] { (missing) }
+                        td data-label="outbox" { (d.outbox_error.as_deref().unwrap_or("ok")) }
                     }
                 }
             }
@@ -354,7 +365,13 @@ mod tests {
     #[test]
     fn headlines_name_the_figure_store_ops_act_on() {
         let q = serde_json::json!({"zone":"till","kind":"queue","length_last":4,"length_max":6,"estimated_wait_s":95.5});
-        assert_eq!(headline(&q), "queue 4 (max 6), wait ≈ 95.5 s");
+        assert_eq!(headline(&q), "queue 4 (max 6), wait ≈ 96 s");
+        let idle = serde_json::json!({"zone":"till","kind":"queue","length_last":0,"length_max":0,"estimated_wait_s":null});
+        assert_eq!(
+            headline(&idle),
+            "queue 0 (max 0)",
+            "no wait to show: none shown"
+        );
         let s = serde_json::json!({"zone":"cereal","kind":"shelf","fill":0.625});
         assert_eq!(headline(&s), "62 % stocked");
         assert_eq!(age(59), "59 s");

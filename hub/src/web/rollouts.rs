@@ -180,17 +180,17 @@ fn view(v: &Viewer, rollouts: &[RolloutView], bundles: &[String], error: Option<
                         tr { th { "wave" } th { "gateways" } th { "offered (UTC)" } th { "committed" } th { "failed" } th { "waiting" } th { "failures" } }
                         @for w in &r.waves {
                             tr.wave data-wave=(w.wave) {
-                                td { (w.wave) @if w.wave == r.wave && r.state == "running" { " ◀" } }
-                                td { (w.gateways) }
-                                td { (w.offered.as_deref().unwrap_or("not yet")) }
+                                td data-label="wave" { (w.wave) @if w.wave == r.wave && r.state == "running" { " ◀" } }
+                                td data-label="gateways" { (w.gateways) }
+                                td data-label="offered (UTC)" { (w.offered.as_deref().unwrap_or("not yet")) }
                                 @if w.offered.is_some() {
-                                    td.committed { (w.committed) }
-                                    td.failed { (w.failed) }
-                                    td.pending { (w.pending) }
+                                    td.committed data-label="committed" { (w.committed) }
+                                    td.failed data-label="failed" { (w.failed) }
+                                    td.pending data-label="waiting" { (w.pending) }
                                 } @else {
                                     td.committed { "–" } td.failed { "–" } td.pending { "–" }
                                 }
-                                td { (w.failures.join(", ")) }
+                                td data-label="failures" { (w.failures.join(", ")) }
                             }
                         }
                     }

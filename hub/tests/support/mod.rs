@@ -9,7 +9,8 @@ pub mod browser;
 #[path = "../../../tests/common/https.rs"]
 pub mod https;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -62,9 +63,22 @@ fn pg_local(args: &[&str], dir: &Path) -> std::process::Output {
 
 impl Postgres {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Serving TLS with `cert` and `key` only: a connection without TLS is refused.
+    pub fn start_tls(cert: &Path, key: &Path) -> Self {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        Self::start_with(&[&cert, &key])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let out = pg_local(&["start", &port.to_string()], dir.path());
+        let port_text = port.to_string();
+        let mut args = vec!["start", port_text.as_str()];
+        args.extend_from_slice(extra);
+        let out = pg_local(&args, dir.path());
         assert!(
             out.status.success(),
             "PostgreSQL did not start: {}",
@@ -336,6 +350,115 @@ pub fn summary(site: &str, device: &str, seq: u64) -> String {
         r#"{{"schema_version":3,"event_id":"{device}-store:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"cam0","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1000,"frames":5,"zones":[{{"zone":"floor","kind":"area","occupancy_mean":1.5,"occupancy_max":2,"occupancy_last":1,"congestion":"low"}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
         1_000 * seq
     )
+}
+
+/// The agent's debug binary (`target/debug/aisle`), which `scripts/test.sh` builds with the
+/// agent's tests before the hub's.
+pub fn aisle() -> Command {
+    let bin = root().join("target/debug/aisle");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the agent first (cargo build --bin aisle; scripts/test.sh does)",
+        bin.display()
+    );
+    let mut c = Command::new(bin);
+    c.current_dir(root()).env_remove("AISLE_LOG");
+    c
+}
+
+pub fn run(c: &mut Command) -> String {
+    let o = c.output().expect("run aisle");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The agents, killed when the test ends however it ends.
+pub struct Agents(pub Vec<Child>);
+
+impl Drop for Agents {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Every request's answered status and JSON body, in arrival order.
+pub type Seen = Arc<Mutex<Vec<Received>>>;
+
+/// One request a [`receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// What it answered.
+    pub status: u16,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    /// The body as JSON (`null` when it is not).
+    pub json: serde_json::Value,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP server on loopback that answers 500 to the first `failures` requests, then 200, and
+/// keeps every request it was sent.
+pub fn receiver(failures: usize) -> (u16, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+                }
+            }
+            let length = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut log = log.lock().expect("log");
+            let status = if log.len() < failures { 500 } else { 200 };
+            log.push(Received {
+                status,
+                path,
+                headers,
+                text: String::from_utf8_lossy(&body).into_owned(),
+                json: serde_json::from_slice(&body).unwrap_or_default(),
+            });
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, seen)
 }
 
 /// A broker and a database, fresh for one test.

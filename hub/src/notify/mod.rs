@@ -1,6 +1,9 @@
 //! Alert notifications. Queued by the ingest in the transaction that stores the alert, then
-//! POSTed as JSON by whichever replica locks the row first, retried with exponential backoff, and
-//! dead-lettered (kept, shown on the alerts page) after the webhook's `max_attempts`.
+//! POSTed in the webhook's format ([`message`]) by whichever replica locks the row first, retried
+//! with exponential backoff, and dead-lettered (kept, shown on the alerts page) after the
+//! webhook's `max_attempts`.
+
+pub mod message;
 
 use std::time::Duration;
 
@@ -32,23 +35,30 @@ pub fn backoff_s(attempts: u32) -> u64 {
         .min(MAX_BACKOFF_S)
 }
 
-/// What the receiver gets: the alert with where and when it happened.
-pub fn body(e: &EventRow) -> Value {
-    json!({
+/// What is queued: the alert with where and when it happened, and for a clear when it was
+/// raised (`raised_ts_ms`, when the hub has the raise), so a message can say how long it lasted.
+pub fn body(e: &EventRow, raised_ts_ms: Option<i64>) -> Value {
+    let mut body = json!({
         "event_id": e.event_id,
         "site": e.site,
         "device_id": e.device_id,
         "camera": e.camera,
         "ts_ms": e.ts_ms,
         "alert": e.payload,
-    })
+    });
+    if let Some(ts) = raised_ts_ms {
+        body["raised_ts_ms"] = ts.into();
+    }
+    body
 }
 
-/// Queues a stored alert for every webhook that wants it (inside the storing transaction).
+/// Queues a stored alert for every webhook that wants it (inside the storing transaction), due in
+/// `delay_s` (a clear waits out the regroup window, in which a re-raise withdraws it).
 pub async fn enqueue(
     tx: &impl GenericClient,
     hooks: &[WebhookConfig],
     e: &EventRow,
+    delay_s: u64,
 ) -> Result<(), DbError> {
     // The payload was written by the agent's own types (message.rs): an alert has a severity.
     let Some(severity) = e
@@ -58,32 +68,58 @@ pub async fn enqueue(
     else {
         return Ok(());
     };
-    for hook in hooks.iter().filter(|h| wants(h, &e.site, severity)) {
+    let matching: Vec<&WebhookConfig> = hooks
+        .iter()
+        .filter(|h| wants(h, &e.site, severity))
+        .collect();
+    if matching.is_empty() {
+        return Ok(());
+    }
+    let raised_ts_ms = match (
+        e.payload.get("state").and_then(Value::as_str),
+        e.payload.get("alert_id").and_then(Value::as_str),
+    ) {
+        (Some("cleared"), Some(id)) => tx
+            .query_opt(
+                "SELECT raised_ts_ms FROM alerts WHERE site = $1 AND device_id = $2 AND alert_id = \
+                 coalesce((SELECT alert_id FROM alert_aliases WHERE site = $1 AND device_id = $2 \
+                 AND alias_id = $3), $3)",
+                &[&e.site, &e.device_id, &id],
+            )
+            .await?
+            .and_then(|r| r.get::<_, Option<i64>>(0)),
+        _ => None,
+    };
+    let body = body(e, raised_ts_ms);
+    for hook in matching {
         tx.execute(
-            "INSERT INTO notifications (webhook, event_id, site, body) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO notifications (webhook, event_id, site, body, next_at) \
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) \
              ON CONFLICT (webhook, event_id) DO NOTHING",
-            &[&hook.name, &e.event_id, &e.site, &body(e)],
+            &[&hook.name, &e.event_id, &e.site, &body, &(delay_s as f64)],
         )
         .await?;
     }
     Ok(())
 }
 
-/// One POST; the reason when it did not get a 2xx.
-async fn post(hook: &WebhookConfig, body: &Value) -> Result<(), String> {
-    let (url, text, timeout) = (
+/// One POST in the hook's format; the reason when it did not get a 2xx.
+async fn post(hook: &WebhookConfig, body: &Value, page: Option<&str>) -> Result<(), String> {
+    let (url, request, timeout) = (
         hook.url.clone(),
-        body.to_string(),
+        message::request(hook.format, body, page),
         Duration::from_secs(hook.timeout_s),
     );
     tokio::task::spawn_blocking(move || {
-        match ureq::AgentBuilder::new()
+        let mut call = ureq::AgentBuilder::new()
             .timeout(timeout)
             .build()
             .post(&url)
-            .set("Content-Type", "application/json")
-            .send_string(&text)
-        {
+            .set("Content-Type", request.content_type);
+        for (name, value) in &request.headers {
+            call = call.set(name, value);
+        }
+        match call.send_string(&request.body) {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(code, _)) => Err(format!("HTTP {code}")),
             Err(e) => Err(e.to_string()),
@@ -93,8 +129,13 @@ async fn post(hook: &WebhookConfig, body: &Value) -> Result<(), String> {
     .map_err(|e| e.to_string())?
 }
 
-/// Sends what is due; returns how many rows it handled.
-pub async fn pass(db: &mut Client, hooks: &[WebhookConfig]) -> Result<usize, DbError> {
+/// Sends what is due; returns how many rows it handled. `page` is where the pages are served,
+/// for the messages' links.
+pub async fn pass(
+    db: &mut Client,
+    hooks: &[WebhookConfig],
+    page: Option<&str>,
+) -> Result<usize, DbError> {
     let tx = db.transaction().await?;
     let rows = tx
         .query(
@@ -109,7 +150,9 @@ pub async fn pass(db: &mut Client, hooks: &[WebhookConfig]) -> Result<usize, DbE
             (row.get(0), row.get(1), row.get(2), row.get(3));
         let attempts = attempts.max(0) as u32 + 1;
         let result = match hooks.iter().find(|h| h.name == name) {
-            Some(hook) => post(hook, &body).await.map_err(|e| (e, hook.max_attempts)),
+            Some(hook) => post(hook, &body, page)
+                .await
+                .map_err(|e| (e, hook.max_attempts)),
             None => Err(("the webhook is no longer configured".into(), 0)),
         };
         match result {
@@ -151,6 +194,7 @@ pub async fn pass(db: &mut Client, hooks: &[WebhookConfig]) -> Result<usize, DbE
 pub async fn run(
     mut db: Client,
     hooks: Vec<WebhookConfig>,
+    page: Option<String>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -160,7 +204,7 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
         loop {
-            match pass(&mut db, &hooks).await {
+            match pass(&mut db, &hooks, page.as_deref()).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
@@ -186,6 +230,7 @@ mod tests {
             min_severity: min,
             max_attempts: 3,
             timeout_s: 5,
+            format: crate::config::WebhookFormat::Json,
         }
     }
 
