@@ -84,3 +84,6 @@ export PKG_CONFIG_LIBDIR="$SHIM/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/
 cargo build --locked --release --target "$TARGET" --bin aisle
 BIN="$CARGO_TARGET_DIR/$TARGET/release/aisle"
 log "built $BIN ($(du -h "$BIN" | cut -f1))"
+# The fleet hub, for hub hosts on ARM servers: its own package (cross/package-hub-deb.sh).
+cargo build --locked --release --target "$TARGET" -p aisle-hub --bin aisle-hub
+log "built $CARGO_TARGET_DIR/$TARGET/release/aisle-hub ($(du -h "$CARGO_TARGET_DIR/$TARGET/release/aisle-hub" | cut -f1))"

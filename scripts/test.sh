@@ -26,6 +26,7 @@ cargo bench --locked --bench preprocess --bench decode --bench analytics --bench
 echo "== end-to-end benchmark (quick mode): pipeline vs bare ONNX Runtime" >&2
 cargo bench --locked --bench e2e -- --frames 100 --threads 2 --seconds 15
 cargo build --locked --release --bin aisle
+cargo build --locked --release -p aisle-hub --bin aisle-hub
 echo "== tracker side by side with ByteTrack on TUD-Campus, TUD-Stadtmitte, MOT16-02, MOT16-04 and Venice-2 (fails if aisle's best trails ByteTrack's best by > 0.01 MOTA/IDF1, or tracked occupancy is no better than counting boxes)" >&2
 scripts/eval-tracker.sh --check
 echo "== person detection on TUD-Campus (aisle eval detect; fails if the default's AP50 drops > 0.02)" >&2
@@ -44,5 +45,9 @@ arm64=$(cross/package-deb.sh arm64 "$ARM_BIN" .deps/cross/onnxruntime-arm64/libo
 cross/check-deb.sh "$amd64" amd64
 cross/check-deb.sh "$arm64" arm64
 cross/upgrade-test.sh "$amd64"
+hub_amd64=$(cross/package-hub-deb.sh amd64 target/release/aisle-hub)
+hub_arm64=$(cross/package-hub-deb.sh arm64 target/cross/aarch64-unknown-linux-gnu/release/aisle-hub)
+cross/hub-deb-test.sh "$hub_arm64" arm64
+cross/hub-deb-test.sh "$hub_amd64" amd64 install
 echo "aarch64 binary: $(du -h "$ARM_BIN" | cut -f1) ($(aarch64-linux-gnu-strip --strip-debug -o /tmp/aisle-arm64-stripped "$ARM_BIN" && du -h /tmp/aisle-arm64-stripped | cut -f1) stripped)" >&2
 systemd-analyze security --offline=yes systemd/aisle.service 2>&1 | grep 'Overall exposure' >&2

@@ -34,6 +34,34 @@ pub struct HubConfig {
     pub rollouts: RolloutsConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// How long the database keeps what it stores (`retention.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days of events kept, counted in whole UTC days of the gateways' stamps.
+    #[serde(default = "default_events_days")]
+    pub events_days: u32,
+    /// Days a cleared alert (and its notifications) is kept: longer than events, for the
+    /// record of what happened in a store.
+    #[serde(default = "default_alerts_days")]
+    pub alerts_days: u32,
+    /// Seconds between two passes (the first runs at start).
+    #[serde(default = "default_retention_check")]
+    pub check_every_s: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            events_days: default_events_days(),
+            alerts_days: default_alerts_days(),
+            check_every_s: default_retention_check(),
+        }
+    }
 }
 
 /// The alerts the hub raises itself.
@@ -232,6 +260,15 @@ fn default_offline_after() -> u64 {
 fn default_alert_check() -> u64 {
     10
 }
+fn default_events_days() -> u32 {
+    30
+}
+fn default_alerts_days() -> u32 {
+    400
+}
+fn default_retention_check() -> u64 {
+    3600
+}
 fn default_regroup() -> u64 {
     60
 }
@@ -331,6 +368,16 @@ impl HubConfig {
         }
         if !(1..=600).contains(&self.alerts.check_every_s) {
             bad("alerts.check_every_s", "must be 1 to 600 seconds");
+        }
+        let r = &self.retention;
+        if !(2..=3650).contains(&r.events_days) {
+            bad("retention.events_days", "must be 2 to 3650 days");
+        }
+        if !(1..=3650).contains(&r.alerts_days) {
+            bad("retention.alerts_days", "must be 1 to 3650 days");
+        }
+        if !(1..=86_400).contains(&r.check_every_s) {
+            bad("retention.check_every_s", "must be 1 s to a day");
         }
         if self.alerts.regroup_s > 3600 {
             bad("alerts.regroup_s", "must be 0 to 3600 seconds");

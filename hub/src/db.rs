@@ -12,7 +12,7 @@ use crate::message::{EventRow, Inbound, StatusRow};
 use crate::notify;
 
 /// The schema, in order; the database's `schema_version` is how many of these it has.
-const MIGRATIONS: [(&str, &str); 7] = [
+const MIGRATIONS: [(&str, &str); 8] = [
     ("0001_events", include_str!("../migrations/0001_events.sql")),
     ("0002_people", include_str!("../migrations/0002_people.sql")),
     (
@@ -34,6 +34,10 @@ const MIGRATIONS: [(&str, &str); 7] = [
     (
         "0007_alert_lifecycle",
         include_str!("../migrations/0007_alert_lifecycle.sql"),
+    ),
+    (
+        "0008_events_by_day",
+        include_str!("../migrations/0008_events_by_day.sql"),
     ),
 ];
 
@@ -252,7 +256,7 @@ async fn insert_events(
         .query(
             "INSERT INTO events (event_id, device_id, site, seq, camera, ts_ms, kind, payload) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
-             $6::int8[], $7::text[], $8::jsonb[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+             $6::int8[], $7::text[], $8::jsonb[]) ON CONFLICT (event_id, ts_ms) DO NOTHING RETURNING event_id",
             &[
                 &text(|e| &e.event_id),
                 &text(|e| &e.device_id),

@@ -7,6 +7,7 @@ pub mod db;
 pub mod ingest;
 pub mod message;
 pub mod notify;
+pub mod retention;
 pub mod rollout;
 pub mod silence;
 pub mod tls;

@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use aisle_hub::config::HubConfig;
 use aisle_hub::rollout::{driver, store as rollouts};
 use aisle_hub::web::{self, App, auth, auth::Role};
-use aisle_hub::{db, ingest, notify, silence};
+use aisle_hub::{db, ingest, notify, retention, silence};
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The fleet hub: stores every gateway's events once, in PostgreSQL.
 #[derive(Parser)]
@@ -49,6 +49,17 @@ enum Command {
     Rollout {
         #[command(subcommand)]
         command: RolloutCommand,
+    },
+    /// Print the shell completions (what the .deb installs), from the same command tree as
+    /// `--help`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages: aisle-hub.1 and one per command.
+    Man {
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -177,6 +188,20 @@ async fn run() -> anyhow::Result<()> {
             println!("user {name} ({}) saved", role.as_str());
         }
         Command::Rollout { command } => rollout(command).await?,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "aisle-hub",
+                &mut std::io::stdout(),
+            );
+        }
+        Command::Man { out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            clap_mangen::generate_to(Cli::command(), &out)
+                .with_context(|| format!("cannot write man pages to {}", out.display()))?;
+        }
         Command::Serve { config } => {
             let cfg = HubConfig::load(&config)?;
             let mut client = connect(&cfg).await?;
@@ -201,6 +226,11 @@ async fn run() -> anyhow::Result<()> {
                 connect(&cfg).await?,
                 when_stopped(stopped.clone()),
             ));
+            let retention = tokio::spawn(retention::run(
+                connect(&cfg).await?,
+                cfg.retention.clone(),
+                when_stopped(stopped.clone()),
+            ));
             let silence = tokio::spawn(silence::run(
                 connect(&cfg).await?,
                 cfg.alerts.clone(),
@@ -221,12 +251,12 @@ async fn run() -> anyhow::Result<()> {
             // The ingest ends on a signal (or an error) and then stops the other tasks.
             let totals = ingest::run(&cfg, &mut client, shutdown()).await;
             let _ = stop.send(true);
-            for task in [web, notifier, Some(driver), Some(silence)]
+            for task in [web, notifier, Some(driver), Some(silence), Some(retention)]
                 .into_iter()
                 .flatten()
             {
                 task.await
-                    .context("web, notification, rollout or silence task")?;
+                    .context("web, notification, rollout, silence or retention task")?;
             }
             let totals = totals?;
             tracing::info!(

@@ -160,7 +160,7 @@ fn alerts_statuses_and_refusals() {
     );
     assert_eq!(hub.lines_with("image-like"), 1);
     assert_eq!(hub.lines_with(r#"the body names "store-9"/"gw-1""#), 1);
-    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "7");
+    assert_eq!(s.pg.query("SELECT version FROM schema_version"), "8");
     // Alerts 5 and 8 of gw-1's outbox arrived; 6 and 7 did not.
     assert_eq!(
         s.pg.query("SELECT store_id, first_seq, last_seq, stored FROM event_sequences"),

@@ -175,6 +175,12 @@ fn waves_follow_commits_and_a_killed_hub_carries_on() {
         list.contains("#1 nanodet-m-416 v8 (nanodet-m-416-v8) done at wave 3 of 3"),
         "{list}"
     );
+    // The finished rollout leaves no retained offer for a gateway to read at its next connect.
+    wait_until(Duration::from_secs(20), "the offers cleared", || {
+        s.pg.query("SELECT offers_cleared FROM rollouts WHERE id = 1") == "t"
+    });
+    let left = retained(&s, "aisle/+/+/cmd/model");
+    assert!(left.is_empty(), "{left}");
 }
 
 #[test]
@@ -247,20 +253,15 @@ fn a_wave_with_too_many_failures_halts_and_unanswered_offers_are_withdrawn() {
          gw-4:pending:- gw-5:pending:-"
     );
     // A gateway connecting now finds no retained offer for gw-3.
-    let retained = mosquitto("mosquitto_sub", s.broker.port, &client_tls(&s.pki))
-        .args([
-            "--retained-only",
-            "-t",
-            "aisle/store-1/gw-3/cmd/model",
-            "-W",
-            "2",
-            "-v",
-        ])
+    let left = retained(&s, "aisle/store-1/gw-3/cmd/model");
+    assert!(left.is_empty(), "{left}");
+}
+
+/// The retained offers a gateway subscribing to `topic` now would get.
+fn retained(s: &Setup, topic: &str) -> String {
+    let out = mosquitto("mosquitto_sub", s.broker.port, &client_tls(&s.pki))
+        .args(["--retained-only", "-t", topic, "-W", "2", "-v"])
         .output()
         .expect("mosquitto_sub");
-    assert!(
-        String::from_utf8_lossy(&retained.stdout).trim().is_empty(),
-        "{}",
-        String::from_utf8_lossy(&retained.stdout)
-    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

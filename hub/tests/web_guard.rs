@@ -6,42 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{add_user, free_port, setup, start_hub, wait_until};
-
-struct Client {
-    agent: ureq::Agent,
-    base: String,
-}
-
-impl Client {
-    fn new(ca: &std::path::Path, port: u16) -> Self {
-        let tls = aisle_hub::tls::client_config("web", ca, None).expect("the test CA");
-        Self {
-            agent: ureq::AgentBuilder::new()
-                .tls_config(tls)
-                .redirects(0)
-                .timeout(Duration::from_secs(30))
-                .build(),
-            base: format!("https://localhost:{port}"),
-        }
-    }
-
-    /// POSTs the login form with extra headers; returns (status, Location, the response).
-    fn login(&self, name: &str, password: &str, headers: &[(&str, &str)]) -> (u16, String) {
-        let mut req = self.agent.post(&format!("{}/login", self.base));
-        for (k, v) in headers {
-            req = req.set(k, v);
-        }
-        let res = match req.send_form(&[("name", name), ("password", password)]) {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("POST /login: {e}"),
-        };
-        (
-            res.status(),
-            res.header("location").unwrap_or_default().to_string(),
-        )
-    }
-}
+use support::{WebClient as Client, add_user, free_port, setup, start_hub, wait_until};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -1,8 +1,10 @@
 //! Moves running rollouts on, one round every `rollouts.check_every_s`: settles each offered
 //! gateway's outcome from the `update` events the ingest stored, judges the wave, and then waits,
 //! offers the next wave (a retained QoS 1 offer per gateway on its `cmd/model` topic), halts, or
-//! ends. A halted rollout's unanswered offers are withdrawn (an empty retained message), so a
-//! gateway that was offline does not take a model the fleet has stopped.
+//! ends. When a rollout ends its retained offers are cleared (an empty retained message): a
+//! halted rollout's unanswered offers are withdrawn, so a gateway that was offline does not take
+//! a model the fleet has stopped, and a finished one leaves nothing on the broker for gateways to
+//! read again at every connect.
 //!
 //! A round is one transaction under an advisory lock: one replica acts at a time, and a replica
 //! killed mid-round leaves the tables as they were before it. Offers are published before the
@@ -223,7 +225,7 @@ async fn round(
             }
         }
     }
-    withdraw_halted(prefix, &tx, publisher).await?;
+    clear_offers(prefix, &tx, publisher).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -307,24 +309,31 @@ async fn settle_wave(
         .collect())
 }
 
-/// Withdraws the offers of halted rollouts that their gateways have not answered.
-async fn withdraw_halted(
+/// Clears the retained offers of rollouts that ended (halted or done) and are not cleared yet:
+/// every gateway that was offered one, unless a running rollout has offered it another since
+/// (one retained offer per gateway topic). A halted rollout's unanswered gateways are marked
+/// `withdrawn`.
+async fn clear_offers(
     prefix: &str,
     tx: &Transaction<'_>,
     publisher: &mut Publisher,
 ) -> Result<(), DriverError> {
-    let halted = tx
+    let ended = tx
         .query(
-            "SELECT id FROM rollouts WHERE state = 'halted' AND NOT offers_cleared FOR UPDATE",
+            "SELECT id, state FROM rollouts WHERE state IN ('halted', 'done') AND NOT offers_cleared \
+             FOR UPDATE",
             &[],
         )
         .await?;
-    for h in &halted {
-        let id: i64 = h.get(0);
+    for r in &ended {
+        let (id, state): (i64, &str) = (r.get(0), r.get(1));
         let targets = tx
             .query(
-                "SELECT site, device_id FROM rollout_targets WHERE rollout_id = $1 \
-                 AND outcome = 'pending' AND offered_at IS NOT NULL",
+                "SELECT site, device_id FROM rollout_targets t WHERE rollout_id = $1 \
+                 AND offered_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM rollout_targets o \
+                   JOIN rollouts x ON x.id = o.rollout_id WHERE x.state = 'running' \
+                   AND o.rollout_id <> $1 AND o.site = t.site AND o.device_id = t.device_id \
+                   AND o.offered_at IS NOT NULL)",
                 &[&id],
             )
             .await?;
@@ -338,12 +347,16 @@ async fn withdraw_halted(
             })
             .collect();
         publisher.retain(messages).await?;
-        tx.execute(
-            "UPDATE rollout_targets SET step = 'withdrawn' WHERE rollout_id = $1 \
-             AND outcome = 'pending' AND offered_at IS NOT NULL",
-            &[&id],
-        )
-        .await?;
+        let withdrawn = if state == "halted" {
+            tx.execute(
+                "UPDATE rollout_targets SET step = 'withdrawn' WHERE rollout_id = $1 \
+                 AND outcome = 'pending' AND offered_at IS NOT NULL",
+                &[&id],
+            )
+            .await?
+        } else {
+            0
+        };
         tx.execute(
             "UPDATE rollouts SET offers_cleared = true WHERE id = $1",
             &[&id],
@@ -351,8 +364,10 @@ async fn withdraw_halted(
         .await?;
         tracing::info!(
             id,
-            withdrawn = targets.len(),
-            "halted rollout's offers withdrawn"
+            state,
+            cleared = targets.len(),
+            withdrawn,
+            "ended rollout's retained offers cleared"
         );
     }
     Ok(())

@@ -461,6 +461,68 @@ pub fn receiver(failures: usize) -> (u16, Seen) {
     (port, seen)
 }
 
+/// The pages over HTTPS as a program sees them: no redirects followed, the test CA trusted.
+pub struct WebClient {
+    pub agent: ureq::Agent,
+    pub base: String,
+}
+
+impl WebClient {
+    pub fn new(ca: &std::path::Path, port: u16) -> Self {
+        let tls = aisle_hub::tls::client_config("web", ca, None).expect("the test CA");
+        Self {
+            agent: ureq::AgentBuilder::new()
+                .tls_config(tls)
+                .redirects(0)
+                .timeout(Duration::from_secs(30))
+                .build(),
+            base: format!("https://localhost:{port}"),
+        }
+    }
+
+    /// POSTs the login form with extra headers; returns (status, Location, the response).
+    pub fn login(&self, name: &str, password: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let mut req = self.agent.post(&format!("{}/login", self.base));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let res = match req.send_form(&[("name", name), ("password", password)]) {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("POST /login: {e}"),
+        };
+        (
+            res.status(),
+            res.header("location").unwrap_or_default().to_string(),
+        )
+    }
+
+    /// Logs in and returns the session cookie to send with later requests.
+    pub fn session(&self, name: &str, password: &str) -> String {
+        let res = self
+            .agent
+            .post(&format!("{}/login", self.base))
+            .send_form(&[("name", name), ("password", password)])
+            .expect("POST /login");
+        let cookie = res.header("set-cookie").expect("a session cookie");
+        cookie.split(';').next().unwrap_or_default().to_string()
+    }
+
+    /// A GET with the session cookie: its status and body.
+    pub fn get(&self, path: &str, cookie: &str) -> (u16, String) {
+        match self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .set("Cookie", cookie)
+            .call()
+        {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => {
+                (r.status(), r.into_string().unwrap_or_default())
+            }
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+}
+
 /// A broker and a database, fresh for one test.
 pub struct Setup {
     pub dir: tempfile::TempDir,
