@@ -220,7 +220,7 @@ pub fn alerts(
                                     td data-label="open for" { (a.age_s.map(age).unwrap_or_else(|| "–".into())) }
                                     td.actions {
                                         @match &a.acked {
-                                            Some((who, when)) => span.acked { "acknowledged by " (who) " at " (when) }
+                                            Some((who, when)) => span.acked { "acknowledged by " (who) " at " (when) " UTC" }
                                             None => form.inline method="post" action="/alerts/ack" {
                                                 input type="hidden" name="site" value=(a.site);
                                                 input type="hidden" name="device_id" value=(a.device_id);
