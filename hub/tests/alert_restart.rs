@@ -11,7 +11,8 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use support::broker::delivery_toml;
-use support::{Hub, aisle, hub_toml, now_ms, receiver, root, setup, wait_until};
+use support::web::receiver;
+use support::{Hub, aisle, hub_toml, now_ms, root, setup, wait_until};
 
 const SUMMARY_S: u64 = 5;
 

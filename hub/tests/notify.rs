@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Hub, free_port, hub_toml, publish_one, receiver, setup, wait_until};
+use support::web::receiver;
+use support::{Hub, free_port, hub_toml, publish_one, setup, wait_until};
 
 fn alert(site: &str, seq: u64, id: &str, severity: &str, state: &str) -> String {
     format!(

@@ -18,6 +18,14 @@ fn now_ms_text(body: &str) -> String {
     v["ts_ms"].to_string()
 }
 
+/// gw-9's till camera now: a queue of 6 at the kiosk, about 4 minutes' wait.
+fn kiosk_summary() -> String {
+    format!(
+        r#"{{"schema_version":3,"event_id":"gw-9:2","device_id":"gw-9","site":"store-9","seq":2,"camera":"till","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1,"frames":5,"zones":[{{"zone":"kiosk","kind":"queue","length_mean":5.2,"length_max":7,"length_last":6,"wait_p50_s":null,"wait_p90_s":null,"served":0,"abandoned":0,"service_rate_per_min":1.5,"estimated_wait_s":240.0}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
+        now_ms()
+    )
+}
+
 fn alert(site: &str, device: &str, seq: u64, id: &str, severity: &str) -> String {
     format!(
         r#"{{"schema_version":3,"event_id":"{device}:{seq}","device_id":"{device}","site":"{site}","seq":{seq},"camera":"till","ts_ms":{},"payload":{{"type":"alert","alert_id":"{id}","rule":"kiosk-queue","severity":"{severity}","state":"raised","zone":"kiosk","metric":"length","value":6.0,"threshold":5.0}}}}"#,
@@ -76,10 +84,7 @@ fn store_ops_see_acknowledge_and_resolve_their_alerts_and_only_admins_see_the_fl
         "aisle/store-1/gw-1/alert",
         &alert("store-1", "gw-1", 1, "q-1", "critical"),
     );
-    let summary = format!(
-        r#"{{"schema_version":3,"event_id":"gw-9:2","device_id":"gw-9","site":"store-9","seq":2,"camera":"till","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1,"frames":5,"zones":[{{"zone":"kiosk","kind":"queue","length_mean":5.2,"length_max":7,"length_last":6,"wait_p50_s":null,"wait_p90_s":null,"served":0,"abandoned":0,"service_rate_per_min":1.5,"estimated_wait_s":240.0}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
-        now_ms()
-    );
+    let summary = kiosk_summary();
     publish_one(
         &s.broker,
         &s.pki,
@@ -304,10 +309,7 @@ fn alerts_arrive_on_an_open_page_and_every_page_fits_a_phone() {
         "aisle/store-9/gw-9/status",
         &support::status("store-9", "gw-9", "nanodet-m-416-int8", 4),
     );
-    let summary = format!(
-        r#"{{"schema_version":3,"event_id":"gw-9:2","device_id":"gw-9","site":"store-9","seq":2,"camera":"till","ts_ms":{},"payload":{{"type":"summary","window_start_ms":0,"window_end_ms":1,"frames":5,"zones":[{{"zone":"kiosk","kind":"queue","length_mean":5.2,"length_max":7,"length_last":6,"wait_p50_s":null,"wait_p90_s":null,"served":0,"abandoned":0,"service_rate_per_min":1.5,"estimated_wait_s":240.0}}],"health":{{"connected":true,"fps_in":5.0,"fps_out":5.0,"dropped":0,"reconnects":0}}}}}}"#,
-        now_ms()
-    );
+    let summary = kiosk_summary();
     publish_one(
         &s.broker,
         &s.pki,

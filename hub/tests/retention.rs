@@ -155,7 +155,7 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 /// The median of `runs` GETs of `path`, in milliseconds.
-fn page_ms(c: &support::WebClient, cookie: &str, path: &str, runs: usize) -> f64 {
+fn page_ms(c: &support::web::WebClient, cookie: &str, path: &str, runs: usize) -> f64 {
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let t = std::time::Instant::now();
@@ -256,7 +256,7 @@ fn a_month_of_a_fleet_in_partitions_measured() {
     );
 
     support::add_user(&config, "admin", "fleet-of-many", "fleet-admin", &[]);
-    let c = support::WebClient::new(&s.pki.ca, port);
+    let c = support::web::WebClient::new(&s.pki.ca, port);
     let cookie = c.session("admin", "fleet-of-many");
     for path in [
         "/alerts?site=store-500",

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{WebClient as Client, add_user, free_port, setup, start_hub, wait_until};
+use support::web::WebClient as Client;
+use support::{add_user, free_port, setup, start_hub, wait_until};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

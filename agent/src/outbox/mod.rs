@@ -2,6 +2,8 @@
 //! is stored here; it leaves only when the broker acknowledged it. The backend sits behind the
 //! small [`Outbox`] trait; [`SledOutbox`] is the one the agent runs.
 
+mod inspect;
+mod open_alerts;
 mod record;
 mod sled_store;
 mod thread;

@@ -11,8 +11,11 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::inspect::copy_dir;
+pub use super::inspect::{Dump, Inspected};
+use super::open_alerts::open_alert_changes;
 use super::{Class, Outbox, OutboxError, Record, Stats};
-use crate::events::{AlertState, Event, Payload};
+use crate::events::Event;
 
 const STORE_ID: &[u8] = b"store_id";
 const NEXT_SEQ: &[u8] = b"next_seq";
@@ -30,50 +33,6 @@ pub enum OpenOutcome {
         moved_to: PathBuf,
         reason: String,
     },
-}
-
-/// What `aisle outbox dump` shows.
-pub struct Dump {
-    pub records: Vec<Record>,
-    /// Raw values that no longer decode, by sequence number.
-    pub quarantined: Vec<(u64, Vec<u8>)>,
-}
-
-/// A store opened by [`SledOutbox::inspect`]; the copy is removed when it is dropped.
-pub struct Inspected {
-    store: Option<SledOutbox>,
-    copy: PathBuf,
-}
-
-impl Inspected {
-    pub fn store(&self) -> &SledOutbox {
-        // Set for the whole life of a returned `Inspected`; taken only in `drop`.
-        self.store
-            .as_ref()
-            .expect("an inspected store is open until dropped")
-    }
-}
-
-impl Drop for Inspected {
-    fn drop(&mut self) {
-        drop(self.store.take());
-        let _ = std::fs::remove_dir_all(&self.copy);
-        let _ = std::fs::remove_file(format!("{}.lock", self.copy.display()));
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// The open sled database and its trees; replaced whole when the store is reopened.
@@ -435,24 +394,6 @@ impl SledOutbox {
     }
 }
 
-/// What `records` do to the open camera alerts: a raise is kept (the event as stored), a clear
-/// removes it. Records that are not camera alerts, or do not parse, change nothing.
-fn open_alert_changes(records: &[Record]) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for r in records.iter().filter(|r| r.class == Class::Alert) {
-        let Ok(event) = serde_json::from_slice::<Event>(&r.payload) else {
-            continue;
-        };
-        if let (Some(_), Payload::Alert(a)) = (&event.camera, &event.payload) {
-            match a.state {
-                AlertState::Raised => batch.insert(a.alert_id.as_bytes(), r.payload.as_slice()),
-                AlertState::Cleared => batch.remove(a.alert_id.as_bytes()),
-            }
-        }
-    }
-    batch
-}
-
 impl Outbox for SledOutbox {
     fn store_id(&self) -> &str {
         &self.store_id
@@ -639,69 +580,6 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("no store there"), "{e}");
         assert!(!dir.path().join("absent").exists());
-    }
-
-    fn alert_rec(seq: u64, camera: Option<&str>, id: &str, state: AlertState) -> Record {
-        let event = Event {
-            schema_version: crate::events::SCHEMA_VERSION,
-            event_id: format!("s:{seq}"),
-            device_id: "gw".into(),
-            site: "s".into(),
-            seq,
-            camera: camera.map(Into::into),
-            ts_ms: seq,
-            payload: Payload::Alert(crate::events::Alert {
-                alert_id: id.into(),
-                rule: "r".into(),
-                severity: crate::events::Severity::Warning,
-                state,
-                zone: None,
-                metric: None,
-                value: None,
-                threshold: None,
-            }),
-        };
-        Record {
-            seq,
-            class: Class::Alert,
-            ts_ms: seq,
-            topic: "alert".into(),
-            payload: serde_json::to_vec(&event).unwrap(),
-        }
-    }
-
-    /// The open alerts outlive the records (the broker took them) and the store (a restart).
-    #[test]
-    fn open_camera_alerts_are_kept_until_their_clear_is_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("outbox");
-        {
-            let (s, _) = SledOutbox::open(&path).unwrap();
-            s.append(&[
-                alert_rec(1, Some("door"), "a", AlertState::Raised),
-                alert_rec(2, Some("door"), "b", AlertState::Raised),
-                alert_rec(3, None, "reset", AlertState::Raised),
-                alert_rec(4, Some("door"), "a", AlertState::Cleared),
-                rec(5, Class::Alert),
-            ])
-            .unwrap();
-            s.flush().unwrap();
-            for seq in 1..=5 {
-                s.remove(seq).unwrap();
-            }
-            s.flush().unwrap();
-        }
-        let (s, _) = SledOutbox::open(&path).unwrap();
-        let open: Vec<(Option<String>, u64)> = s
-            .open_alerts()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.camera, e.seq))
-            .collect();
-        assert_eq!(open, [(Some("door".to_string()), 2)]);
-        s.append(&[alert_rec(6, Some("door"), "b", AlertState::Cleared)])
-            .unwrap();
-        assert!(s.open_alerts().unwrap().is_empty());
     }
 
     #[test]
